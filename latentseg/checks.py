@@ -1,0 +1,53 @@
+"""Argument checks that fail early with a message naming the argument, what was expected and what came."""
+
+from __future__ import annotations
+
+import torch
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """Return ``value`` if it is an ``int`` > 0 (bools are refused), else raise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: expected a positive int, got {type(value).__name__} {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name}: expected a positive int, got {value}")
+    return value
+
+
+def check_positive_float(name: str, value: object) -> float:
+    """Return ``value`` as float if it is a real number > 0, else raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name}: expected a positive number, got {type(value).__name__} {value!r}")
+    if not value > 0:
+        raise ValueError(f"{name}: expected a positive number, got {value}")
+    return float(value)
+
+
+def check_image_batch(name: str, x: object, channels: int, min_size: int) -> torch.Tensor:
+    """Check that ``x`` is a float tensor ``B×channels×H×W`` with ``H, W >= min_size``."""
+    expected = f"a float tensor of shape B×{channels}×H×W with H, W ≥ {min_size}"
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected {expected}, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name}: expected {expected}, got dtype {x.dtype} (convert with x.float() / 255)")
+    if x.dim() != 4:
+        raise ValueError(f"{name}: expected {expected}, got {x.dim()} dimensions, shape {tuple(x.shape)}")
+    if x.shape[1] != channels:
+        raise ValueError(f"{name}: expected {channels} channels (B×{channels}×H×W), got {x.shape[1]}, shape {tuple(x.shape)}")
+    if x.shape[2] < min_size or x.shape[3] < min_size:
+        raise ValueError(f"{name}: expected H, W ≥ {min_size}, got H×W = {x.shape[2]}×{x.shape[3]}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name}: expected a batch of at least one image, got shape {tuple(x.shape)}")
+    return x
+
+
+def check_tokens(name: str, x: object, dim: int) -> torch.Tensor:
+    """Check that ``x`` is a float tensor ``B×N×dim`` with ``N ≥ 1``."""
+    expected = f"a float tensor of shape B×N×{dim}"
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected {expected}, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name}: expected {expected}, got dtype {x.dtype}")
+    if x.dim() != 3 or x.shape[-1] != dim or x.shape[1] == 0:
+        raise ValueError(f"{name}: expected {expected}, got shape {tuple(x.shape)}")
+    return x
