@@ -1,0 +1,186 @@
+"""Command line: ``python -m latentseg train | evaluate | predict | bench``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .bench import run_bench
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import SHAPE_CLASSES, synthetic_shapes
+from .device import pick_device, seed_everything
+from .files import write_text_atomic
+from .inference import predict_image, read_image, write_mask
+from .model import SegmentationModel, count_parameters
+from .train import evaluate, fit
+
+DEFAULT_OUT = Path("runs") / "latest"
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m latentseg", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,predict,bench}")
+
+    t = sub.add_parser("train", help="train on the built-in synthetic shapes; save checkpoint, picture, history",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t.add_argument("--data", default="synthetic", choices=["synthetic"], help="training data")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--train-size", type=int, default=3000, help="training images")
+    t.add_argument("--val-size", type=int, default=300, help="validation images (checked every epoch)")
+    t.add_argument("--test-size", type=int, default=500, help="test images (final metrics)")
+    t.add_argument("--image-size", type=int, default=64, help="side of the square synthetic images")
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate")
+    t.add_argument("--weight-decay", type=float, default=1e-4)
+    t.add_argument("--max-seconds", type=float, default=None, help="stop training after this many seconds")
+    t.add_argument("--seed", type=int, default=0, help="fixes data, initialisation and shuffling")
+    t.add_argument("--feature-dim", type=int, default=64)
+    t.add_argument("--latent-dim", type=int, default=64)
+    t.add_argument("--num-latents", type=int, default=16)
+    t.add_argument("--num-heads", type=int, default=4)
+    t.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for model.pt, predictions.png, history.json")
+    t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    _add_common(t)
+
+    e = sub.add_parser("evaluate", help="metrics of a checkpoint on a synthetic test split",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    e.add_argument("checkpoint", type=Path)
+    e.add_argument("--seed", type=int, default=0, help="chooses the test split (disjoint from every training split)")
+    e.add_argument("--num-images", type=int, default=500)
+    e.add_argument("--image-size", type=int, default=None, help="default: the size the checkpoint was trained at")
+    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--json", action="store_true", help="print one JSON object of metrics")
+    _add_common(e)
+
+    p = sub.add_parser("predict", help="write one PNG mask of class indices per input image",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("images", type=Path, nargs="+", help="PNG/JPEG images of any size (at least 4×4)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the masks (<stem>.png)")
+    p.add_argument("--max-size", type=int, default=1024, help="downscale longer sides above this for the forward pass")
+    p.add_argument("--color", action="store_true", help="also write <stem>_color.png, a coloured mask to look at")
+    _add_common(p)
+
+    b = sub.add_parser("bench", help="training and inference throughput of the seed model",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    b.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
+    b.add_argument("--batch-size", type=int, default=16)
+    b.add_argument("--repeats", type=int, default=5)
+    b.add_argument("--json", type=Path, default=None, help="also write the results here")
+    _add_common(b)
+    return parser
+
+
+def _print_metrics(metrics: dict, class_names: list[str]) -> None:
+    print(f"mIoU {metrics['miou']:.4f}   pixel accuracy {metrics['pixel_accuracy']:.4f}")
+    for name, iou in zip(class_names, metrics["per_class_iou"], strict=True):
+        print(f"  IoU {name:<12} {'n/a' if iou is None else f'{iou:.4f}'}")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .viz import save_figure, show_predictions
+
+    device = pick_device(args.device)
+    seed_everything(args.seed)
+    train = synthetic_shapes(args.train_size, args.image_size, args.seed, "train")
+    val = synthetic_shapes(args.val_size, args.image_size, args.seed, "val")
+    test = synthetic_shapes(args.test_size, args.image_size, args.seed, "test")
+    model = SegmentationModel(3, args.feature_dim, args.latent_dim, args.num_latents, args.num_heads, len(SHAPE_CLASSES))
+    print(f"training the seed model ({count_parameters(model):,} parameters) on {len(train)} synthetic "
+          f"{args.image_size}×{args.image_size} images, {args.epochs} epochs, device {device}")
+    start = time.perf_counter()
+    history = fit(model, train, val, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                  weight_decay=args.weight_decay, device=device, seed=args.seed, max_seconds=args.max_seconds,
+                  progress=not args.quiet, verbose=not args.quiet)
+    seconds = time.perf_counter() - start
+    metrics = evaluate(model, test, device=device).to_dict(SHAPE_CLASSES)
+    print(f"trained in {seconds:.1f} s; test split (seed {args.seed}, {len(test)} images):")
+    _print_metrics(metrics, list(SHAPE_CLASSES))
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    metadata = {"data": "synthetic", "image_size": args.image_size, "seed": args.seed, "epochs": args.epochs,
+                "train_size": args.train_size, "train_seconds": seconds, "history": history.records,
+                "test_metrics": metrics}
+    save_checkpoint(args.out / "model.pt", model.cpu(), SHAPE_CLASSES, metadata)
+    write_text_atomic(args.out / "history.json", json.dumps(history.records, indent=1))
+    shown = test.images[:8]
+    save_figure(show_predictions(shown, test.masks[:8], model.predict(shown), SHAPE_CLASSES), args.out / "predictions.png")
+    print(f"wrote {args.out / 'model.pt'}, {args.out / 'predictions.png'}, {args.out / 'history.json'}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    model, info = load_checkpoint(args.checkpoint)
+    class_names = info["class_names"] or [f"class {k}" for k in range(model.num_classes)]
+    if model.num_classes != len(SHAPE_CLASSES):
+        raise ValueError(f"checkpoint: evaluate uses the synthetic shapes ({len(SHAPE_CLASSES)} classes), "
+                         f"but the model predicts {model.num_classes}")
+    size = args.image_size or (info["metadata"] or {}).get("image_size", 64)
+    test = synthetic_shapes(args.num_images, size, args.seed, "test")
+    metrics = evaluate(model, test, batch_size=args.batch_size, device=args.device).to_dict(SHAPE_CLASSES)
+    metrics.update(checkpoint=str(args.checkpoint), split="test", seed=args.seed, num_images=args.num_images,
+                   image_size=size)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(f"{args.checkpoint}: test split (seed {args.seed}, {args.num_images} images of {size}×{size})")
+        _print_metrics(metrics, class_names)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .viz import colorize
+
+    stems = [path.stem for path in args.images]
+    clashes = sorted({s for s in stems if stems.count(s) > 1})
+    if clashes:
+        raise ValueError(f"images: several inputs share a file stem, so their masks would overwrite each other: {clashes}")
+    model, _ = load_checkpoint(args.checkpoint, device=pick_device(args.device))
+    images = [read_image(path, model.config.in_channels) for path in args.images]  # read all before writing any
+    args.out.mkdir(parents=True, exist_ok=True)
+    for path, image in zip(args.images, images, strict=True):
+        mask = predict_image(model, image, max_size=args.max_size)
+        write_mask(args.out / f"{path.stem}.png", mask)
+        if args.color:
+            from PIL import Image
+
+            from .files import atomic_path
+
+            with atomic_path(args.out / f"{path.stem}_color.png") as tmp:
+                Image.fromarray(colorize(mask)).save(tmp, format="PNG")
+        counts = torch.bincount(mask.flatten(), minlength=model.num_classes).tolist()
+        print(f"{path} → {args.out / (path.stem + '.png')}  {mask.shape[1]}×{mask.shape[0]}  pixels per class {counts}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    result = run_bench(args.sizes, args.batch_size, args.repeats, args.device)
+    print(f"device {result['device']}, {result['threads']} threads, batch {args.batch_size}")
+    print(f"{'model':<8}{'size':>6}{'params':>10}{'train img/s':>14}{'infer img/s':>14}")
+    for r in result["rows"]:
+        print(f"{r['model']:<8}{r['size']:>6}{r['params']:>10,}{r['train_images_per_s']:>14.1f}"
+              f"{r['inference_images_per_s']:>14.1f}")
+    if args.json:
+        write_text_atomic(args.json, json.dumps(result, indent=1))
+    return 0
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "bench": _bench}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

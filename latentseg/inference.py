@@ -1,0 +1,69 @@
+"""Using a trained model on images of any size, from tensors or image files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+from .checks import check_image_batch, check_positive_int
+from .files import atomic_path
+from .model import SegmentationModel
+
+
+def read_image(path: str | os.PathLike, channels: int = 3) -> torch.Tensor:
+    """Read a PNG/JPEG (or any format Pillow reads) as a float tensor ``channels×H×W`` in [0, 1]."""
+    path = Path(path)
+    if channels not in (1, 3):
+        raise ValueError(f"channels: expected 1 (grey) or 3 (RGB), got {channels}")
+    if not path.is_file():
+        raise FileNotFoundError(f"image: no file at {path}")
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB" if channels == 3 else "L")
+            array = np.asarray(im, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise ValueError(f"image: cannot read {path} as an image ({err})") from err
+    tensor = torch.from_numpy(array.copy()).float() / 255
+    return tensor[None] if channels == 1 else tensor.permute(2, 0, 1)
+
+
+@torch.no_grad()
+def predict_image(model: SegmentationModel, image: torch.Tensor, max_size: int = 1024) -> torch.Tensor:
+    """Class map ``H×W`` (int64) for one image ``C×H×W``.
+
+    Images whose longer side exceeds ``max_size`` are downscaled for the forward pass and the
+    logits resized back, which bounds memory (the encoder's first layer holds 32 channels at full
+    resolution) at the cost of detail.
+    """
+    check_positive_int("max_size", max_size)
+    x = check_image_batch("image", image[None] if isinstance(image, torch.Tensor) and image.dim() == 3 else image,
+                          model.config.in_channels, 4)
+    if x.shape[0] != 1:
+        raise ValueError(f"image: expected one image C×H×W, got shape {tuple(image.shape)}")
+    device = next(model.parameters()).device
+    x = x.to(device)
+    height, width = x.shape[-2:]
+    scale = max_size / max(height, width)
+    was_training = model.training
+    model.eval()
+    try:
+        if scale < 1:
+            small = F.interpolate(x, scale_factor=scale, mode="bilinear", antialias=True, align_corners=False)
+            logits = F.interpolate(model(small), size=(height, width), mode="bilinear", align_corners=False)
+        else:
+            logits = model(x)
+    finally:
+        model.train(was_training)
+    return logits.argmax(1)[0].cpu()
+
+
+def write_mask(path: str | os.PathLike, mask: torch.Tensor) -> None:
+    """Write a class map ``H×W`` as an 8-bit greyscale PNG of class indices."""
+    array = mask.to(torch.uint8).cpu().numpy()
+    with atomic_path(path) as tmp:
+        Image.fromarray(array).save(tmp, format="PNG")

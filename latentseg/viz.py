@@ -1,0 +1,123 @@
+"""Pictures: masks in colour, predictions beside ground truth, training curves, confusion, attention maps."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+
+from .files import atomic_path
+
+# background dark grey, then clearly separable colours (colour-blind friendly first four)
+PALETTE = np.array(
+    [[40, 40, 40], [230, 159, 0], [86, 180, 233], [0, 158, 115], [240, 228, 66], [0, 114, 178],
+     [213, 94, 0], [204, 121, 167], [255, 255, 255]], dtype=np.uint8)
+
+
+def colorize(mask: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Class map ``H×W`` → RGB ``H×W×3`` uint8 (ignored pixels, 255, are white)."""
+    mask = np.asarray(mask.cpu() if isinstance(mask, torch.Tensor) else mask).astype(np.int64)
+    colours = np.where(mask[..., None] == 255, 255, PALETTE[np.clip(mask, 0, len(PALETTE) - 2) % (len(PALETTE) - 1)])
+    return colours.astype(np.uint8)
+
+
+def to_rgb(image: torch.Tensor) -> np.ndarray:
+    """Image ``3×H×W`` (any range) → ``H×W×3`` floats in [0, 1] for ``imshow``."""
+    image = image.detach().float().cpu()
+    lo, hi = float(image.min()), float(image.max())
+    if lo < 0 or hi > 1:  # e.g. randn noise: stretch to the visible range
+        image = (image - lo) / max(hi - lo, 1e-8)
+    return image.permute(1, 2, 0).numpy()
+
+
+def _legend(ax: plt.Axes, class_names: Sequence[str]) -> None:
+    handles = [plt.Rectangle((0, 0), 1, 1, color=PALETTE[k] / 255) for k in range(len(class_names))]
+    ax.legend(handles, class_names, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False)
+
+
+def show_predictions(
+    images: torch.Tensor, masks: torch.Tensor, predictions: torch.Tensor | None, class_names: Sequence[str]
+) -> Figure:
+    """Columns of image / ground truth / prediction for ``B×3×H×W``, ``B×H×W``, ``B×H×W``.
+
+    With ``predictions=None`` only images and ground truth are drawn.
+    """
+    n = images.shape[0]
+    rows = [("image", None), ("truth", masks)] + ([("prediction", predictions)] if predictions is not None else [])
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.6 * n + 1.2, 1.7 * len(rows)), squeeze=False)
+    for i in range(n):
+        axes[0, i].imshow(to_rgb(images[i]))
+        for row, (_, maps) in enumerate(rows[1:], start=1):
+            axes[row, i].imshow(colorize(maps[i]), interpolation="nearest")
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for row, (label, _) in enumerate(rows):
+        axes[row, 0].set_ylabel(label)
+    _legend(axes[0, -1], class_names)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history, title: str = "") -> Figure:
+    """Training and validation loss, and validation mIoU, against epochs."""
+    fig, (ax_loss, ax_iou) = plt.subplots(1, 2, figsize=(9, 3.2))
+    epochs = history["epoch"]
+    ax_loss.plot(epochs, history["train_loss"], "o-", label="train")
+    if "val_loss" in history.last:
+        ax_loss.plot(epochs, history["val_loss"], "o-", label="validation")
+        ax_iou.plot(epochs, history["val_miou"], "o-", color="C2")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    ax_iou.set(xlabel="epoch", ylabel="mIoU", title="validation mIoU", ylim=(0, 1))
+    ax_loss.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(confusion: Sequence[Sequence[int]], class_names: Sequence[str]) -> Figure:
+    """Row-normalised confusion matrix: where each true class's pixels went."""
+    counts = np.asarray(confusion, dtype=np.float64)
+    rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(class_names)):
+        for j in range(len(class_names)):
+            ax.text(j, i, f"{rates[i, j]:.2f}", ha="center", va="center",
+                    color="white" if rates[i, j] > 0.5 else "black", fontsize=8)
+    ax.set_xticks(range(len(class_names)), class_names, rotation=30)
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set(xlabel="predicted", ylabel="true")
+    fig.tight_layout()
+    return fig
+
+
+def overlay_maps(image: torch.Tensor, maps: torch.Tensor, titles: Sequence[str] | None = None, cols: int = 8) -> Figure:
+    """Attention maps ``M×h×w`` upsampled and laid over ``image`` ``3×H×W``, one panel each."""
+    m = maps.shape[0]
+    rows = -(-m // cols)
+    size = image.shape[-2:]
+    up = F.interpolate(maps[:, None].float().cpu(), size=size, mode="nearest")[:, 0]
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.6 * rows), squeeze=False)
+    rgb = to_rgb(image)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < m:
+            ax.imshow(rgb)
+            ax.imshow(up[k].numpy(), cmap="magma", alpha=0.65)
+            ax.set_title(titles[k] if titles else f"expert {k}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 100) -> None:
+    """Save ``fig`` as PNG atomically and close it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
+    plt.close(fig)
