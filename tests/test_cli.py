@@ -1,0 +1,108 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+TINY = ["--train-size", "16", "--val-size", "4", "--test-size", "4", "--image-size", "32", "--epochs", "1",
+        "--feature-dim", "8", "--latent-dim", "8", "--num-latents", "4", "--num-heads", "2", "--quiet"]
+
+
+def cli(*args, check=True):
+    result = subprocess.run([sys.executable, "-m", "latentseg", *map(str, args)], capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(result.stderr)
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    result = cli("train", *TINY, "--out", out)
+    assert "mIoU" in result.stdout
+    return out
+
+
+def test_train_writes_checkpoint_picture_and_history(trained):
+    assert {p.name for p in trained.iterdir()} == {"model.pt", "predictions.png", "history.json"}
+    assert len(json.loads((trained / "history.json").read_text())) == 1
+    assert Image.open(trained / "predictions.png").size[0] > 100
+
+
+def test_evaluate_json(trained):
+    result = cli("evaluate", trained / "model.pt", "--json", "--num-images", "4", "--seed", "3")
+    metrics = json.loads(result.stdout)  # exactly one JSON object
+    assert set(metrics) >= {"miou", "pixel_accuracy", "per_class_iou", "class_names", "confusion", "seed"}
+    assert metrics["image_size"] == 32 and metrics["seed"] == 3 and len(metrics["per_class_iou"]) == 4
+    assert 0 <= metrics["miou"] <= 1
+    again = json.loads(cli("evaluate", trained / "model.pt", "--json", "--num-images", "4", "--seed", "3").stdout)
+    assert again == metrics
+
+
+def test_predict_png_and_jpeg_of_any_size(trained, tmp_path):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (50, 70, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(rng.integers(0, 255, (33, 41, 3), dtype=np.uint8)).save(tmp_path / "b.jpg")
+    Image.fromarray(rng.integers(0, 255, (20, 30), dtype=np.uint8)).save(tmp_path / "grey.png")
+    out = tmp_path / "masks"
+    cli("predict", trained / "model.pt", tmp_path / "a.png", tmp_path / "b.jpg", tmp_path / "grey.png",
+        "--out", out, "--color")
+    a = np.asarray(Image.open(out / "a.png"))
+    assert a.shape == (50, 70) and a.dtype == np.uint8 and a.max() < 4
+    assert np.asarray(Image.open(out / "b.png")).shape == (33, 41)
+    assert np.asarray(Image.open(out / "grey_color.png")).shape == (20, 30, 3)
+
+
+def test_predict_large_image_is_downscaled_but_mask_is_full_size(trained, tmp_path):
+    Image.fromarray(np.zeros((300, 200, 3), dtype=np.uint8)).save(tmp_path / "big.png")
+    cli("predict", trained / "model.pt", tmp_path / "big.png", "--out", tmp_path, "--max-size", "64")
+    assert np.asarray(Image.open(tmp_path / "big.png")).shape == (300, 200)
+
+
+def test_predict_errors_name_the_file(trained, tmp_path):
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    result = cli("predict", trained / "model.pt", tmp_path / "broken.png", "--out", tmp_path / "o", check=False)
+    assert result.returncode == 2 and "broken.png" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists()
+    result = cli("predict", trained / "model.pt", tmp_path / "missing.png", "--out", tmp_path / "o", check=False)
+    assert result.returncode == 2 and "missing.png" in result.stderr
+    Image.fromarray(np.zeros((3, 3, 3), dtype=np.uint8)).save(tmp_path / "tiny.png")
+    result = cli("predict", trained / "model.pt", tmp_path / "tiny.png", "--out", tmp_path / "o", check=False)
+    assert result.returncode == 2 and "H, W ≥ 4" in result.stderr
+
+
+def test_evaluate_corrupt_checkpoint(tmp_path):
+    (tmp_path / "bad.pt").write_bytes(b"\x00" * 100)
+    result = cli("evaluate", tmp_path / "bad.pt", "--json", check=False)
+    assert result.returncode == 2 and "not a readable latentseg checkpoint" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "bench"])
+def test_help(command):
+    assert "usage:" in cli(command, "--help").stdout
+
+
+def test_bench_json(tmp_path):
+    cli("bench", "--sizes", "16", "--batch-size", "2", "--repeats", "1", "--json", tmp_path / "b.json")
+    result = json.loads((tmp_path / "b.json").read_text())
+    row = result["rows"][0]
+    assert row["size"] == 16 and row["params"] > 0
+    assert row["train_images_per_s"] > 0 and row["inference_images_per_s"] > 0
+
+
+def test_bad_config_value_is_reported(tmp_path):
+    result = cli("train", *TINY, "--num-heads", "3", "--out", tmp_path, check=False)
+    assert result.returncode == 2 and "num_heads" in result.stderr and "divisible" in result.stderr
+    assert not (tmp_path / "model.pt").exists()
+
+
+def test_train_in_process_matches_checkpoint(trained):
+    from latentseg import load_checkpoint
+
+    model, info = load_checkpoint(trained / "model.pt")
+    assert info["metadata"]["image_size"] == 32 and model.config.num_latents == 4
+    assert torch.isfinite(model(torch.rand(1, 3, 32, 32))).all()

@@ -1,0 +1,61 @@
+"""Policy for the committed notebooks (nbval executes them separately, from the README's command)."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import latentseg
+
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+MARK = "# NBVAL_CHECK_OUTPUT"
+
+
+def _cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def test_the_series_is_there():
+    names = [p.stem for p in NOTEBOOKS]
+    for prefix in ("00_quickstart", "01_encoder", "02_latent_attention", "03_expert_segmentation", "04_training"):
+        assert prefix in names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_structure_badge_and_colab_setup(path):
+    cells = _cells(path)
+    first = "".join(cells[0]["source"])
+    badge = f"https://colab.research.google.com/github/{latentseg.REPO}/blob/main/notebooks/{path.name}"
+    assert badge in first, "the first cell carries the Open-in-Colab badge for this notebook"
+    assert first.count("\n# ") == 1 or "\n# " in first, "a title"
+    assert "What you will learn" in first
+    setup = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
+    assert f"git+{latentseg.REPO_URL}" in setup and "except ImportError" in setup
+    assert "torch" not in setup.split("%pip install")[1].split("\n")[0], "never reinstall torch"
+    text = "\n".join("".join(c["source"]) for c in cells)
+    assert "## Check yourself" in text and "assert " in text
+    assert "## Summary" in text and "Exercises" in text
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_outputs_only_where_nbval_checks_them(path):
+    for cell in _cells(path):
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        if not source.startswith(MARK):
+            assert cell["outputs"] == [], f"unpinned output stored in: {source[:60]!r}"
+        for out in cell["outputs"]:
+            assert out["output_type"] == "stream", "only plain text is pinned (no images, no errors)"
+            text = "".join(out["text"])
+            assert not re.search(r"(/home/|/work/|/tmp/|/root/|C:\\\\)", text), "no machine paths"
+        assert cell.get("execution_count") is None
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_package_code_pasted(path):
+    """Notebooks import the package's classes; they never define them again."""
+    code = "\n".join("".join(c["source"]) for c in _cells(path) if c["cell_type"] == "code")
+    for name in ("SimpleEncoder", "LatentAttention", "ExpertSegmentation", "SegmentationModel"):
+        assert f"class {name}" not in code
