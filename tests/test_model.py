@@ -50,7 +50,7 @@ def test_pixel_attention_matches_a_manual_recomputation(tiny_model):
     """The per-head map really is softmax(q·kᵀ/√d) of the pixel → expert attention."""
     x = torch.rand(1, 3, 16, 16)
     out = tiny_model(x, return_attention=True)
-    tokens = tiny_model.encoder(x).flatten(2).transpose(1, 2)
+    tokens = tiny_model.encoder((x - tiny_model.input_mean) / tiny_model.input_std).flatten(2).transpose(1, 2)
     mha = tiny_model.expert_seg.attention
     d = mha.embed_dim
     q = tiny_model.expert_seg.pixel_proj(tokens) @ mha.in_proj_weight[:d].T + mha.in_proj_bias[:d]
