@@ -15,7 +15,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .data import SHAPE_CLASSES, synthetic_shapes
 from .device import pick_device, seed_everything
 from .files import write_text_atomic
-from .inference import predict_image, read_image, write_mask
+from .inference import predict_image, read_image, write_mask, write_png
 from .model import SegmentationModel, count_parameters
 from .train import evaluate, fit
 
@@ -151,12 +151,7 @@ def _predict(args: argparse.Namespace) -> int:
         mask = predict_image(model, image, max_size=args.max_size)
         write_mask(args.out / f"{path.stem}.png", mask)
         if args.color:
-            from PIL import Image
-
-            from .files import atomic_path
-
-            with atomic_path(args.out / f"{path.stem}_color.png") as tmp:
-                Image.fromarray(colorize(mask)).save(tmp, format="PNG")
+            write_png(args.out / f"{path.stem}_color.png", colorize(mask))
         counts = torch.bincount(mask.flatten(), minlength=model.num_classes).tolist()
         print(f"{path} → {args.out / (path.stem + '.png')}  {mask.shape[1]}×{mask.shape[0]}  pixels per class {counts}")
     return 0

@@ -64,6 +64,10 @@ def predict_image(model: SegmentationModel, image: torch.Tensor, max_size: int =
 
 def write_mask(path: str | os.PathLike, mask: torch.Tensor) -> None:
     """Write a class map ``H×W`` as an 8-bit greyscale PNG of class indices."""
-    array = mask.to(torch.uint8).cpu().numpy()
+    write_png(path, mask.to(torch.uint8).cpu().numpy())
+
+
+def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write a uint8 array ``H×W`` or ``H×W×3`` as PNG, atomically."""
     with atomic_path(path) as tmp:
         Image.fromarray(array).save(tmp, format="PNG")
