@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from .checks import check_image_batch, check_positive_int
+from .encoder import SimpleEncoder
 from .files import atomic_path
 from .model import SegmentationModel
 
@@ -41,12 +42,12 @@ def predict_image(model: SegmentationModel, image: torch.Tensor, max_size: int =
     resolution) at the cost of detail.
     """
     check_positive_int("max_size", max_size)
-    x = check_image_batch("image", image[None] if isinstance(image, torch.Tensor) and image.dim() == 3 else image,
-                          model.config.in_channels, 4)
-    if x.shape[0] != 1:
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(f"image: expected a tensor C×H×W, got {type(image).__name__}")
+    if image.dim() != 3:
         raise ValueError(f"image: expected one image C×H×W, got shape {tuple(image.shape)}")
-    device = next(model.parameters()).device
-    x = x.to(device)
+    x = check_image_batch("image", image[None], model.config.in_channels, SimpleEncoder.min_size)
+    x = x.to(next(model.parameters()).device)
     height, width = x.shape[-2:]
     scale = max_size / max(height, width)
     was_training = model.training
