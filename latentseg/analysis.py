@@ -6,9 +6,11 @@ import time
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .checks import check_positive_int
+from .metrics import ConfusionMatrix, Metrics
 from .model import SegmentationOutput
 
 
@@ -77,3 +79,19 @@ def time_attention(num_queries: int, num_keys: int, dim: int = 64, heads: int = 
         mha(q, kv, kv, need_weights=False)
         times.append(time.perf_counter() - start)
     return sorted(times)[len(times) // 2]
+
+
+def resolution_ceiling(masks: torch.Tensor, factor: int, num_classes: int) -> Metrics:
+    """The best metrics a model can reach if it predicts at ``1/factor`` resolution and upsamples.
+
+    The true masks ``N×H×W`` are turned into class shares per ``factor×factor`` cell (perfect
+    classes, nothing else lost), upsampled bilinearly to ``H×W`` and arg-maxed, as a model's coarse
+    logits would be. What is lost is edge detail only.
+    """
+    check_positive_int("factor", factor)
+    shares = F.one_hot(masks, num_classes).permute(0, 3, 1, 2).float()  # N×K×H×W
+    coarse = F.avg_pool2d(shares, factor, ceil_mode=True)
+    up = F.interpolate(coarse, size=masks.shape[-2:], mode="bilinear", align_corners=False)
+    confusion = ConfusionMatrix(num_classes)
+    confusion.update(up.argmax(1), masks)
+    return confusion.compute()

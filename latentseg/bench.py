@@ -1,15 +1,23 @@
-"""Throughput benchmark: training and inference images per second at several image sizes."""
+"""Benchmarks: throughput, activation memory, and quality reached within a fixed training-time budget."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.utils.data import Dataset
 
-from .checks import check_positive_int
+from .base import Segmenter
+from .checks import check_positive_float, check_positive_int
+from .data import SHAPE_CLASSES, synthetic_shapes
 from .device import pick_device
-from .model import SegmentationModel, count_parameters
+from .model import count_parameters
+from .models import MODELS, build_model
+from .train import evaluate, fit
+
+TARGET_MIOU = 0.90
 
 
 def _images_per_second(step, batch_size: int, repeats: int, device: torch.device) -> float:
@@ -24,13 +32,31 @@ def _images_per_second(step, batch_size: int, repeats: int, device: torch.device
     return batch_size * repeats / (time.perf_counter() - start)
 
 
+def activation_memory_mb(model: Segmenter, x: torch.Tensor) -> float:
+    """MiB of tensors one forward pass keeps for backward: the memory that grows with batch and image size.
+
+    Counted by hooking autograd's saved tensors, so it is the same number on every device
+    (CUDA's allocator peak adds weights, gradients and workspace on top).
+    """
+    saved = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal saved
+        saved += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    return saved / 2**20
+
+
 def throughput(
-    model: SegmentationModel, size: int, batch_size: int = 16, repeats: int = 5, device: str | None = None
+    model: Segmenter, size: int, batch_size: int = 16, repeats: int = 5, device: str | None = None
 ) -> dict[str, float | int | None]:
     """Train and inference images/s of ``model`` on random ``batch_size×C×size×size`` input.
 
-    Returns ``params``, ``train_images_per_s``, ``inference_images_per_s`` and
-    ``peak_memory_mb`` (CUDA only, else ``None``).
+    Returns ``params``, ``train_images_per_s``, ``inference_images_per_s``,
+    ``activation_memory_mb`` (:func:`activation_memory_mb`) and ``peak_memory_mb`` (CUDA only, else ``None``).
     """
     check_positive_int("size", size)
     check_positive_int("batch_size", batch_size)
@@ -55,6 +81,7 @@ def throughput(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     model.train()
+    activations = activation_memory_mb(model, x)
     train_rate = _images_per_second(train_step, batch_size, repeats, device)
     model.eval()
     inference_rate = _images_per_second(inference_step, batch_size, repeats, device)
@@ -63,16 +90,77 @@ def throughput(
         "params": count_parameters(model),
         "train_images_per_s": train_rate,
         "inference_images_per_s": inference_rate,
+        "activation_memory_mb": activations,
         "peak_memory_mb": peak,
     }
 
 
-def run_bench(sizes: list[int], batch_size: int, repeats: int, device: str | None, seed: int = 0) -> dict:
-    """The seed model (4 classes) at each size; one JSON-ready dict."""
-    rows = []
-    for size in sizes:
+def seconds_to_reach(records: list[dict[str, float]], target: float) -> float | None:
+    """Training seconds at the first validation with ``val_miou ≥ target``, or ``None`` if never."""
+    return next((r["seconds"] for r in records if r.get("val_miou", 0.0) >= target), None)
+
+
+def train_for_budget(
+    model: Segmenter, train: Dataset, val: Dataset, test: Dataset, budget_s: float, *, batch_size: int = 8,
+    lr: float = 2e-3, val_every: int = 50, seed: int = 0, device: str | None = None, progress: bool = False,
+) -> dict[str, Any]:
+    """Train ``model`` for ``budget_s`` seconds (validation not counted), cosine schedule on the clock.
+
+    Returns ``test_miou``, ``test_per_class_iou``, ``train_seconds``, ``steps``, ``seconds_to_target``
+    (first validation at ``TARGET_MIOU`` or above, else ``None``) and ``curve`` (``[[seconds, val mIoU], …]``).
+    """
+    check_positive_float("budget_s", budget_s)
+    history = fit(model, train, val, epochs=1_000_000, batch_size=batch_size, lr=lr, schedule="cosine",
+                  device=device, seed=seed, max_seconds=budget_s, val_every=val_every, progress=progress)
+    metrics = evaluate(model, test, device=device)
+    return {
+        "test_miou": metrics.miou,
+        "test_per_class_iou": metrics.per_class_iou,
+        "train_seconds": history.last["seconds"],
+        "steps": history.last["step"],
+        "seconds_to_target": seconds_to_reach(history.records, TARGET_MIOU),
+        "curve": [[r["seconds"], r["val_miou"]] for r in history.records],
+    }
+
+
+def run_bench(
+    models: list[str] | None = None, budget_s: float = 60.0, sizes: list[int] | tuple[int, ...] = (64,),
+    batch_size: int = 8, repeats: int = 5, device: str | None = None, seed: int = 0, image_size: int = 64,
+    train_size: int = 4000, val_size: int = 200, test_size: int = 500, val_every: int = 50, lr: float = 2e-3,
+) -> dict[str, Any]:
+    """Every model in one run: throughput at each size, then training for ``budget_s`` seconds.
+
+    Returns a JSON-ready dict: ``device``, ``threads``, ``torch``, ``budget_s``, ``target_miou``, and
+    ``rows`` (throughput per model and size, with ``inference_ratio_to_seed`` when the seed model is in
+    the run) and ``training`` per model (:func:`train_for_budget` on ``train_size`` synthetic images of
+    ``image_size``, 4 classes; test mIoU on ``test_size`` images).
+    """
+    models = list(models or MODELS)
+    for name in models:
+        if name not in MODELS:
+            raise ValueError(f"models: expected names from {sorted(MODELS)}, got {name!r}")
+    throughput_rows, training = [], {}
+    for name in models:
+        for size in sizes:
+            torch.manual_seed(seed)
+            model = build_model(name, num_classes=len(SHAPE_CLASSES))
+            throughput_rows.append({"model": name, "size": size, "batch_size": batch_size,
+                                    **throughput(model, size, batch_size, repeats, device)})
+    seed_rate = {r["size"]: r["inference_images_per_s"] for r in throughput_rows if r["model"] == "seed"}
+    for row in throughput_rows:
+        base = seed_rate.get(row["size"])
+        row["inference_ratio_to_seed"] = row["inference_images_per_s"] / base if base else None
+    train = synthetic_shapes(train_size, image_size, seed, "train")
+    val = synthetic_shapes(val_size, image_size, seed, "val")
+    test = synthetic_shapes(test_size, image_size, seed, "test")
+    for name in models:
         torch.manual_seed(seed)
-        model = SegmentationModel(num_classes=4)
-        rows.append({"model": "seed", "size": size, "batch_size": batch_size,
-                     **throughput(model, size, batch_size, repeats, device)})
-    return {"device": str(pick_device(device)), "threads": torch.get_num_threads(), "rows": rows}
+        model = build_model(name, num_classes=len(SHAPE_CLASSES))
+        training[name] = {"params": count_parameters(model), **train_for_budget(
+            model, train, val, test, budget_s, batch_size=batch_size, lr=lr, val_every=val_every, seed=seed,
+            device=device)}
+    return {
+        "device": str(pick_device(device)), "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "budget_s": budget_s, "image_size": image_size, "train_size": train_size, "target_miou": TARGET_MIOU,
+        "rows": throughput_rows, "training": training,
+    }

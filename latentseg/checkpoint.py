@@ -10,8 +10,9 @@ from typing import Any
 
 import torch
 
+from .base import Segmenter
 from .files import atomic_path
-from .model import ModelConfig, SegmentationModel
+from .models import MODELS, model_name
 
 FORMAT = "latentseg-checkpoint"
 VERSION = 1
@@ -19,18 +20,18 @@ VERSION = 1
 
 def save_checkpoint(
     path: str | os.PathLike,
-    model: SegmentationModel,
+    model: Segmenter,
     class_names: tuple[str, ...] | list[str] | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``model``'s weights and config to ``path``. ``metadata`` must hold plain Python values."""
-    if not isinstance(model, SegmentationModel):
-        raise TypeError(f"model: expected a SegmentationModel, got {type(model).__name__}")
+    """Write ``model``'s name, config and weights to ``path``. ``metadata`` must hold plain Python values."""
+    name = model_name(model)
     if class_names is not None and len(class_names) != model.num_classes:
         raise ValueError(f"class_names: expected {model.num_classes} names, got {len(class_names)}")
     payload = {
         "format": FORMAT,
         "version": VERSION,
+        "model": name,
         "config": model.config.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "class_names": list(class_names) if class_names is not None else None,
@@ -59,16 +60,20 @@ def _read(path: Path) -> dict[str, Any]:
 
 def load_checkpoint(
     path: str | os.PathLike, device: str | torch.device = "cpu"
-) -> tuple[SegmentationModel, dict[str, Any]]:
+) -> tuple[Segmenter, dict[str, Any]]:
     """Rebuild the model saved at ``path``; returns ``(model in eval mode, info)``.
 
-    ``info`` holds ``config``, ``class_names`` and ``metadata``. A missing file raises
+    ``info`` holds ``model`` (the zoo name), ``config``, ``class_names`` and ``metadata``. A missing file raises
     ``FileNotFoundError``; a corrupt, foreign or mismatched file raises ``ValueError``.
     """
     path = Path(path)
     payload = _read(path)
+    name = payload.get("model", "seed")  # early checkpoints held only the seed model
+    if name not in MODELS:
+        raise ValueError(f"checkpoint: {path} holds an unknown model {name!r}; this latentseg knows {sorted(MODELS)}")
+    model_class, config_class = MODELS[name]
     try:
-        model = SegmentationModel.from_config(ModelConfig.from_dict(payload["config"]))
+        model = model_class.from_config(config_class.from_dict(payload["config"]))
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"checkpoint: {path} holds an invalid model config: {err}") from err
     state = payload.get("state_dict")
@@ -83,5 +88,5 @@ def load_checkpoint(
         raise ValueError(f"checkpoint: {path} does not match its config; missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]}, wrong shapes {wrong_shape[:5]}")
     model.load_state_dict(state)
-    info = {k: payload.get(k) for k in ("config", "class_names", "metadata")}
+    info = {"model": name} | {k: payload.get(k) for k in ("config", "class_names", "metadata")}
     return model.to(device).eval(), info

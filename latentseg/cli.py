@@ -16,10 +16,21 @@ from .data import SHAPE_CLASSES, synthetic_shapes
 from .device import pick_device, seed_everything
 from .files import write_text_atomic
 from .inference import predict_image, read_image, write_mask, write_png
-from .model import SegmentationModel, count_parameters
-from .train import evaluate, fit
+from .model import count_parameters
+from .models import MODELS, build_model
+from .train import SCHEDULES, evaluate, fit
 
 DEFAULT_OUT = Path("runs") / "latest"
+LATENT_FLAGS = ("feature-dim", "latent-dim", "num-latents", "num-heads")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, int]:
+    """Config fields given on the command line; the U-Net has no latents, so it refuses them."""
+    given = {flag: getattr(args, flag.replace("-", "_")) for flag in LATENT_FLAGS}
+    given = {flag: value for flag, value in given.items() if value is not None}
+    if given and args.model == "unet":
+        raise ValueError(f"--{next(iter(given))}: applies to the latent models (seed, improved), not to unet")
+    return {flag.replace("-", "_"): value for flag, value in given.items()}
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -32,21 +43,22 @@ def _build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train on the built-in synthetic shapes; save checkpoint, picture, history",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t.add_argument("--model", default="improved", choices=sorted(MODELS),
+                   help="improved: the latent-expert model of notebook 06; seed: the article's; unet: the baseline")
     t.add_argument("--data", default="synthetic", choices=["synthetic"], help="training data")
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--train-size", type=int, default=3000, help="training images")
+    t.add_argument("--epochs", type=int, default=3)
+    t.add_argument("--train-size", type=int, default=4000, help="training images")
     t.add_argument("--val-size", type=int, default=300, help="validation images (checked every epoch)")
     t.add_argument("--test-size", type=int, default=500, help="test images (final metrics)")
     t.add_argument("--image-size", type=int, default=64, help="side of the square synthetic images")
-    t.add_argument("--batch-size", type=int, default=16)
-    t.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate")
+    t.add_argument("--batch-size", type=int, default=8, help="on a CPU, small batches give more updates per second")
+    t.add_argument("--lr", type=float, default=2e-3, help="AdamW peak learning rate")
+    t.add_argument("--schedule", default="cosine", choices=list(SCHEDULES), help="learning-rate schedule")
     t.add_argument("--weight-decay", type=float, default=1e-4)
     t.add_argument("--max-seconds", type=float, default=None, help="stop training after this many seconds")
     t.add_argument("--seed", type=int, default=0, help="fixes data, initialisation and shuffling")
-    t.add_argument("--feature-dim", type=int, default=64)
-    t.add_argument("--latent-dim", type=int, default=64)
-    t.add_argument("--num-latents", type=int, default=16)
-    t.add_argument("--num-heads", type=int, default=4)
+    for flag in LATENT_FLAGS:
+        t.add_argument(f"--{flag}", type=int, default=None, help="latent models only; default: the model's own")
     t.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for model.pt, predictions.png, history.json")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     _add_common(t)
@@ -70,12 +82,20 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--color", action="store_true", help="also write <stem>_color.png, a coloured mask to look at")
     _add_common(p)
 
-    b = sub.add_parser("bench", help="training and inference throughput of the seed model",
+    b = sub.add_parser("bench", help="throughput, memory, and mIoU within a training-time budget, per model",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    b.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
-    b.add_argument("--batch-size", type=int, default=16)
-    b.add_argument("--repeats", type=int, default=5)
-    b.add_argument("--json", type=Path, default=None, help="also write the results here")
+    b.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    b.add_argument("--budget", type=float, default=60.0, help="training seconds per model (validation not counted)")
+    b.add_argument("--sizes", type=int, nargs="+", default=[64], help="image sizes for the throughput rows")
+    b.add_argument("--batch-size", type=int, default=8, help="for training and throughput")
+    b.add_argument("--repeats", type=int, default=5, help="timed steps per throughput figure")
+    b.add_argument("--image-size", type=int, default=64, help="synthetic images for the training race")
+    b.add_argument("--train-size", type=int, default=4000)
+    b.add_argument("--val-size", type=int, default=200, help="validated every --val-every steps")
+    b.add_argument("--test-size", type=int, default=500)
+    b.add_argument("--val-every", type=int, default=50)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--out", type=Path, default=Path("runs") / "bench", help="folder for bench.json and bench.png")
     _add_common(b)
     return parser
 
@@ -94,12 +114,13 @@ def _train(args: argparse.Namespace) -> int:
     train = synthetic_shapes(args.train_size, args.image_size, args.seed, "train")
     val = synthetic_shapes(args.val_size, args.image_size, args.seed, "val")
     test = synthetic_shapes(args.test_size, args.image_size, args.seed, "test")
-    model = SegmentationModel(3, args.feature_dim, args.latent_dim, args.num_latents, args.num_heads, len(SHAPE_CLASSES))
-    print(f"training the seed model ({count_parameters(model):,} parameters) on {len(train)} synthetic "
+    model = build_model(args.model, num_classes=len(SHAPE_CLASSES), **_overrides(args))
+    print(f"training the {args.model} model ({count_parameters(model):,} parameters) on {len(train)} synthetic "
           f"{args.image_size}×{args.image_size} images, {args.epochs} epochs, device {device}")
     start = time.perf_counter()
     history = fit(model, train, val, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                  weight_decay=args.weight_decay, device=device, seed=args.seed, max_seconds=args.max_seconds,
+                  schedule=args.schedule, weight_decay=args.weight_decay, device=device, seed=args.seed,
+                  max_seconds=args.max_seconds,
                   progress=not args.quiet, verbose=not args.quiet)
     seconds = time.perf_counter() - start
     metrics = evaluate(model, test, device=device).to_dict(SHAPE_CLASSES)
@@ -107,7 +128,7 @@ def _train(args: argparse.Namespace) -> int:
     _print_metrics(metrics, list(SHAPE_CLASSES))
 
     args.out.mkdir(parents=True, exist_ok=True)
-    metadata = {"data": "synthetic", "image_size": args.image_size, "seed": args.seed, "epochs": args.epochs,
+    metadata = {"model": args.model, "data": "synthetic", "image_size": args.image_size, "seed": args.seed, "epochs": args.epochs,
                 "train_size": args.train_size, "train_seconds": seconds, "history": history.records,
                 "test_metrics": metrics}
     save_checkpoint(args.out / "model.pt", model.cpu(), SHAPE_CLASSES, metadata)
@@ -158,14 +179,27 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    result = run_bench(args.sizes, args.batch_size, args.repeats, args.device)
-    print(f"device {result['device']}, {result['threads']} threads, batch {args.batch_size}")
-    print(f"{'model':<8}{'size':>6}{'params':>10}{'train img/s':>14}{'infer img/s':>14}")
+    from .viz import plot_curves, save_figure
+
+    result = run_bench(args.models, args.budget, args.sizes, args.batch_size, args.repeats, args.device, args.seed,
+                       image_size=args.image_size, train_size=args.train_size, val_size=args.val_size,
+                       test_size=args.test_size, val_every=args.val_every)
+    print(f"device {result['device']}, {result['threads']} threads, torch {result['torch']}, batch {args.batch_size}")
+    print(f"{'model':<10}{'size':>6}{'params':>10}{'train img/s':>13}{'infer img/s':>13}{'vs seed':>9}{'act. MiB':>10}")
     for r in result["rows"]:
-        print(f"{r['model']:<8}{r['size']:>6}{r['params']:>10,}{r['train_images_per_s']:>14.1f}"
-              f"{r['inference_images_per_s']:>14.1f}")
-    if args.json:
-        write_text_atomic(args.json, json.dumps(result, indent=1))
+        ratio = "" if r["inference_ratio_to_seed"] is None else f"{r['inference_ratio_to_seed']:.2f}×"
+        print(f"{r['model']:<10}{r['size']:>6}{r['params']:>10,}{r['train_images_per_s']:>13.1f}"
+              f"{r['inference_images_per_s']:>13.1f}{ratio:>9}{r['activation_memory_mb']:>10.1f}")
+    print(f"\ntraining for {args.budget:g} s each on {args.train_size} synthetic {args.image_size}×{args.image_size} images:")
+    print(f"{'model':<10}{'steps':>7}{'test mIoU':>11}   seconds to {result['target_miou']:.2f} mIoU")
+    for name, t in result["training"].items():
+        reached = "not reached" if t["seconds_to_target"] is None else f"{t['seconds_to_target']:.1f}"
+        print(f"{name:<10}{t['steps']:>7}{t['test_miou']:>11.4f}   {reached}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.out / "bench.json", json.dumps(result, indent=1))
+    curves = {name: t["curve"] for name, t in result["training"].items()}
+    save_figure(plot_curves(curves, target=result["target_miou"]), args.out / "bench.png")
+    print(f"wrote {args.out / 'bench.json'}, {args.out / 'bench.png'}")
     return 0
 
 

@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from .checks import check_image_batch, check_positive_int
-from .encoder import SimpleEncoder
 from .files import atomic_path
 from .model import SegmentationModel
 
@@ -46,7 +45,7 @@ def predict_image(model: SegmentationModel, image: torch.Tensor, max_size: int =
         raise TypeError(f"image: expected a tensor C×H×W, got {type(image).__name__}")
     if image.dim() != 3:
         raise ValueError(f"image: expected one image C×H×W, got shape {tuple(image.shape)}")
-    x = check_image_batch("image", image[None], model.config.in_channels, SimpleEncoder.min_size)
+    x = check_image_batch("image", image[None], model.config.in_channels, model.min_size)
     x = x.to(next(model.parameters()).device)
     height, width = x.shape[-2:]
     scale = max_size / max(height, width)

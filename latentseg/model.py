@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
@@ -10,13 +10,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import ExpertSegmentation, LatentAttention
-from .checks import check_image_batch, check_positive_int
+from .base import Segmenter
+from .checks import check_image_batch
+from .config import BaseConfig, check_divisible
 from .encoder import SimpleEncoder
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """Everything needed to rebuild a model; stored in checkpoints. Defaults are the seed article's."""
+class ModelConfig(BaseConfig):
+    """Everything needed to rebuild the seed model; stored in checkpoints. Defaults are the seed article's."""
 
     in_channels: int = 3
     feature_dim: int = 64
@@ -26,27 +28,8 @@ class ModelConfig:
     num_classes: int = 2
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            check_positive_int(f.name, getattr(self, f.name))
-        if self.latent_dim % self.num_heads:
-            raise ValueError(
-                f"num_heads: latent_dim must be divisible by num_heads, "
-                f"got latent_dim={self.latent_dim}, num_heads={self.num_heads}"
-            )
-
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Build from a plain dict, naming any key that is not a config field."""
-        if not isinstance(data, dict):
-            raise TypeError(f"config: expected a dict, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"config: unknown keys {unknown}; expected a subset of {sorted(known)}")
-        return cls(**data)
+        super().__post_init__()
+        check_divisible("latent_dim", self.latent_dim, self.num_heads)
 
 
 class SegmentationOutput(NamedTuple):
@@ -66,7 +49,7 @@ class SegmentationOutput(NamedTuple):
     latents: torch.Tensor
 
 
-class SegmentationModel(nn.Module):
+class SegmentationModel(Segmenter):
     """Image ``B×C×H×W`` → class logits ``B×num_classes×H×W``.
 
     1. ``encoder``: ``B×C×H×W`` → features ``B×D×h×w`` with ``h, w = H//4, W//4``;
@@ -80,8 +63,7 @@ class SegmentationModel(nn.Module):
     which breaks for sizes not divisible by 4; this model resizes to the input's own size instead.
     """
 
-    input_mean = 0.5
-    input_std = 0.25
+    min_size = SimpleEncoder.min_size
 
     def __init__(
         self,
@@ -104,14 +86,10 @@ class SegmentationModel(nn.Module):
             config = ModelConfig.from_dict(config)
         return cls(**config.to_dict())
 
-    @property
-    def num_classes(self) -> int:
-        return self.config.num_classes
-
     def forward(self, x: torch.Tensor, return_attention: bool = False) -> torch.Tensor | SegmentationOutput:
         """``x``: ``B×C×H×W`` float → logits ``B×K×H×W`` (or a :class:`SegmentationOutput`)."""
-        check_image_batch("x", x, self.config.in_channels, SimpleEncoder.min_size)
-        features = self.encoder((x - self.input_mean) / self.input_std)  # B×D×h×w
+        check_image_batch("x", x, self.config.in_channels, self.min_size)
+        features = self.encoder(self.standardise(x))  # B×D×h×w
         b, _, h, w = features.shape
         tokens = features.flatten(2).transpose(1, 2)  # B×N×D, N = h·w
         if return_attention:
@@ -131,16 +109,6 @@ class SegmentationModel(nn.Module):
             pixel_attention=pixel_w.transpose(2, 3).reshape(b, heads, m, h, w),
             latents=latents,
         )
-
-    @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Class index per pixel, ``B×H×W`` (int64), in eval mode; the training mode is restored after."""
-        was_training = self.training
-        self.eval()
-        try:
-            return self(x).argmax(dim=1)
-        finally:
-            self.train(was_training)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -18,7 +19,10 @@ from .metrics import IGNORE_INDEX, ConfusionMatrix, Metrics
 
 @dataclass
 class History:
-    """One record per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``val_miou``, ``val_pixel_accuracy``, ``seconds``."""
+    """One record per epoch and every ``val_every`` steps.
+
+    Keys: ``epoch``, ``step``, ``train_loss``, ``val_loss``, ``val_miou``, ``val_pixel_accuracy``, ``seconds``.
+    """
 
     records: list[dict[str, float]] = field(default_factory=list)
 
@@ -71,6 +75,23 @@ def evaluate(model: nn.Module, data: Dataset, batch_size: int = 64, device: str 
     return _validate(model, _loader(data, batch_size, shuffle=False), device)[1]
 
 
+SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate_factor(schedule: str, progress: float, warmup: float = 0.05) -> float:
+    """Multiplier of the base learning rate at ``progress`` ∈ [0, 1] of training.
+
+    ``constant``: 1. ``cosine``: linear warm-up over the first ``warmup`` share, then a cosine decay
+    to 1 % — a short budget is spent best by starting fast and ending with small, careful steps.
+    """
+    if schedule == "constant":
+        return 1.0
+    progress = min(max(progress, 0.0), 1.0)
+    if progress < warmup:
+        return max(progress / warmup, 0.01)
+    return max(0.5 * (1 + math.cos(math.pi * (progress - warmup) / (1 - warmup))), 0.01)
+
+
 def fit(
     model: nn.Module,
     train_data: Dataset,
@@ -80,9 +101,11 @@ def fit(
     batch_size: int = 32,
     lr: float = 1e-3,
     weight_decay: float = 1e-4,
+    schedule: str = "constant",
     device: str | torch.device | None = None,
     seed: int = 0,
     max_seconds: float | None = None,
+    val_every: int | None = None,
     progress: bool = True,
     verbose: bool = False,
 ) -> History:
@@ -90,15 +113,22 @@ def fit(
 
     ``train_data`` and ``val_data`` yield ``(image 3×H×W, mask H×W)``; mask value 255 is ignored.
     ``seed`` fixes the shuffling (and any randomness inside the model), so two runs from the same
-    initial weights give the same losses. ``max_seconds`` stops early, after the batch that crosses
-    it (the epoch is then validated as usual), which makes the result depend on the machine's speed.
-    ``verbose`` prints one line per epoch.
+    initial weights give the same losses. ``schedule`` is ``constant`` or ``cosine``
+    (:func:`learning_rate_factor`). ``max_seconds`` stops early, after the batch that crosses it
+    (then validates as usual); with ``cosine`` the schedule then runs on the clock, so a short
+    budget still ends with small steps. Either makes the result depend on the machine's speed.
+    ``val_every`` also validates every that many steps. ``seconds`` in the history counts training
+    only, not validation. ``verbose`` prints one line per record.
     """
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
     check_positive_float("lr", lr)
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule: expected one of {SCHEDULES}, got {schedule!r}")
     if max_seconds is not None:
         check_positive_float("max_seconds", max_seconds)
+    if val_every is not None:
+        check_positive_int("val_every", val_every)
     if len(train_data) == 0:
         raise ValueError("train_data: expected at least one example, got an empty data set")
     num_classes = _num_classes(model)
@@ -111,12 +141,32 @@ def fit(
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     history = History()
-    start = time.perf_counter()
     steps_per_epoch = -(-len(train_data) // batch_size)
-    bar = tqdm(total=epochs * steps_per_epoch, desc="training", unit="batch", disable=not progress)
+    total_steps = epochs * steps_per_epoch
+    bar = tqdm(total=total_steps, desc="training", unit="batch", disable=not progress)
+    train_seconds, step, loss_sum, seen = 0.0, 0, 0.0, 0
+
+    def record(epoch: int) -> None:
+        nonlocal loss_sum, seen
+        entry: dict[str, float] = {"epoch": epoch, "step": step, "train_loss": loss_sum / max(seen, 1)}
+        if val_data is not None:
+            val_loss, metrics = _validate(model, _loader(val_data, 64, shuffle=False), device)
+            entry.update(val_loss=val_loss, val_miou=metrics.miou, val_pixel_accuracy=metrics.pixel_accuracy)
+        entry["seconds"] = train_seconds
+        history.records.append(entry)
+        loss_sum, seen = 0.0, 0
+        if verbose:
+            tqdm.write("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()))
+
+    out_of_time = False
     for epoch in range(1, epochs + 1):
-        loss_sum, seen, out_of_time = 0.0, 0, False
         for images, masks in _loader(train_data, batch_size, shuffle=True, seed=seed * 1000 + epoch):
+            tick = time.perf_counter()
+            done = step / total_steps
+            if max_seconds is not None:
+                done = max(done, train_seconds / max_seconds)
+            for group in optimizer.param_groups:
+                group["lr"] = lr * learning_rate_factor(schedule, done)
             images, masks = images.to(device), masks.to(device)
             loss = F.cross_entropy(model(images), masks, ignore_index=IGNORE_INDEX)
             optimizer.zero_grad(set_to_none=True)
@@ -124,19 +174,16 @@ def fit(
             optimizer.step()
             loss_sum += loss.item() * images.shape[0]
             seen += images.shape[0]
+            step += 1
+            train_seconds += time.perf_counter() - tick
             bar.update(1)
             bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}", refresh=False)
-            out_of_time = max_seconds is not None and time.perf_counter() - start > max_seconds
+            out_of_time = max_seconds is not None and train_seconds > max_seconds
             if out_of_time:
                 break
-        record = {"epoch": epoch, "train_loss": loss_sum / seen}
-        if val_data is not None:
-            val_loss, metrics = _validate(model, _loader(val_data, 64, shuffle=False), device)
-            record.update(val_loss=val_loss, val_miou=metrics.miou, val_pixel_accuracy=metrics.pixel_accuracy)
-        record["seconds"] = time.perf_counter() - start
-        history.records.append(record)
-        if verbose:
-            tqdm.write("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
+            if val_every is not None and step % val_every == 0 and step % steps_per_epoch:
+                record(epoch)
+        record(epoch)
         if out_of_time:
             break
     bar.close()

@@ -116,6 +116,41 @@ def overlay_maps(image: torch.Tensor, maps: torch.Tensor, titles: Sequence[str] 
     return fig
 
 
+def plot_curves(curves: dict[str, list[list[float]]], target: float | None = None, title: str = "") -> Figure:
+    """Validation mIoU against training seconds, one line per model; ``curves[name]`` is ``[[s, miou], …]``."""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for name, curve in curves.items():
+        seconds, miou = zip(*curve, strict=True) if curve else ((), ())
+        ax.plot(seconds, miou, "o-", markersize=3, label=name)
+    if target is not None:
+        ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:.2f}")
+    ax.set(xlabel="training seconds", ylabel="validation mIoU", ylim=(0, 1), title=title or "quality against time")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def show_assignments(images: torch.Tensor, masks: torch.Tensor, assignments: dict[str, torch.Tensor]) -> Figure:
+    """Rows of image, ground truth, then each model's argmax-expert map (``B×h×w`` expert indices).
+
+    Each expert gets its own colour (tab20); a model whose experts own shapes shows their outlines.
+    """
+    cols = 2 + len(assignments)
+    fig, axes = plt.subplots(len(images), cols, figsize=(1.8 * cols, 1.8 * len(images)), squeeze=False)
+    for row, (image, mask) in enumerate(zip(images, masks, strict=True)):
+        panels = [("image", to_rgb(image)), ("ground truth", colorize(mask))]
+        panels += [(name, a[row].cpu().numpy()) for name, a in assignments.items()]
+        for ax, (title, picture) in zip(axes[row], panels, strict=True):
+            if picture.ndim == 2:
+                ax.imshow(picture, cmap="tab20", vmin=0, vmax=19, interpolation="nearest")
+            else:
+                ax.imshow(picture)
+            ax.set_axis_off()
+            if row == 0:
+                ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 100) -> None:
     """Save ``fig`` as PNG atomically and close it."""
     with atomic_path(path) as tmp:

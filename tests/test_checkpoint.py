@@ -86,5 +86,5 @@ def test_atomic_path_replaces_only_on_success(tmp_path):
 def test_save_checks_arguments(tmp_path, tiny_model):
     with pytest.raises(ValueError, match="class_names: expected 4 names, got 2"):
         save_checkpoint(tmp_path / "m.pt", tiny_model, ["a", "b"])
-    with pytest.raises(TypeError, match="model: expected a SegmentationModel"):
+    with pytest.raises(TypeError, match="model: expected one of the latentseg models"):
         save_checkpoint(tmp_path / "m.pt", torch.nn.Linear(2, 2))

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-TINY = ["--train-size", "16", "--val-size", "4", "--test-size", "4", "--image-size", "32", "--epochs", "1",
-        "--feature-dim", "8", "--latent-dim", "8", "--num-latents", "4", "--num-heads", "2", "--quiet"]
+TINY_DATA = ["--train-size", "16", "--val-size", "4", "--test-size", "4", "--image-size", "32", "--epochs", "1", "--quiet"]
+TINY = [*TINY_DATA, "--model", "seed", "--feature-dim", "8", "--latent-dim", "8", "--num-latents", "4", "--num-heads", "2"]
 
 
 def cli(*args, check=True):
@@ -86,12 +86,35 @@ def test_help(command):
     assert "usage:" in cli(command, "--help").stdout
 
 
-def test_bench_json(tmp_path):
-    cli("bench", "--sizes", "16", "--batch-size", "2", "--repeats", "1", "--json", tmp_path / "b.json")
-    result = json.loads((tmp_path / "b.json").read_text())
-    row = result["rows"][0]
-    assert row["size"] == 16 and row["params"] > 0
-    assert row["train_images_per_s"] > 0 and row["inference_images_per_s"] > 0
+def test_bench_tiny_run_writes_json_and_plot(tmp_path):
+    cli("bench", "--budget", "0.5", "--sizes", "16", "--batch-size", "2", "--repeats", "1", "--image-size", "16",
+        "--train-size", "8", "--val-size", "4", "--test-size", "4", "--val-every", "2", "--out", tmp_path)
+    result = json.loads((tmp_path / "bench.json").read_text())
+    assert (tmp_path / "bench.png").stat().st_size > 0
+    assert {r["model"] for r in result["rows"]} == {"seed", "improved", "unet"}
+    for row in result["rows"]:
+        assert row["size"] == 16 and row["params"] > 0
+        assert row["train_images_per_s"] > 0 and row["inference_images_per_s"] > 0 and row["activation_memory_mb"] > 0
+        assert row["inference_ratio_to_seed"] > 0
+    assert [r["inference_ratio_to_seed"] for r in result["rows"] if r["model"] == "seed"] == [1.0]
+    for t in result["training"].values():
+        assert 0 <= t["test_miou"] <= 1 and len(t["test_per_class_iou"]) == 4 and t["steps"] >= 1
+        assert t["seconds_to_target"] is None or t["seconds_to_target"] <= t["train_seconds"]
+        assert all(0 <= miou <= 1 for _, miou in t["curve"])
+
+
+@pytest.mark.parametrize("model", ["improved", "unet"])
+def test_train_each_model_and_reload(tmp_path, model):
+    cli("train", *TINY_DATA, "--model", model, "--out", tmp_path)
+    payload = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert payload["model"] == model and payload["metadata"]["model"] == model
+    out = json.loads(cli("evaluate", tmp_path / "model.pt", "--json", "--num-images", "2").stdout)
+    assert 0 <= out["miou"] <= 1
+
+
+def test_latent_flags_are_refused_for_the_unet(tmp_path):
+    result = cli("train", *TINY_DATA, "--model", "unet", "--feature-dim", "8", "--out", tmp_path, check=False)
+    assert result.returncode == 2 and "--feature-dim" in result.stderr and "unet" in result.stderr
 
 
 def test_bad_config_value_is_reported(tmp_path):

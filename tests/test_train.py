@@ -17,7 +17,7 @@ def test_fit_is_reproducible_and_records_history():
     _, a = _run()
     _, b = _run()
     assert a["train_loss"] == b["train_loss"] and a["val_miou"] == b["val_miou"]
-    assert len(a) == 2 and set(a.last) == {"epoch", "train_loss", "val_loss", "val_miou", "val_pixel_accuracy", "seconds"}
+    assert len(a) == 2 and set(a.last) == {"epoch", "step", "train_loss", "val_loss", "val_miou", "val_pixel_accuracy", "seconds"}
     _, c = _run(seed=1)
     assert c["train_loss"] != a["train_loss"]
 

@@ -33,6 +33,7 @@ def pin(path: Path) -> None:
         count += keep
         cell.execution_count = count if keep else None  # nbval skips pinned outputs of "unrun" cells
         cell.metadata = {}
+    nb.metadata.pop("widgets", None)  # widget state of progress bars: noise in diffs
     nbformat.write(nb, path)
     print(f"{path}: {time.perf_counter() - start:.0f} s")
 

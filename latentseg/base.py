@@ -1,0 +1,41 @@
+"""What every latentseg model shares: input standardisation, ``num_classes``, ``min_size`` and ``predict``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class Segmenter(nn.Module):
+    """Base of the models: images ``B×C×H×W`` in ``[0, 1]`` → logits ``B×num_classes×H×W``.
+
+    Subclasses set ``self.config`` (with ``num_classes`` and ``in_channels``) and ``min_size``, the
+    smallest ``H`` and ``W`` they accept, and call :meth:`standardise` on their input.
+    """
+
+    input_mean = 0.5
+    input_std = 0.25
+    min_size = 4
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        """``(x - 0.5) / 0.25``: zero-mean, unit-variance-ish input for images in ``[0, 1]``."""
+        return (x - self.input_mean) / self.input_std
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        """Class index per pixel, ``B×H×W`` (int64), in eval mode; the training mode is restored after.
+
+        ``kwargs`` go to ``forward`` (e.g. ``expert_mask`` for the improved model).
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            return self(x, **kwargs).argmax(dim=1)
+        finally:
+            self.train(was_training)

@@ -1,0 +1,159 @@
+"""The improved latent-expert model: the seed's idea (latents read the pixels, pixels read the
+latents) with the pieces that make it segment. Notebook 06 adds them one at a time and measures each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import Segmenter
+from .blocks import ConvBlock, CrossAttentionBlock, ResidualConvBlock, fourier_positions
+from .checks import check_image_batch
+from .config import BaseConfig, check_divisible
+from .model import SegmentationOutput
+
+
+@dataclass(frozen=True)
+class ImprovedConfig(BaseConfig):
+    """Everything needed to rebuild an :class:`ImprovedSegmentationModel`.
+
+    The switches turn off one improvement each, so the ablation in notebook 06 is a set of configs:
+
+    - ``encoder_blocks``: residual blocks (dilation 1, 2, 4, …) at 1/4 resolution; they widen what
+      each feature sees from the seed's 10×10 window to most of a 64×64 image;
+    - ``positional``: add Fourier features of each pixel's position to its feature;
+    - ``residual``: pre-norm residual + LayerNorm + MLP around every attention (else the seed's bare
+      attention), plus latent self-attention between rounds;
+    - ``rounds``: how many times the latents re-read the pixels;
+    - ``skip``: a light path through the 1/2- and full-resolution encoder features that adds a
+      correction to the upsampled coarse logits near edges. Logits from 1/4 resolution cap mIoU at
+      about 0.94 on the synthetic shapes even with perfect classes; 1/2 resolution at 0.98.
+    """
+
+    in_channels: int = 3
+    num_classes: int = 4
+    stem_dim: int = 16
+    mid_dim: int = 32
+    feature_dim: int = 64
+    latent_dim: int = 64
+    num_latents: int = 16
+    num_heads: int = 4
+    encoder_blocks: int = 2
+    rounds: int = 2
+    num_frequencies: int = 4
+    positional: bool = True
+    residual: bool = True
+    skip: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_divisible("latent_dim", self.latent_dim, self.num_heads)
+
+
+class ImprovedSegmentationModel(Segmenter):
+    """Image ``B×C×H×W`` in ``[0, 1]`` → class logits ``B×num_classes×H×W``.
+
+    1. encoder: full-resolution stem ``B×stem×H×W`` → ``B×mid×H/2×W/2`` → ``B×D×H/4×W/4`` with
+       dilated residual blocks; tokens ``B×N×L`` (``N = h·w``), plus Fourier positions;
+    2. ``rounds`` times: the ``M`` latents (experts) read the tokens (cross-attention), then each
+       other (self-attention) → ``B×M×L``;
+    3. every token reads the experts (cross-attention) → ``B×N×L``;
+    4. a 1×1 convolution to coarse class logits at ``h×w``, resized (bilinear) to ``H×W``; with
+       ``skip``, plus a correction computed from the pixel features fused (1×1 convolutions) with
+       the 1/2- and full-resolution encoder features: sharp edges at little cost.
+
+    ``forward(x, return_attention=True)`` gives a :class:`SegmentationOutput`, as for the seed model;
+    ``expert_mask`` (``M`` bools) switches experts off: pixels cannot read a masked expert.
+    """
+
+    def __init__(self, config: ImprovedConfig | None = None, **overrides: Any) -> None:
+        super().__init__()
+        config = ImprovedConfig(**{**(config or ImprovedConfig()).to_dict(), **overrides})
+        self.config = c = config
+        self.stem = ConvBlock(c.in_channels, c.stem_dim)
+        self.down1 = nn.Sequential(ConvBlock(c.stem_dim, c.mid_dim, stride=2), ConvBlock(c.mid_dim, c.mid_dim))
+        self.down2 = nn.Sequential(
+            ConvBlock(c.mid_dim, c.feature_dim, stride=2),
+            *[ResidualConvBlock(c.feature_dim, dilation=2**i) for i in range(c.encoder_blocks)],
+        )
+        self.to_tokens = nn.Linear(c.feature_dim, c.latent_dim)
+        self.position = nn.Linear(4 * c.num_frequencies, c.latent_dim) if c.positional else None
+        self.latents = nn.Parameter(torch.randn(c.num_latents, c.latent_dim))
+        self.read_pixels = nn.ModuleList(
+            CrossAttentionBlock(c.latent_dim, c.num_heads, residual=c.residual) for _ in range(c.rounds))
+        self.think = nn.ModuleList(
+            CrossAttentionBlock(c.latent_dim, c.num_heads) for _ in range(c.rounds if c.residual else 0))
+        self.read_experts = CrossAttentionBlock(c.latent_dim, c.num_heads, residual=c.residual)
+        if c.skip:
+            self.fuse_half = nn.Sequential(nn.Conv2d(c.latent_dim + c.mid_dim, c.mid_dim, 1, bias=False),
+                                           nn.BatchNorm2d(c.mid_dim), nn.ReLU(inplace=True),
+                                           ConvBlock(c.mid_dim, c.mid_dim))
+            self.fuse_full = nn.Sequential(nn.Conv2d(c.mid_dim + c.stem_dim, c.stem_dim, 1, bias=False),
+                                           nn.BatchNorm2d(c.stem_dim), nn.ReLU(inplace=True))
+            self.edge_head = nn.Conv2d(c.stem_dim, c.num_classes, 1)
+        self.head = nn.Conv2d(c.latent_dim, c.num_classes, 1)
+
+    @classmethod
+    def from_config(cls, config: ImprovedConfig | dict[str, Any]) -> ImprovedSegmentationModel:
+        return cls(ImprovedConfig.from_dict(config) if isinstance(config, dict) else config)
+
+    def forward(
+        self, x: torch.Tensor, return_attention: bool = False, expert_mask: torch.Tensor | None = None
+    ) -> torch.Tensor | SegmentationOutput:
+        """``x``: ``B×C×H×W`` float → logits ``B×K×H×W`` (or a :class:`SegmentationOutput`)."""
+        check_image_batch("x", x, self.config.in_channels, self.min_size)
+        expert_mask = _check_expert_mask(expert_mask, self.config.num_latents, x.device)
+        full = self.stem(self.standardise(x))  # B×stem×H×W
+        half = self.down1(full)  # B×mid×H/2×W/2
+        features = self.down2(half)  # B×D×h×w
+        b, _, h, w = features.shape
+        tokens = self.to_tokens(features.flatten(2).transpose(1, 2))  # B×N×L
+        if self.position is not None:
+            tokens = tokens + self.position(fourier_positions(h, w, self.config.num_frequencies, x.device))
+        latents = self.latents.expand(b, -1, -1)  # B×M×L
+        for i, read in enumerate(self.read_pixels):
+            latents, latent_w = read(latents, tokens, return_attention=True) if return_attention else (
+                read(latents, tokens), None)
+            if self.config.residual:
+                latents = self.think[i](latents, latents)
+        out = self.read_experts(tokens, latents, return_attention, expert_mask)
+        pixels, pixel_w = out if return_attention else (out, None)  # B×N×L, B×heads×N×M
+        pixels = pixels.transpose(1, 2).reshape(b, -1, h, w)  # B×L×h×w
+        logits = _resize(self.head(pixels), full)  # B×K×H×W: coarse, from 1/4 resolution
+        if self.config.skip:
+            fine = self.fuse_half(torch.cat([_resize(pixels, half), half], dim=1))  # B×mid×H/2×W/2
+            fine = self.fuse_full(torch.cat([_resize(fine, full), full], dim=1))  # B×stem×H×W
+            logits = logits + self.edge_head(fine)  # the skip path corrects the coarse logits near edges
+        if not return_attention:
+            return logits
+        heads, m = latent_w.shape[1], latent_w.shape[2]
+        return SegmentationOutput(
+            logits=logits,
+            latent_attention=latent_w.reshape(b, heads, m, h, w),
+            pixel_attention=pixel_w.transpose(2, 3).reshape(b, heads, m, h, w),
+            latents=latents,
+        )
+
+
+def _resize(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def _check_expert_mask(mask: torch.Tensor | None, num_latents: int, device: torch.device) -> torch.Tensor | None:
+    """``None`` or ``M`` bools with at least one ``True`` (a pixel must read something).
+
+    All ``True`` becomes ``None``, so switching every expert back on runs the very same computation.
+    """
+    if mask is None:
+        return None
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.shape != (num_latents,):
+        got = f"{mask.dtype} {tuple(mask.shape)}" if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(f"expert_mask: expected a bool tensor of shape ({num_latents},), got {got}")
+    if not mask.any():
+        raise ValueError("expert_mask: at least one expert must stay on, got all False")
+    return None if mask.all() else mask.to(device)

@@ -1,0 +1,152 @@
+import math
+
+import pytest
+import torch
+
+from latentseg import load_checkpoint, save_checkpoint
+from latentseg.blocks import CrossAttentionBlock, MultiHeadAttention, fourier_positions
+from latentseg.improved import ImprovedConfig, ImprovedSegmentationModel
+from latentseg.models import MODELS, build_model, model_name
+from latentseg.unet import UNet
+
+SMALL = dict(stem_dim=4, mid_dim=8, feature_dim=16, latent_dim=16, num_latents=4, num_heads=2)
+
+
+def small_model(**overrides) -> ImprovedSegmentationModel:
+    torch.manual_seed(0)
+    return ImprovedSegmentationModel(**{**SMALL, **overrides})
+
+
+@pytest.mark.parametrize("size", [(64, 64), (50, 70), (33, 17), (4, 4)])
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_gives_logits_at_the_input_size(name, size):
+    torch.manual_seed(0)
+    model = build_model(name, num_classes=3)
+    if min(size) < model.min_size:
+        size = (model.min_size, model.min_size)
+    assert model(torch.rand(2, 3, *size)).shape == (2, 3, *size)
+
+
+def test_attention_maps_are_distributions():
+    out = small_model().eval()(torch.rand(2, 3, 40, 24), return_attention=True)
+    assert out.logits.shape == (2, 4, 40, 24)
+    assert out.latent_attention.shape == out.pixel_attention.shape == (2, 2, 4, 10, 6)
+    assert torch.allclose(out.latent_attention.sum(dim=(-2, -1)), torch.ones(2, 2, 4), atol=1e-5)
+    assert torch.allclose(out.pixel_attention.sum(dim=2), torch.ones(2, 2, 10, 6), atol=1e-5)
+    assert out.latents.shape == (2, 4, 16)
+
+
+def test_attention_weights_path_equals_fused_path():
+    model = small_model().eval()
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.allclose(model(x), model(x, return_attention=True).logits, atol=1e-5)
+
+
+def test_sdpa_attention_matches_explicit_weights_in_values_and_gradients():
+    torch.manual_seed(0)
+    attention = MultiHeadAttention(8, 2, context_dim=6)
+    x, context = torch.randn(3, 5, 8, requires_grad=True), torch.randn(3, 7, 6)
+    fused = attention(x, context)
+    explicit, weights = attention(x, context, return_attention=True)
+    assert torch.allclose(fused, explicit, atol=1e-5) and weights.shape == (3, 2, 5, 7)
+    (g_fused,) = torch.autograd.grad(fused.square().sum(), x)
+    (g_explicit,) = torch.autograd.grad(explicit.square().sum(), x)
+    assert torch.allclose(g_fused, g_explicit, atol=1e-5)
+
+
+def test_every_parameter_gets_a_gradient():
+    for overrides in ({}, {"residual": False, "positional": False, "skip": False, "rounds": 1}):
+        model = small_model(**overrides)
+        model(torch.rand(2, 3, 32, 32)).logsumexp(1).mean().backward()
+        missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+        assert not missing, missing
+
+
+def test_same_seed_same_model_and_output():
+    x = torch.rand(1, 3, 32, 32)
+    a, b = small_model().eval(), small_model().eval()
+    assert torch.equal(a(x), b(x))
+
+
+def test_switches_change_the_architecture():
+    full = small_model()
+    bare = small_model(residual=False, positional=False, skip=False, rounds=1)
+    assert full.position is not None and bare.position is None and len(bare.think) == 0
+    assert sum(p.numel() for p in bare.parameters()) < sum(p.numel() for p in full.parameters())
+
+
+def test_expert_mask_all_on_restores_the_prediction_exactly():
+    model = small_model().eval()
+    x = torch.rand(2, 3, 32, 32)
+    on = torch.ones(4, dtype=torch.bool)
+    assert torch.equal(model.predict(x), model.predict(x, expert_mask=on))
+    off = on.clone()
+    off[0] = False
+    out = model(x, return_attention=True, expert_mask=off)
+    assert torch.all(out.pixel_attention[:, :, 0] == 0)
+    assert not torch.allclose(model(x), model(x, expert_mask=off))
+
+
+@pytest.mark.parametrize("mask, message", [
+    (torch.ones(3, dtype=torch.bool), r"shape \(4,\)"),
+    (torch.ones(4), "bool"),
+    (torch.zeros(4, dtype=torch.bool), "at least one expert"),
+])
+def test_bad_expert_masks(mask, message):
+    with pytest.raises(ValueError, match=message):
+        small_model()(torch.rand(1, 3, 16, 16), expert_mask=mask)
+
+
+def test_config_checks():
+    with pytest.raises(ValueError, match="num_heads"):
+        ImprovedConfig(latent_dim=10, num_heads=4)
+    with pytest.raises(TypeError, match="skip: expected True or False"):
+        ImprovedConfig(skip=1)
+    with pytest.raises(ValueError, match="rounds"):
+        ImprovedConfig(rounds=0)
+    with pytest.raises(ValueError, match="unknown keys"):
+        ImprovedConfig.from_dict({"depth": 3})
+    with pytest.raises(ValueError, match="model: expected one of"):
+        build_model("transformer")
+    with pytest.raises(ValueError, match="x: expected 3 channels"):
+        small_model()(torch.rand(1, 1, 16, 16))
+
+
+def test_unet_checks_size_and_builds_its_depth():
+    unet = UNet(base_dim=4, depth=2)
+    assert len(unet.down) == 3 and unet.min_size == 4
+    with pytest.raises(ValueError, match="H, W ≥ 4"):
+        unet(torch.rand(1, 3, 3, 8))
+
+
+def test_fourier_positions_are_bounded_and_distinct():
+    pos = fourier_positions(4, 5, 3)
+    assert pos.shape == (20, 12) and pos.abs().max() <= 1
+    assert torch.cdist(pos, pos).add(torch.eye(20)).min() > 0  # every position has its own code
+
+
+def test_bare_cross_attention_block_is_plain_attention():
+    torch.manual_seed(0)
+    block = CrossAttentionBlock(8, 2, residual=False)
+    x, c = torch.randn(1, 3, 8), torch.randn(1, 4, 8)
+    assert torch.equal(block(x, c), block.attention(x, c))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_checkpoint_round_trip_for_every_model(tmp_path, name):
+    torch.manual_seed(0)
+    model = build_model(name, num_classes=4).eval()
+    save_checkpoint(tmp_path / "m.pt", model, metadata={"note": name})
+    loaded, info = load_checkpoint(tmp_path / "m.pt")
+    assert info["model"] == name == model_name(loaded) and type(loaded) is type(model)
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.equal(model(x), loaded(x))
+
+
+def test_learning_rate_schedule():
+    from latentseg.train import learning_rate_factor
+
+    assert learning_rate_factor("constant", 0.7) == 1
+    assert learning_rate_factor("cosine", 0.0) == 0.01 and learning_rate_factor("cosine", 0.05) == 1
+    assert math.isclose(learning_rate_factor("cosine", 0.525), 0.5, abs_tol=1e-9)
+    assert learning_rate_factor("cosine", 1.0) == 0.01
