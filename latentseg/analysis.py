@@ -95,3 +95,29 @@ def resolution_ceiling(masks: torch.Tensor, factor: int, num_classes: int) -> Me
     confusion = ConfusionMatrix(num_classes)
     confusion.update(up.argmax(1), masks)
     return confusion.compute()
+
+
+@torch.no_grad()
+def expert_ablation(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """Drop of each class's IoU when one expert is switched off: ``M×K`` (positive = that expert helped).
+
+    ``images`` ``N×3×H×W`` and ``masks`` ``N×H×W``; the model must accept ``expert_mask``. A
+    specialised expert hurts mostly one class when removed; an expert that nothing needs shows ~0.
+    Classes absent from ``masks`` give 0.
+    """
+    num_latents, num_classes = model.config.num_latents, model.config.num_classes
+
+    def per_class_iou(expert_mask: torch.Tensor | None) -> torch.Tensor:
+        confusion = ConfusionMatrix(num_classes)
+        for start in range(0, len(images), batch_size):
+            x = images[start:start + batch_size]
+            confusion.update(model.predict(x, expert_mask=expert_mask), masks[start:start + batch_size])
+        return torch.tensor([0.0 if v is None else v for v in confusion.compute().per_class_iou])
+
+    full = per_class_iou(None)
+    drops = []
+    for expert in range(num_latents):
+        keep = torch.ones(num_latents, dtype=torch.bool)
+        keep[expert] = False
+        drops.append(full - per_class_iou(keep))
+    return torch.stack(drops)  # M×K

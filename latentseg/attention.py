@@ -76,8 +76,10 @@ class ExpertSegmentation(nn.Module):
         self.segmentation_head = nn.Linear(latent_dim, num_classes)
 
     def forward(
-        self, x: torch.Tensor, latent_experts: torch.Tensor, return_attention: bool = False
+        self, x: torch.Tensor, latent_experts: torch.Tensor, return_attention: bool = False,
+        expert_mask: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """``expert_mask``: ``M`` bools, ``False`` switches that expert off (no pixel can read it)."""
         check_tokens("x", x, self.feature_dim)
         check_tokens("latent_experts", latent_experts, self.latent_dim)
         if latent_experts.shape[0] != x.shape[0]:
@@ -85,8 +87,10 @@ class ExpertSegmentation(nn.Module):
                 f"latent_experts: expected batch size {x.shape[0]} to match x, got {latent_experts.shape[0]}"
             )
         queries = self.pixel_proj(x)  # B×N×L
+        hidden = None if expert_mask is None else (~expert_mask).expand(x.shape[0], -1)  # B×M, True = ignore
         out, weights = self.attention(
-            queries, latent_experts, latent_experts, need_weights=return_attention, average_attn_weights=False
+            queries, latent_experts, latent_experts, key_padding_mask=hidden, need_weights=return_attention,
+            average_attn_weights=False,
         )
         logits = self.segmentation_head(out)  # B×N×K
         return (logits, weights) if return_attention else logits

@@ -39,3 +39,18 @@ class Segmenter(nn.Module):
             return self(x, **kwargs).argmax(dim=1)
         finally:
             self.train(was_training)
+
+
+def check_expert_mask(mask: torch.Tensor | None, num_latents: int, device: torch.device) -> torch.Tensor | None:
+    """``None`` or ``M`` bools with at least one ``True`` (a pixel must read something).
+
+    All ``True`` becomes ``None``, so switching every expert back on runs the very same computation.
+    """
+    if mask is None:
+        return None
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.shape != (num_latents,):
+        got = f"{mask.dtype} {tuple(mask.shape)}" if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(f"expert_mask: expected a bool tensor of shape ({num_latents},), got {got}")
+    if not mask.any():
+        raise ValueError("expert_mask: at least one expert must stay on, got all False")
+    return None if mask.all() else mask.to(device)

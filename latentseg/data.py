@@ -6,6 +6,7 @@ Images are float32 ``N×3×H×W`` in ``[0, 1]``; masks are int64 ``N×H×W`` cla
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -128,7 +129,14 @@ def _shapes_chunk(n: int, size: int, max_shapes: int, g: torch.Generator) -> tup
     background = _textured_background(n, size, g)
     colours = _shape_colours(n, max_shapes, g)
     top = _rasterise(classes, active, centres, radii, angles, size)  # n×H×W
+    return _paint(top, classes, colours, background, g)
 
+
+def _paint(
+    top: torch.Tensor, classes: torch.Tensor, colours: torch.Tensor, background: torch.Tensor, g: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and masks from the topmost-shape index ``n×H×W``: shape colours over the background, plus noise."""
+    n, size = top.shape[0], top.shape[-1]
     pad = torch.zeros(n, 1, dtype=classes.dtype)
     masks = torch.gather(torch.cat([pad, classes], 1), 1, top.flatten(1)).view(n, size, size)
     paint = torch.gather(torch.cat([torch.zeros(n, 1, 3), colours], 1), 1, top.flatten(1)[..., None].expand(-1, -1, 3))
@@ -136,6 +144,46 @@ def _shapes_chunk(n: int, size: int, max_shapes: int, g: torch.Generator) -> tup
     images = torch.where((top > 0)[:, None], paint, background)
     images = images + 0.05 * torch.randn(images.shape, generator=g)
     return images.clamp(0, 1), masks
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One shape to draw with :func:`compose_shapes`: ``kind`` is ``circle``, ``square`` or ``triangle``;
+    ``x``, ``y`` (centre) and ``radius`` are fractions of the image side; ``angle`` is in degrees.
+
+    ``radius`` is that of the circle of the same area (the generator draws 0.08–0.2).
+    """
+
+    kind: str
+    x: float = 0.5
+    y: float = 0.5
+    radius: float = 0.15
+    angle: float = 0.0
+
+
+def compose_shapes(shapes: list[Shape], size: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw ``shapes`` in order (later ones on top) on a seeded textured background, as the
+    generator would: image ``3×size×size`` in ``[0, 1]`` and mask ``size×size``."""
+    if check_positive_int("size", size) < 16:
+        raise ValueError(f"size: expected at least 16 pixels, got {size}")
+    if not shapes:
+        raise ValueError("shapes: expected at least one Shape, got none")
+    for shape in shapes:
+        if shape.kind not in SHAPE_CLASSES[1:]:
+            raise ValueError(f"shapes: kind must be one of {SHAPE_CLASSES[1:]}, got {shape.kind!r}")
+        if not 0 < shape.radius <= 0.5:
+            raise ValueError(f"shapes: radius is a fraction of the image side in (0, 0.5], got {shape.radius}")
+    g = _generator(split_seed(seed, "test"), 2**19)  # its own stream, apart from every chunk of the data sets
+    n = len(shapes)
+    classes = torch.tensor([[SHAPE_CLASSES.index(s.kind) for s in shapes]])
+    centres = torch.tensor([[[s.x * size, s.y * size] for s in shapes]], dtype=torch.float32)
+    radii = torch.tensor([[s.radius * size for s in shapes]], dtype=torch.float32)
+    angles = torch.tensor([[math.radians(s.angle) for s in shapes]], dtype=torch.float32)
+    background = _textured_background(1, size, g)
+    colours = _shape_colours(1, n, g)
+    top = _rasterise(classes, torch.ones(1, n, dtype=torch.bool), centres, radii, angles, size)
+    image, mask = _paint(top, classes, colours, background, g)
+    return image[0], mask[0]
 
 
 def synthetic_shapes(

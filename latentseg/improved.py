@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Segmenter
+from .base import Segmenter, check_expert_mask
 from .blocks import ConvBlock, CrossAttentionBlock, ResidualConvBlock, fourier_positions
 from .checks import check_image_batch
 from .config import BaseConfig, check_divisible
@@ -107,7 +107,7 @@ class ImprovedSegmentationModel(Segmenter):
     ) -> torch.Tensor | SegmentationOutput:
         """``x``: ``B×C×H×W`` float → logits ``B×K×H×W`` (or a :class:`SegmentationOutput`)."""
         check_image_batch("x", x, self.config.in_channels, self.min_size)
-        expert_mask = _check_expert_mask(expert_mask, self.config.num_latents, x.device)
+        expert_mask = check_expert_mask(expert_mask, self.config.num_latents, x.device)
         full = self.stem(self.standardise(x))  # B×stem×H×W
         half = self.down1(full)  # B×mid×H/2×W/2
         features = self.down2(half)  # B×D×h×w
@@ -142,18 +142,3 @@ class ImprovedSegmentationModel(Segmenter):
 
 def _resize(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
-
-
-def _check_expert_mask(mask: torch.Tensor | None, num_latents: int, device: torch.device) -> torch.Tensor | None:
-    """``None`` or ``M`` bools with at least one ``True`` (a pixel must read something).
-
-    All ``True`` becomes ``None``, so switching every expert back on runs the very same computation.
-    """
-    if mask is None:
-        return None
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.shape != (num_latents,):
-        got = f"{mask.dtype} {tuple(mask.shape)}" if isinstance(mask, torch.Tensor) else type(mask).__name__
-        raise ValueError(f"expert_mask: expected a bool tensor of shape ({num_latents},), got {got}")
-    if not mask.any():
-        raise ValueError("expert_mask: at least one expert must stay on, got all False")
-    return None if mask.all() else mask.to(device)

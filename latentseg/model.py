@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import ExpertSegmentation, LatentAttention
-from .base import Segmenter
+from .base import Segmenter, check_expert_mask
 from .checks import check_image_batch
 from .config import BaseConfig, check_divisible
 from .encoder import SimpleEncoder
@@ -86,18 +86,24 @@ class SegmentationModel(Segmenter):
             config = ModelConfig.from_dict(config)
         return cls(**config.to_dict())
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False) -> torch.Tensor | SegmentationOutput:
-        """``x``: ``B×C×H×W`` float → logits ``B×K×H×W`` (or a :class:`SegmentationOutput`)."""
+    def forward(
+        self, x: torch.Tensor, return_attention: bool = False, expert_mask: torch.Tensor | None = None
+    ) -> torch.Tensor | SegmentationOutput:
+        """``x``: ``B×C×H×W`` float → logits ``B×K×H×W`` (or a :class:`SegmentationOutput`).
+
+        ``expert_mask`` (``M`` bools) switches experts off: pixels cannot read a masked expert.
+        """
         check_image_batch("x", x, self.config.in_channels, self.min_size)
+        expert_mask = check_expert_mask(expert_mask, self.config.num_latents, x.device)
         features = self.encoder(self.standardise(x))  # B×D×h×w
         b, _, h, w = features.shape
         tokens = features.flatten(2).transpose(1, 2)  # B×N×D, N = h·w
         if return_attention:
             latents, latent_w = self.latent_attn(tokens, return_attention=True)  # B×M×L, B×heads×M×N
-            logits, pixel_w = self.expert_seg(tokens, latents, return_attention=True)  # B×N×K, B×heads×N×M
+            logits, pixel_w = self.expert_seg(tokens, latents, True, expert_mask)  # B×N×K, B×heads×N×M
         else:
             latents = self.latent_attn(tokens)
-            logits = self.expert_seg(tokens, latents)
+            logits = self.expert_seg(tokens, latents, expert_mask=expert_mask)
         logits = logits.transpose(1, 2).reshape(b, -1, h, w)  # B×K×h×w
         logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         if not return_attention:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 
@@ -151,8 +152,63 @@ def show_assignments(images: torch.Tensor, masks: torch.Tensor, assignments: dic
     return fig
 
 
+def explorer_figure(
+    image: torch.Tensor, mask: torch.Tensor, prediction: torch.Tensor, attention: torch.Tensor,
+    assignment: torch.Tensor, usage: torch.Tensor, enabled: torch.Tensor, class_names: Sequence[str],
+    attention_title: str = "attention",
+) -> Figure:
+    """The explorer's view: image with an attention map ``h×w`` over it, argmax-expert map ``h×w``,
+    ground truth and prediction (``H×W``), and expert usage (``M`` shares; switched-off experts grey)."""
+    fig = Figure(figsize=(11, 2.7))  # no pyplot: nothing to close, and no tight_layout, which is slow
+    grid = fig.add_gridspec(1, 5, width_ratios=[1, 1, 1, 1, 1.5], left=0.01, right=0.99, bottom=0.26, top=0.82,
+                            wspace=0.15)
+    axes = [fig.add_subplot(grid[0, k]) for k in range(5)]
+    rgb = to_rgb(image)
+    up = F.interpolate(attention[None, None].float().cpu(), size=rgb.shape[:2], mode="nearest")[0, 0]
+    axes[0].imshow(rgb)
+    axes[0].imshow(up.numpy(), cmap="magma", alpha=0.6)
+    axes[1].imshow(assignment.cpu().numpy(), cmap="tab20", vmin=0, vmax=19, interpolation="nearest")
+    axes[2].imshow(colorize(mask))
+    axes[3].imshow(colorize(prediction))
+    titles = [attention_title, "argmax expert", "ground truth", "prediction"]
+    for ax, title in zip(axes[:4], titles, strict=True):
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+    colours = [plt.cm.tab20(m % 20) if on else (0.8, 0.8, 0.8, 1) for m, on in enumerate(enabled.tolist())]
+    axes[4].bar(range(len(usage)), usage.cpu().numpy(), color=colours)
+    axes[4].set(ylim=(0, 1), xticks=range(0, len(usage), 2))
+    axes[4].set_title("share of positions won", fontsize=9)
+    axes[4].set_xlabel("expert", fontsize=8)
+    axes[4].tick_params(labelsize=7)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=PALETTE[k] / 255) for k in range(len(class_names))]
+    fig.legend(handles, class_names, loc="lower left", ncol=len(class_names), fontsize=8, frameon=False)
+    return fig
+
+
+def figure_png(fig: Figure, dpi: int = 80) -> bytes:
+    """``fig`` as PNG bytes (closed after), for an ``ipywidgets.Image`` or a mimebundle."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 100) -> None:
     """Save ``fig`` as PNG atomically and close it."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
     plt.close(fig)
+
+
+def plot_ablation(drops: torch.Tensor, class_names: Sequence[str]) -> Figure:
+    """``M×K`` IoU drops (one expert off at a time) as grouped bars, one colour per class."""
+    m, k = drops.shape
+    fig, ax = plt.subplots(figsize=(min(12, 1 + 0.6 * m), 3))
+    width = 0.8 / k
+    for c in range(k):
+        ax.bar(np.arange(m) + (c - (k - 1) / 2) * width, drops[:, c].numpy(), width, label=class_names[c],
+               color=PALETTE[c] / 255)
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.set(xlabel="expert switched off", ylabel="IoU drop", xticks=range(m), title="what each expert is needed for")
+    ax.legend(fontsize=8, ncol=k)
+    return fig

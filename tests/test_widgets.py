@@ -1,0 +1,98 @@
+import pytest
+import torch
+
+from latentseg import synthetic_shapes
+from latentseg.analysis import expert_ablation
+from latentseg.models import build_model
+from latentseg.widgets import DIRECTIONS, ExpertExplorer
+
+SMALL = {"improved": dict(stem_dim=4, mid_dim=8, feature_dim=16, latent_dim=16, num_latents=6, num_heads=2),
+         "seed": dict(feature_dim=16, latent_dim=16, num_latents=6, num_heads=2)}
+
+
+@pytest.fixture(params=["improved", "seed"])
+def explorer(request):
+    torch.manual_seed(0)
+    model = build_model(request.param, num_classes=4, **SMALL[request.param])
+    return ExpertExplorer(model, synthetic_shapes(5, size=32, split="test"))
+
+
+def test_first_view_is_drawn(explorer):
+    assert explorer.picture.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "mIoU" in explorer.scores.value and explorer.last_redraw_seconds > 0
+
+
+def test_image_slider_changes_image_and_picture(explorer):
+    before, image = explorer.picture.value, explorer.image
+    explorer.index.value = 3
+    assert torch.equal(explorer.image, explorer.data.images[3]) and not torch.equal(image, explorer.image)
+    assert explorer.picture.value != before
+
+
+def test_new_image_and_composed_image(explorer):
+    explorer.new_image.click()
+    assert explorer.source == "new image"
+    first = explorer.image.clone()
+    explorer.new_image.click()
+    assert not torch.equal(first, explorer.image)
+    explorer.kinds[0].value, explorer.kinds[1].value, explorer.kinds[2].value = "triangle", "none", "none"
+    explorer.compose.click()
+    assert explorer.source == "composed" and set(explorer.mask.unique().tolist()) == {0, 3}
+    explorer.xs[0].value = 0.8
+    explorer.compose.click()
+    columns = explorer.mask.eq(3).nonzero()[:, 1].float().mean()
+    assert columns > 0.6 * explorer.size  # the triangle moved to the right
+
+
+def test_expert_head_and_direction_change_the_attention_map(explorer):
+    maps = [explorer.view()["attention"]]
+    explorer.expert.value = 1
+    maps.append(explorer.view()["attention"])
+    explorer.head.value = 0
+    maps.append(explorer.view()["attention"])
+    explorer.direction.value = DIRECTIONS[1]
+    maps.append(explorer.view()["attention"])
+    for a, b in zip(maps, maps[1:], strict=False):
+        assert not torch.allclose(a, b)
+    assert torch.allclose(maps[2].sum(), torch.tensor(1.0), atol=1e-5)  # expert → pixels sums to 1 over pixels
+
+
+def test_switching_experts_off_and_all_back_on(explorer):
+    original = explorer.view()["prediction"].clone()
+    logits_changed = False
+    for k in range(3):
+        explorer.enabled[k].value = False
+        with torch.no_grad():
+            x = explorer.image[None]
+            logits_changed |= not torch.allclose(explorer.model(x), explorer.model(x, expert_mask=explorer.expert_mask))
+    view = explorer.view()
+    assert logits_changed and view["usage"][:3].sum() == 0  # switched-off experts win no position
+    assert "experts off: 0, 1, 2" in explorer.scores.value
+    explorer.all_on.click()
+    assert explorer.expert_mask.all() and torch.equal(explorer.view()["prediction"], original)
+
+
+def test_all_experts_off_is_refused_without_crashing(explorer):
+    for box in explorer.enabled:
+        box.value = False
+    assert "at least one expert" in explorer.scores.value.lower()
+    with pytest.raises(ValueError, match="at least one expert"):
+        explorer.view()
+
+
+def test_static_fallback_in_the_mimebundle(explorer):
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle and bundle["image/png"]
+
+
+def test_unet_is_refused():
+    with pytest.raises(TypeError, match="no experts"):
+        ExpertExplorer(build_model("unet", num_classes=4), synthetic_shapes(2, size=32))
+
+
+def test_expert_ablation_shape_and_sign():
+    torch.manual_seed(0)
+    model = build_model("improved", num_classes=4, **SMALL["improved"]).eval()
+    data = synthetic_shapes(4, size=32, split="test")
+    drops = expert_ablation(model, data.images, data.masks)
+    assert drops.shape == (6, 4) and torch.isfinite(drops).all()
