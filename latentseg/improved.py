@@ -131,13 +131,7 @@ class ImprovedSegmentationModel(Segmenter):
             logits = logits + self.edge_head(fine)  # the skip path corrects the coarse logits near edges
         if not return_attention:
             return logits
-        heads, m = latent_w.shape[1], latent_w.shape[2]
-        return SegmentationOutput(
-            logits=logits,
-            latent_attention=latent_w.reshape(b, heads, m, h, w),
-            pixel_attention=pixel_w.transpose(2, 3).reshape(b, heads, m, h, w),
-            latents=latents,
-        )
+        return SegmentationOutput.from_token_weights(logits, latent_w, pixel_w, latents, h, w)
 
 
 def _resize(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -48,6 +48,16 @@ class SegmentationOutput(NamedTuple):
     pixel_attention: torch.Tensor
     latents: torch.Tensor
 
+    @classmethod
+    def from_token_weights(
+        cls, logits: torch.Tensor, latent_weights: torch.Tensor, pixel_weights: torch.Tensor, latents: torch.Tensor,
+        h: int, w: int,
+    ) -> SegmentationOutput:
+        """From weights over tokens, latent ``B×heads×M×N`` and pixel ``B×heads×N×M`` (``N = h·w``)."""
+        b, heads, m = latent_weights.shape[:3]
+        return cls(logits=logits, latent_attention=latent_weights.reshape(b, heads, m, h, w),
+                   pixel_attention=pixel_weights.transpose(2, 3).reshape(b, heads, m, h, w), latents=latents)
+
 
 class SegmentationModel(Segmenter):
     """Image ``B×C×H×W`` → class logits ``B×num_classes×H×W``.
@@ -108,13 +118,7 @@ class SegmentationModel(Segmenter):
         logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         if not return_attention:
             return logits
-        heads, m = latent_w.shape[1], latent_w.shape[2]
-        return SegmentationOutput(
-            logits=logits,
-            latent_attention=latent_w.reshape(b, heads, m, h, w),
-            pixel_attention=pixel_w.transpose(2, 3).reshape(b, heads, m, h, w),
-            latents=latents,
-        )
+        return SegmentationOutput.from_token_weights(logits, latent_w, pixel_w, latents, h, w)
 
 
 def count_parameters(model: nn.Module) -> int:
