@@ -15,6 +15,7 @@ from .data import SHAPE_CLASSES, synthetic_shapes
 from .device import pick_device
 from .model import count_parameters
 from .models import MODELS, build_model
+from .specialisation import specialisation_report
 from .train import evaluate, fit
 
 TARGET_MIOU = 0.90
@@ -159,6 +160,10 @@ def run_bench(
         training[name] = {"params": count_parameters(model), **train_for_budget(
             model, train, val, test, budget_s, batch_size=batch_size, lr=lr, val_every=val_every, seed=seed,
             device=device)}
+        if hasattr(model.config, "num_latents"):  # do its latents act as experts?
+            report = specialisation_report(model.cpu(), test.images[:200], test.masks[:200])
+            training[name]["specialisation"] = {k: report[k] for k in (
+                "routing_entropy", "routing_entropy_ratio", "nmi", "ari", "duplicate_pairs", "mean_latent_cosine")}
     return {
         "device": str(pick_device(device)), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "budget_s": budget_s, "image_size": image_size, "train_size": train_size, "target_miou": TARGET_MIOU,

@@ -191,10 +191,14 @@ def _bench(args: argparse.Namespace) -> int:
         print(f"{r['model']:<10}{r['size']:>6}{r['params']:>10,}{r['train_images_per_s']:>13.1f}"
               f"{r['inference_images_per_s']:>13.1f}{ratio:>9}{r['activation_memory_mb']:>10.1f}")
     print(f"\ntraining for {args.budget:g} s each on {args.train_size} synthetic {args.image_size}×{args.image_size} images:")
-    print(f"{'model':<10}{'steps':>7}{'test mIoU':>11}   seconds to {result['target_miou']:.2f} mIoU")
+    print(f"{'model':<10}{'steps':>7}{'test mIoU':>11}{'to ' + format(result['target_miou'], '.2f') + ' (s)':>14}"
+          f"{'entropy/ln M':>14}{'NMI':>7}{'dup. pairs':>12}")
     for name, t in result["training"].items():
-        reached = "not reached" if t["seconds_to_target"] is None else f"{t['seconds_to_target']:.1f}"
-        print(f"{name:<10}{t['steps']:>7}{t['test_miou']:>11.4f}   {reached}")
+        reached = "never" if t["seconds_to_target"] is None else f"{t['seconds_to_target']:.1f}"
+        spec = t.get("specialisation")
+        experts = (f"{spec['routing_entropy_ratio']:>14.2f}{spec['nmi']:>7.3f}{spec['duplicate_pairs']:>12.1f}"
+                   if spec else f"{'–':>14}{'–':>7}{'–':>12}")
+        print(f"{name:<10}{t['steps']:>7}{t['test_miou']:>11.4f}{reached:>14}{experts}")
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / "bench.json", json.dumps(result, indent=1))
     curves = {name: t["curve"] for name, t in result["training"].items()}

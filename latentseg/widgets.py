@@ -7,6 +7,7 @@ they do not (nbval, an HTML export, GitHub), the explorer's output falls back to
 from __future__ import annotations
 
 import base64
+import math
 import time
 from collections.abc import Sequence
 
@@ -18,6 +19,7 @@ from .analysis import expert_assignment, expert_usage
 from .base import Segmenter
 from .data import SHAPE_CLASSES, SegmentationData, Shape, compose_shapes, synthetic_shapes
 from .metrics import ConfusionMatrix
+from .specialisation import downsample_mask, expert_class_matrix, normalized_mutual_information, routing_entropy
 from .viz import explorer_figure, figure_png
 
 DIRECTIONS = ("expert → pixels", "pixel → experts")
@@ -143,7 +145,8 @@ class ExpertExplorer:
     @torch.no_grad()
     def view(self) -> dict:
         """Everything one redraw shows: ``prediction`` ``H×W``, ``attention`` ``h×w``, ``assignment``
-        ``h×w``, ``usage`` ``M``, ``iou`` and ``iou_all_on`` (per class, ``None`` where absent)."""
+        ``h×w``, ``usage`` ``M``, ``iou`` and ``iou_all_on`` (per class, ``None`` where absent),
+        ``routing_entropy`` (nats) and ``nmi`` of the argmax-expert map against the classes."""
         mask = self.expert_mask
         if not mask.any():
             raise ValueError("expert_mask: at least one expert must stay on, got all off")
@@ -154,8 +157,12 @@ class ExpertExplorer:
         maps = maps[0, :, self.expert.value]  # heads×h×w
         attention = maps.mean(0) if self.head.value < 0 else maps[self.head.value]
         all_on = prediction if mask.all() else self.model(x).argmax(1)[0]
-        return {"prediction": prediction, "attention": attention, "assignment": expert_assignment(out)[0],
-                "usage": expert_usage(out), "iou": self._iou(prediction), "iou_all_on": self._iou(all_on)}
+        assignment = expert_assignment(out)  # 1×h×w
+        classes = downsample_mask(self.mask[None], tuple(assignment.shape[-2:]), len(self.class_names))
+        matrix = expert_class_matrix(assignment, classes, len(mask), len(self.class_names))
+        return {"prediction": prediction, "attention": attention, "assignment": assignment[0],
+                "usage": expert_usage(out), "iou": self._iou(prediction), "iou_all_on": self._iou(all_on),
+                "routing_entropy": routing_entropy(out.pixel_attention), "nmi": normalized_mutual_information(matrix)}
 
     def figure(self, view: dict | None = None) -> Figure:
         """The current view as a matplotlib Figure: what the widget shows, as a static picture."""
@@ -189,7 +196,9 @@ class ExpertExplorer:
         present_all = [b for b in v["iou_all_on"] if b is not None]
         miou = sum(present) / len(present)
         miou_all = sum(present_all) / len(present_all)
-        return (f"<p>image: {self.source}; experts off: {', '.join(off) or 'none'}</p>"
+        entropy = v["routing_entropy"] / math.log(len(self.enabled))
+        return (f"<p>image: {self.source}; experts off: {', '.join(off) or 'none'}; "
+                f"routing entropy {entropy:.2f}·ln M; NMI(argmax expert, class) {v['nmi']:.2f} on this image</p>"
                 f"<table><tr><th>class</th><th>IoU now</th><th>IoU all on</th></tr>{rows}"
                 f"<tr><td><b>mIoU</b></td><td><b>{miou:.3f}</b></td><td><b>{miou_all:.3f}</b></td></tr></table>")
 

@@ -101,6 +101,10 @@ def test_bench_tiny_run_writes_json_and_plot(tmp_path):
         assert 0 <= t["test_miou"] <= 1 and len(t["test_per_class_iou"]) == 4 and t["steps"] >= 1
         assert t["seconds_to_target"] is None or t["seconds_to_target"] <= t["train_seconds"]
         assert all(0 <= miou <= 1 for _, miou in t["curve"])
+    for name in ("seed", "improved"):
+        spec = result["training"][name]["specialisation"]
+        assert 0 <= spec["nmi"] <= 1 and 0 <= spec["routing_entropy_ratio"] <= 1 + 1e-6 and spec["duplicate_pairs"] >= 0
+    assert "specialisation" not in result["training"]["unet"]
 
 
 @pytest.mark.parametrize("model", ["improved", "unet"])

@@ -19,7 +19,8 @@ def explorer(request):
 
 def test_first_view_is_drawn(explorer):
     assert explorer.picture.value[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "mIoU" in explorer.scores.value and explorer.last_redraw_seconds > 0
+    assert "mIoU" in explorer.scores.value and "routing entropy" in explorer.scores.value
+    assert explorer.last_redraw_seconds > 0 and 0 <= explorer.view()["nmi"] <= 1
 
 
 def test_image_slider_changes_image_and_picture(explorer):

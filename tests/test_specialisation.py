@@ -1,0 +1,74 @@
+import math
+
+import pytest
+import torch
+
+from latentseg import synthetic_shapes
+from latentseg.metrics import IGNORE_INDEX
+from latentseg.models import build_model
+from latentseg.specialisation import (
+    adjusted_rand_index,
+    downsample_mask,
+    duplicate_latents,
+    expert_class_matrix,
+    normalized_mutual_information,
+    purity,
+    routing_entropy,
+    specialisation_report,
+)
+
+
+def test_routing_entropy_of_one_hot_and_uniform_routing():
+    one_hot = torch.zeros(2, 3, 8, 4, 4)
+    one_hot[:, :, 5] = 1
+    assert routing_entropy(one_hot) == pytest.approx(0.0, abs=1e-6)
+    assert routing_entropy(torch.full((2, 3, 8, 4, 4), 1 / 8)) == pytest.approx(math.log(8), rel=1e-5)
+
+
+def test_perfect_assignment_scores_one():
+    classes = torch.randint(0, 4, (3, 6, 6), generator=torch.Generator().manual_seed(0))
+    matrix = expert_class_matrix(classes + 2, classes, num_experts=6, num_classes=4)  # expert k+2 owns class k
+    assert normalized_mutual_information(matrix) == pytest.approx(1.0)
+    assert adjusted_rand_index(matrix) == pytest.approx(1.0)
+    result = purity(matrix)
+    assert result["overall"] == 1.0 and result["per_expert"][:2] == [None, None]
+
+
+def test_independent_assignment_scores_about_zero_and_purity_equals_the_baseline():
+    matrix = torch.full((4, 3), 25.0)  # every expert sees every class equally
+    matrix[:, 0] = 75.0  # a majority class, like the background
+    assert normalized_mutual_information(matrix) == pytest.approx(0.0, abs=1e-9)
+    assert adjusted_rand_index(matrix) == pytest.approx(0.0, abs=0.01)
+    result = purity(matrix)
+    assert result["overall"] == pytest.approx(result["majority_baseline"]) == pytest.approx(0.6)
+
+
+def test_one_expert_for_everything_is_pure_but_not_specialised():
+    classes = torch.tensor([[[0, 0, 0, 1], [0, 0, 2, 3]]])
+    matrix = expert_class_matrix(torch.zeros_like(classes), classes, 4, 4)
+    assert normalized_mutual_information(matrix) == pytest.approx(0.0, abs=1e-9)
+    assert purity(matrix)["overall"] == purity(matrix)["majority_baseline"] == 5 / 8
+
+
+def test_duplicated_latents_are_counted():
+    latents = torch.randn(1, 1, 16).expand(2, 5, 16)
+    result = duplicate_latents(latents)
+    assert result["mean_cosine"] == pytest.approx(1.0) and result["pairs_above"] == 10
+    orthogonal = torch.eye(5)[None]
+    assert duplicate_latents(orthogonal) == {"mean_cosine": 0.0, "pairs_above": 0.0, "threshold": 0.9}
+
+
+def test_downsample_mask_votes_and_skips_ignored_pixels():
+    masks = torch.tensor([[[1, 1, 0, 0], [1, 2, 0, 0], [255, 255, 3, 3], [255, 255, 3, 0]]])
+    assert downsample_mask(masks, (2, 2), 4).tolist() == [[[1, 0], [IGNORE_INDEX, 3]]]
+
+
+def test_report_on_a_model():
+    torch.manual_seed(0)
+    model = build_model("improved", num_classes=4, stem_dim=4, mid_dim=8, feature_dim=16, latent_dim=16,
+                        num_latents=6, num_heads=2)
+    data = synthetic_shapes(5, size=32, split="test")
+    report = specialisation_report(model, data.images, data.masks, batch_size=2)
+    assert 0 <= report["routing_entropy_ratio"] <= 1 + 1e-6 and 0 <= report["nmi"] <= 1
+    assert sum(map(sum, report["expert_class_matrix"])) == 5 * 8 * 8
+    assert sum(report["usage"]) == pytest.approx(1.0) and report["duplicate_pairs"] >= 0
