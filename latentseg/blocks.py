@@ -17,11 +17,13 @@ class MultiHeadAttention(nn.Module):
 
     forward: queries ``B×Q×dim``, keys/values ``B×N×context_dim`` → ``B×Q×dim``; with
     ``return_attention=True`` also the weights ``B×heads×Q×N`` (rows sum to 1 over ``N``), computed
-    explicitly, since the fused kernel does not return them. ``key_mask`` (``N`` bools, ``True`` =
+    explicitly, since the fused kernel does not return them. With ``competition`` the softmax runs over
+    the queries (they compete for every key, as slots do in Slot Attention) and each query's weights
+    are then renormalised over the keys. ``key_mask`` (``N`` bools, ``True`` =
     keep) hides keys, e.g. experts switched off.
     """
 
-    def __init__(self, dim: int, num_heads: int, context_dim: int | None = None) -> None:
+    def __init__(self, dim: int, num_heads: int, context_dim: int | None = None, competition: bool = False) -> None:
         super().__init__()
         check_positive_int("dim", dim)
         check_positive_int("num_heads", num_heads)
@@ -29,6 +31,7 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(f"num_heads: dim must be divisible by num_heads, got dim={dim}, num_heads={num_heads}")
         context_dim = dim if context_dim is None else check_positive_int("context_dim", context_dim)
         self.num_heads = num_heads
+        self.competition = competition
         self.to_q = nn.Linear(dim, dim)
         self.to_kv = nn.Linear(context_dim, 2 * dim)
         self.out = nn.Linear(dim, dim)
@@ -47,7 +50,12 @@ class MultiHeadAttention(nn.Module):
         if key_mask is not None:
             bias = torch.zeros(1, key_mask.shape[-1], dtype=q.dtype, device=q.device)  # 1×N, broadcast over queries
             bias = bias.masked_fill(~key_mask, float("-inf"))
-        if return_attention:
+        if self.competition:  # queries compete for each key (Slot Attention), then a weighted mean per query
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            weights = (scores if bias is None else scores + bias).softmax(dim=-2) + 1e-8
+            weights = weights / weights.sum(dim=-1, keepdim=True)  # B×heads×Q×N, rows sum to 1
+            out = weights @ v
+        elif return_attention:
             scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
             weights = (scores if bias is None else scores + bias).softmax(dim=-1)  # B×heads×Q×N
             out = weights @ v
@@ -71,10 +79,12 @@ class CrossAttentionBlock(nn.Module):
     forward: ``x`` ``B×Q×dim``, ``context`` ``B×N×context_dim`` → ``B×Q×dim`` (and weights ``B×heads×Q×N``).
     """
 
-    def __init__(self, dim: int, num_heads: int, context_dim: int | None = None, residual: bool = True) -> None:
+    def __init__(
+        self, dim: int, num_heads: int, context_dim: int | None = None, residual: bool = True, competition: bool = False
+    ) -> None:
         super().__init__()
         self.residual = residual
-        self.attention = MultiHeadAttention(dim, num_heads, context_dim)
+        self.attention = MultiHeadAttention(dim, num_heads, context_dim, competition)
         if residual:
             self.norm_x = nn.LayerNorm(dim)
             self.norm_context = nn.LayerNorm(dim if context_dim is None else context_dim)

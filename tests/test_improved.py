@@ -150,3 +150,26 @@ def test_learning_rate_schedule():
     assert learning_rate_factor("cosine", 0.0) == 0.01 and learning_rate_factor("cosine", 0.05) == 1
     assert math.isclose(learning_rate_factor("cosine", 0.525), 0.5, abs_tol=1e-9)
     assert learning_rate_factor("cosine", 1.0) == 0.01
+
+
+def test_competition_makes_experts_share_each_pixel():
+    torch.manual_seed(0)
+    attention = MultiHeadAttention(8, 2, competition=True)
+    queries, keys = torch.randn(1, 4, 8), torch.randn(1, 6, 8)
+    out, weights = attention(queries, keys, return_attention=True)
+    assert torch.allclose(weights.sum(-1), torch.ones(1, 2, 4), atol=1e-5)  # each query: a weighted mean
+    q, k = attention._split(attention.to_q(queries)), attention._split(attention.to_kv(keys).chunk(2, -1)[0])
+    shares = (q @ k.transpose(-2, -1) / 2).softmax(dim=-2)  # what the queries took of each key
+    assert torch.allclose(shares.sum(-2), torch.ones(1, 2, 6), atol=1e-5)
+    assert torch.allclose(attention(queries, keys), out, atol=1e-6)
+
+
+def test_mask_classification_predicts_through_the_experts():
+    model = small_model(mask_classification=True, skip=False).eval()
+    x = torch.rand(2, 3, 32, 32)
+    out = model(x, return_attention=True)
+    class_probs = model.expert_classes(out.latents).softmax(-1)  # B×M×K
+    routing = out.pixel_attention.mean(1).flatten(2).transpose(1, 2)  # B×N×M
+    coarse = (routing @ class_probs).clamp_min(1e-6).log().transpose(1, 2).reshape(2, 4, 8, 8)
+    expected = torch.nn.functional.interpolate(coarse, size=(32, 32), mode="bilinear", align_corners=False)
+    assert torch.allclose(out.logits, expected, atol=1e-5) and model.head is None
