@@ -10,15 +10,13 @@ import torch
 from torch import nn
 
 from .checks import check_positive_int, check_tokens
+from .config import check_divisible
 
 
 def _check_heads(latent_dim: int, num_heads: int) -> None:
     check_positive_int("latent_dim", latent_dim)
     check_positive_int("num_heads", num_heads)
-    if latent_dim % num_heads:
-        raise ValueError(
-            f"num_heads: latent_dim must be divisible by num_heads, got latent_dim={latent_dim}, num_heads={num_heads}"
-        )
+    check_divisible("latent_dim", latent_dim, num_heads)
 
 
 class LatentAttention(nn.Module):

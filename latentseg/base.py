@@ -7,14 +7,18 @@ from typing import Any
 import torch
 from torch import nn
 
+from .config import BaseConfig
+
 
 class Segmenter(nn.Module):
     """Base of the models: images ``B×C×H×W`` in ``[0, 1]`` → logits ``B×num_classes×H×W``.
 
-    Subclasses set ``self.config`` (with ``num_classes`` and ``in_channels``) and ``min_size``, the
-    smallest ``H`` and ``W`` they accept, and call :meth:`standardise` on their input.
+    Subclasses name their ``config_class``, set ``self.config`` (with ``num_classes`` and
+    ``in_channels``) and ``min_size``, the smallest ``H`` and ``W`` they accept, take the config's
+    fields as keyword arguments, and call :meth:`standardise` on their input.
     """
 
+    config_class: type[BaseConfig]
     input_mean = 0.5
     input_std = 0.25
     min_size = 4
@@ -22,6 +26,13 @@ class Segmenter(nn.Module):
     def standardise(self, x: torch.Tensor) -> torch.Tensor:
         """``(x - 0.5) / 0.25``: zero-mean, unit-variance-ish input for images in ``[0, 1]``."""
         return (x - self.input_mean) / self.input_std
+
+    @classmethod
+    def from_config(cls, config: BaseConfig | dict[str, Any]) -> Segmenter:
+        """Rebuild from a config object or its plain dict (unknown keys are named in the error)."""
+        if not isinstance(config, cls.config_class):
+            config = cls.config_class.from_dict(config)  # a dict, or a clear TypeError for anything else
+        return cls(**config.to_dict())
 
     @property
     def num_classes(self) -> int:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checks import check_positive_int
+from .config import check_divisible
 
 
 class MultiHeadAttention(nn.Module):
@@ -27,8 +28,7 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         check_positive_int("dim", dim)
         check_positive_int("num_heads", num_heads)
-        if dim % num_heads:
-            raise ValueError(f"num_heads: dim must be divisible by num_heads, got dim={dim}, num_heads={num_heads}")
+        check_divisible("dim", dim, num_heads)
         context_dim = dim if context_dim is None else check_positive_int("context_dim", context_dim)
         self.num_heads = num_heads
         self.competition = competition

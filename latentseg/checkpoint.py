@@ -71,9 +71,8 @@ def load_checkpoint(
     name = payload.get("model", "seed")  # early checkpoints held only the seed model
     if name not in MODELS:
         raise ValueError(f"checkpoint: {path} holds an unknown model {name!r}; this latentseg knows {sorted(MODELS)}")
-    model_class, config_class = MODELS[name]
     try:
-        model = model_class.from_config(config_class.from_dict(payload["config"]))
+        model = MODELS[name].from_config(payload["config"])
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"checkpoint: {path} holds an invalid model config: {err}") from err
     state = payload.get("state_dict")

@@ -29,6 +29,11 @@ class BaseConfig:
         return asdict(self)  # type: ignore[call-overload]
 
     @classmethod
+    def merged(cls: type[C], config: C | None = None, **overrides: Any) -> C:
+        """``config`` (or the defaults) with ``overrides`` applied, checked again."""
+        return cls(**{**(config or cls()).to_dict(), **overrides})
+
+    @classmethod
     def from_dict(cls: type[C], data: dict[str, Any]) -> C:
         """Build from a plain dict, naming any key that is not a config field."""
         if not isinstance(data, dict):

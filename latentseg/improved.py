@@ -77,10 +77,11 @@ class ImprovedSegmentationModel(Segmenter):
     ``expert_mask`` (``M`` bools) switches experts off: pixels cannot read a masked expert.
     """
 
+    config_class = ImprovedConfig
+
     def __init__(self, config: ImprovedConfig | None = None, **overrides: Any) -> None:
         super().__init__()
-        config = ImprovedConfig(**{**(config or ImprovedConfig()).to_dict(), **overrides})
-        self.config = c = config
+        self.config = c = ImprovedConfig.merged(config, **overrides)
         self.stem = ConvBlock(c.in_channels, c.stem_dim)
         self.down1 = nn.Sequential(ConvBlock(c.stem_dim, c.mid_dim, stride=2), ConvBlock(c.mid_dim, c.mid_dim))
         self.down2 = nn.Sequential(
@@ -107,10 +108,6 @@ class ImprovedSegmentationModel(Segmenter):
             self.head, self.expert_classes = None, nn.Linear(c.latent_dim, c.num_classes)
         else:
             self.head, self.expert_classes = nn.Conv2d(c.latent_dim, c.num_classes, 1), None
-
-    @classmethod
-    def from_config(cls, config: ImprovedConfig | dict[str, Any]) -> ImprovedSegmentationModel:
-        return cls(ImprovedConfig.from_dict(config) if isinstance(config, dict) else config)
 
     def forward(
         self, x: torch.Tensor, return_attention: bool = False, expert_mask: torch.Tensor | None = None

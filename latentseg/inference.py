@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from .base import Segmenter
 from .checks import check_image_batch, check_positive_int
 from .files import atomic_path
-from .model import SegmentationModel
 
 
 def read_image(path: str | os.PathLike, channels: int = 3) -> torch.Tensor:
@@ -33,7 +33,7 @@ def read_image(path: str | os.PathLike, channels: int = 3) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_image(model: SegmentationModel, image: torch.Tensor, max_size: int = 1024) -> torch.Tensor:
+def predict_image(model: Segmenter, image: torch.Tensor, max_size: int = 1024) -> torch.Tensor:
     """Class map ``H×W`` (int64) for one image ``C×H×W``.
 
     Images whose longer side exceeds ``max_size`` are downscaled for the forward pass and the

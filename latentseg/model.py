@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -73,6 +73,7 @@ class SegmentationModel(Segmenter):
     which breaks for sizes not divisible by 4; this model resizes to the input's own size instead.
     """
 
+    config_class = ModelConfig
     min_size = SimpleEncoder.min_size
 
     def __init__(
@@ -89,12 +90,6 @@ class SegmentationModel(Segmenter):
         self.encoder = SimpleEncoder(in_channels, feature_dim)
         self.latent_attn = LatentAttention(feature_dim, latent_dim, num_latents, num_heads)
         self.expert_seg = ExpertSegmentation(feature_dim, latent_dim, num_heads, num_classes)
-
-    @classmethod
-    def from_config(cls, config: ModelConfig | dict[str, Any]) -> SegmentationModel:
-        if isinstance(config, dict):
-            config = ModelConfig.from_dict(config)
-        return cls(**config.to_dict())
 
     def forward(
         self, x: torch.Tensor, return_attention: bool = False, expert_mask: torch.Tensor | None = None

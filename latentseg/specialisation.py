@@ -21,6 +21,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .analysis import expert_assignment
 from .metrics import IGNORE_INDEX
 
 
@@ -123,7 +124,7 @@ def specialisation_report(model: torch.nn.Module, images: torch.Tensor, masks: t
         out = model(images[start:start + batch_size], return_attention=True)
         batch = out.pixel_attention.shape[0]
         entropy_sum += routing_entropy(out.pixel_attention) * batch
-        assignment = out.pixel_attention.mean(1).argmax(1)  # B×h×w
+        assignment = expert_assignment(out)  # B×h×w
         usage += torch.bincount(assignment.flatten(), minlength=num_experts).double()
         classes = downsample_mask(masks[start:start + batch_size], tuple(assignment.shape[-2:]), num_classes)
         matrix += expert_class_matrix(assignment, classes, num_experts, num_classes)

@@ -172,12 +172,13 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            loss_sum += loss.item() * images.shape[0]
+            loss_value = loss.item()  # one device sync per step
+            loss_sum += loss_value * images.shape[0]
             seen += images.shape[0]
             step += 1
             train_seconds += time.perf_counter() - tick
             bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}", refresh=False)
+            bar.set_postfix(epoch=epoch, loss=f"{loss_value:.3f}", refresh=False)
             out_of_time = max_seconds is not None and train_seconds > max_seconds
             if out_of_time:
                 break

@@ -36,9 +36,11 @@ class UNet(Segmenter):
     level, two conv blocks; a 1×1 convolution to class logits. Any ``H, W ≥ 2^depth`` works.
     """
 
+    config_class = UNetConfig
+
     def __init__(self, config: UNetConfig | None = None, **overrides: Any) -> None:
         super().__init__()
-        self.config = c = UNetConfig(**{**(config or UNetConfig()).to_dict(), **overrides})
+        self.config = c = UNetConfig.merged(config, **overrides)
         dims = [c.base_dim * 2**i for i in range(c.depth + 1)]
         self.down = nn.ModuleList()
         in_dim = c.in_channels
@@ -53,10 +55,6 @@ class UNet(Segmenter):
     @property
     def min_size(self) -> int:
         return 2**self.config.depth
-
-    @classmethod
-    def from_config(cls, config: UNetConfig | dict[str, Any]) -> UNet:
-        return cls(UNetConfig.from_dict(config) if isinstance(config, dict) else config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``B×C×H×W`` float → logits ``B×K×H×W``."""
