@@ -12,12 +12,13 @@ import torch
 
 from .bench import run_bench
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import SHAPE_CLASSES, synthetic_shapes
 from .device import pick_device, seed_everything
+from .download import DATA_ENV
 from .files import write_text_atomic
 from .inference import predict_image, read_image, write_mask, write_png
 from .model import count_parameters
 from .models import MODELS, build_model
+from .sources import load_splits, parse_source
 from .train import SCHEDULES, evaluate, fit
 
 DEFAULT_OUT = Path("runs") / "latest"
@@ -45,12 +46,19 @@ def _build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--model", default="improved", choices=sorted(MODELS),
                    help="improved: the latent-expert model of notebook 06; seed: the article's; unet: the baseline")
-    t.add_argument("--data", default="synthetic", choices=["synthetic"], help="training data")
+    t.add_argument("--data", default="synthetic", metavar="synthetic|pets|folder:PATH",
+                   help="built-in shapes; Oxford-IIIT Pet (downloaded once, about 800 MB); or PATH with images/ "
+                        "and masks/ (or train/, val/, test/ each holding both)")
+    t.add_argument("--data-root", type=Path, default=None,
+                   help=f"where pets is cached; default ${DATA_ENV}, then ~/.cache/latentseg")
     t.add_argument("--epochs", type=int, default=3)
-    t.add_argument("--train-size", type=int, default=4000, help="training images")
-    t.add_argument("--val-size", type=int, default=300, help="validation images (checked every epoch)")
-    t.add_argument("--test-size", type=int, default=500, help="test images (final metrics)")
-    t.add_argument("--image-size", type=int, default=64, help="side of the square synthetic images")
+    t.add_argument("--train-size", type=int, default=None,
+                   help="training images; default 4000 synthetic, every image of real data")
+    t.add_argument("--val-size", type=int, default=None,
+                   help="validation images (checked every epoch); default 300 synthetic, all of real data")
+    t.add_argument("--test-size", type=int, default=None, help="test images (final metrics); default 500 synthetic, all real")
+    t.add_argument("--image-size", type=int, default=None,
+                   help="side of the square training images; default 64 synthetic, 128 real (resized and cropped)")
     t.add_argument("--batch-size", type=int, default=8, help="on a CPU, small batches give more updates per second")
     t.add_argument("--lr", type=float, default=2e-3, help="AdamW peak learning rate")
     t.add_argument("--schedule", default="cosine", choices=list(SCHEDULES), help="learning-rate schedule")
@@ -66,8 +74,11 @@ def _build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="metrics of a checkpoint on a synthetic test split",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     e.add_argument("checkpoint", type=Path)
-    e.add_argument("--seed", type=int, default=0, help="chooses the test split (disjoint from every training split)")
-    e.add_argument("--num-images", type=int, default=500)
+    e.add_argument("--data", default=None, metavar="synthetic|pets|folder:PATH",
+                   help="default: the data the checkpoint was trained on")
+    e.add_argument("--data-root", type=Path, default=None, help=f"where pets is cached; default ${DATA_ENV}")
+    e.add_argument("--seed", type=int, default=0, help="chooses the synthetic test split (disjoint from training)")
+    e.add_argument("--num-images", type=int, default=None, help="default 500 synthetic, every test image of real data")
     e.add_argument("--image-size", type=int, default=None, help="default: the size the checkpoint was trained at")
     e.add_argument("--batch-size", type=int, default=64)
     e.add_argument("--json", action="store_true", help="print one JSON object of metrics")
@@ -78,7 +89,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", type=Path)
     p.add_argument("images", type=Path, nargs="+", help="PNG/JPEG images of any size (at least 4×4)")
     p.add_argument("--out", type=Path, required=True, help="folder for the masks (<stem>.png)")
-    p.add_argument("--max-size", type=int, default=1024, help="downscale longer sides above this for the forward pass")
+    p.add_argument("--max-size", type=int, default=None,
+                   help="downscale longer sides above this for the forward pass; default: the training size for a "
+                        "model trained on real photos, 1024 otherwise")
     p.add_argument("--color", action="store_true", help="also write <stem>_color.png, a coloured mask to look at")
     _add_common(p)
 
@@ -106,55 +119,61 @@ def _print_metrics(metrics: dict, class_names: list[str]) -> None:
         print(f"  IoU {name:<12} {'n/a' if iou is None else f'{iou:.4f}'}")
 
 
+def _image_size(data: str, given: int | None) -> int:
+    return given or (64 if parse_source(data)[0] == "synthetic" else 128)
+
+
 def _train(args: argparse.Namespace) -> int:
     from .viz import save_figure, show_predictions
 
     device = pick_device(args.device)
     seed_everything(args.seed)
-    train = synthetic_shapes(args.train_size, args.image_size, args.seed, "train")
-    val = synthetic_shapes(args.val_size, args.image_size, args.seed, "val")
-    test = synthetic_shapes(args.test_size, args.image_size, args.seed, "test")
-    model = build_model(args.model, num_classes=len(SHAPE_CLASSES), **_overrides(args))
-    print(f"training the {args.model} model ({count_parameters(model):,} parameters) on {len(train)} synthetic "
-          f"{args.image_size}×{args.image_size} images, {args.epochs} epochs, device {device}")
+    size = _image_size(args.data, args.image_size)
+    data = load_splits(args.data, size, args.seed, args.train_size, args.val_size, args.test_size, args.data_root)
+    model = build_model(args.model, num_classes=len(data.class_names), **_overrides(args))
+    print(f"training the {args.model} model ({count_parameters(model):,} parameters) on {data.description}, "
+          f"{args.epochs} epochs, device {device}")
     start = time.perf_counter()
-    history = fit(model, train, val, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+    history = fit(model, data.train, data.val, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                   schedule=args.schedule, weight_decay=args.weight_decay, device=device, seed=args.seed,
                   max_seconds=args.max_seconds,
                   progress=not args.quiet, verbose=not args.quiet)
     seconds = time.perf_counter() - start
-    metrics = evaluate(model, test, device=device).to_dict(SHAPE_CLASSES)
-    print(f"trained in {seconds:.1f} s; test split (seed {args.seed}, {len(test)} images):")
-    _print_metrics(metrics, list(SHAPE_CLASSES))
+    metrics = evaluate(model, data.test, device=device).to_dict(data.class_names)
+    print(f"trained in {seconds:.1f} s; test split ({len(data.test)} images):")
+    _print_metrics(metrics, list(data.class_names))
 
     args.out.mkdir(parents=True, exist_ok=True)
-    metadata = {"model": args.model, "data": "synthetic", "image_size": args.image_size, "seed": args.seed, "epochs": args.epochs,
-                "train_size": args.train_size, "train_seconds": seconds, "history": history.records,
+    metadata = {"model": args.model, "data": args.data, "image_size": size, "seed": args.seed, "epochs": args.epochs,
+                "train_size": len(data.train), "train_seconds": seconds, "history": history.records,
                 "test_metrics": metrics}
-    save_checkpoint(args.out / "model.pt", model.cpu(), SHAPE_CLASSES, metadata)
+    save_checkpoint(args.out / "model.pt", model.cpu(), data.class_names, metadata)
     write_text_atomic(args.out / "history.json", json.dumps(history.records, indent=1))
-    shown = test.images[:8]
-    save_figure(show_predictions(shown, test.masks[:8], model.predict(shown), SHAPE_CLASSES), args.out / "predictions.png")
+    shown = data.test_examples(8)
+    save_figure(show_predictions(shown.images, shown.masks, model.predict(shown.images), data.class_names),
+                args.out / "predictions.png")
     print(f"wrote {args.out / 'model.pt'}, {args.out / 'predictions.png'}, {args.out / 'history.json'}")
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     model, info = load_checkpoint(args.checkpoint)
-    class_names = info["class_names"] or [f"class {k}" for k in range(model.num_classes)]
-    if model.num_classes != len(SHAPE_CLASSES):
-        raise ValueError(f"checkpoint: evaluate uses the synthetic shapes ({len(SHAPE_CLASSES)} classes), "
+    metadata = info["metadata"] or {}
+    source = args.data or metadata.get("data", "synthetic")
+    size = args.image_size or metadata.get("image_size") or _image_size(source, None)
+    test = load_splits(source, size, args.seed, 1, 1, args.num_images, args.data_root).test
+    class_names = getattr(test, "class_names", None)
+    if model.num_classes != len(class_names):
+        raise ValueError(f"checkpoint: the {source} data has {len(class_names)} classes ({', '.join(class_names)}), "
                          f"but the model predicts {model.num_classes}")
-    size = args.image_size or (info["metadata"] or {}).get("image_size", 64)
-    test = synthetic_shapes(args.num_images, size, args.seed, "test")
-    metrics = evaluate(model, test, batch_size=args.batch_size, device=args.device).to_dict(SHAPE_CLASSES)
-    metrics.update(checkpoint=str(args.checkpoint), split="test", seed=args.seed, num_images=args.num_images,
+    metrics = evaluate(model, test, batch_size=args.batch_size, device=args.device).to_dict(class_names)
+    metrics.update(checkpoint=str(args.checkpoint), data=source, split="test", seed=args.seed, num_images=len(test),
                    image_size=size)
     if args.json:
         print(json.dumps(metrics))
     else:
-        print(f"{args.checkpoint}: test split (seed {args.seed}, {args.num_images} images of {size}×{size})")
-        _print_metrics(metrics, class_names)
+        print(f"{args.checkpoint}: {source} test split ({len(test)} images at {size}×{size})")
+        _print_metrics(metrics, list(class_names))
     return 0
 
 
@@ -165,11 +184,14 @@ def _predict(args: argparse.Namespace) -> int:
     clashes = sorted({s for s in stems if stems.count(s) > 1})
     if clashes:
         raise ValueError(f"images: several inputs share a file stem, so their masks would overwrite each other: {clashes}")
-    model, _ = load_checkpoint(args.checkpoint, device=pick_device(args.device))
+    model, info = load_checkpoint(args.checkpoint, device=pick_device(args.device))
+    metadata = info["metadata"] or {}
+    real = parse_source(metadata.get("data", "synthetic"))[0] != "synthetic"
+    max_size = args.max_size or (metadata.get("image_size", 1024) if real else 1024)
     images = [read_image(path, model.config.in_channels) for path in args.images]  # read all before writing any
     args.out.mkdir(parents=True, exist_ok=True)
     for path, image in zip(args.images, images, strict=True):
-        mask = predict_image(model, image, max_size=args.max_size)
+        mask = predict_image(model, image, max_size=max_size)
         write_mask(args.out / f"{path.stem}.png", mask)
         if args.color:
             write_png(args.out / f"{path.stem}_color.png", colorize(mask))

@@ -133,3 +133,33 @@ def test_train_in_process_matches_checkpoint(trained):
     model, info = load_checkpoint(trained / "model.pt")
     assert info["metadata"]["image_size"] == 32 and model.config.num_latents == 4
     assert torch.isfinite(model(torch.rand(1, 3, 32, 32))).all()
+
+
+def test_train_evaluate_predict_on_pets_layout(tmp_path):
+    from latentseg.fixtures import write_pets_layout
+
+    write_pets_layout(tmp_path / "data", num_trainval=20, num_test=6)
+    out = tmp_path / "run"
+    result = cli("train", "--data", "pets", "--data-root", tmp_path / "data", "--image-size", "32", "--epochs", "1",
+                 "--quiet", "--model", "seed", "--out", out)
+    assert "18 images of Oxford-IIIT Pet" in result.stdout and "IoU pet" in result.stdout
+    info = torch.load(out / "model.pt", weights_only=True)
+    assert info["class_names"] == ["background", "pet"] and info["metadata"]["data"] == "pets"
+    metrics = json.loads(cli("evaluate", out / "model.pt", "--json", "--data-root", tmp_path / "data").stdout)
+    assert metrics["data"] == "pets" and metrics["num_images"] == 6 and metrics["image_size"] == 32
+    photo = next((tmp_path / "data" / "oxford-iiit-pet" / "images").glob("*.jpg"))
+    cli("predict", out / "model.pt", photo, "--out", tmp_path / "masks")
+    assert np.asarray(Image.open(tmp_path / "masks" / f"{photo.stem}.png")).shape == Image.open(photo).size[::-1]
+
+
+def test_train_on_a_folder_and_clear_data_errors(tmp_path):
+    from latentseg.fixtures import write_folder_layout
+
+    root = write_folder_layout(tmp_path / "mine", num_images=10, size=32)
+    result = cli("train", f"--data=folder:{root}", "--image-size", "32", "--epochs", "1", "--quiet", "--model", "unet",
+                 "--out", tmp_path / "run")
+    assert "8 images of the folder" in result.stdout and "IoU triangle" in result.stdout
+    bad = cli("train", "--data", "folder:" + str(tmp_path / "absent"), "--quiet", check=False)
+    assert bad.returncode == 2 and "no folder" in bad.stderr
+    bad = cli("train", "--data", "imagenet", "--quiet", check=False)
+    assert bad.returncode == 2 and "'synthetic', 'pets' or 'folder:PATH'" in bad.stderr
