@@ -1,7 +1,27 @@
 """Settings for the whole test suite. Notebook kernels started by nbval inherit this environment."""
 
 import os
+import shutil
+import tempfile
 
-# Notebook 06 races models for LATENTSEG_BUDGET_S seconds each (60 for readers); under the tests a
-# short budget keeps the suite fast and still runs every line. The README holds the full numbers.
+# Notebooks 05 and 06 train for LATENTSEG_BUDGET_S seconds (60 for readers); under the tests a short
+# budget keeps the suite fast and still runs every line. The README holds the full numbers.
 os.environ.setdefault("LATENTSEG_BUDGET_S", "20")
+
+
+def pytest_configure(config):
+    # Notebook 07 loads Oxford-IIIT Pet from $LATENTSEG_DATA. The suite never downloads: it writes a
+    # small stand-in in the same layout and points the variable there, so the notebook runs the loader
+    # a reader runs, on different pictures.
+    from latentseg.fixtures import write_pets_layout
+
+    folder = tempfile.mkdtemp(prefix="latentseg-data-")
+    write_pets_layout(folder, num_trainval=240, num_test=40)
+    config._latentseg_data = folder
+    os.environ["LATENTSEG_DATA"] = folder
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "_latentseg_data", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
