@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from . import distributed
 from .bench import run_bench
 from .checkpoint import load_checkpoint, save_checkpoint
 from .device import pick_device, seed_everything
@@ -19,7 +20,7 @@ from .inference import predict_image, read_image, write_mask, write_png
 from .model import count_parameters
 from .models import MODELS, build_model
 from .sources import load_splits, parse_source
-from .train import SCHEDULES, evaluate, fit
+from .train import PRECISIONS, SCHEDULES, evaluate, fit
 
 DEFAULT_OUT = Path("runs") / "latest"
 LATENT_FLAGS = ("feature-dim", "latent-dim", "num-latents", "num-heads")
@@ -59,7 +60,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--test-size", type=int, default=None, help="test images (final metrics); default 500 synthetic, all real")
     t.add_argument("--image-size", type=int, default=None,
                    help="side of the square training images; default 64 synthetic, 128 real (resized and cropped)")
-    t.add_argument("--batch-size", type=int, default=8, help="on a CPU, small batches give more updates per second")
+    t.add_argument("--batch-size", type=int, default=8,
+                   help="per process (under torchrun the global batch is this × processes); on a CPU small batches "
+                        "give more updates per second")
     t.add_argument("--lr", type=float, default=2e-3, help="AdamW peak learning rate")
     t.add_argument("--schedule", default="cosine", choices=list(SCHEDULES), help="learning-rate schedule")
     t.add_argument("--weight-decay", type=float, default=1e-4)
@@ -67,6 +70,11 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="fixes data, initialisation and shuffling")
     for flag in LATENT_FLAGS:
         t.add_argument(f"--{flag}", type=int, default=None, help="latent models only; default: the model's own")
+    t.add_argument("--precision", default="auto", choices=list(PRECISIONS),
+                   help="autocast dtype; auto: bf16 on CUDA (fp16 on GPUs without bf16), fp32 on CPU")
+    t.add_argument("--compile", action="store_true", help="train through torch.compile (slow start, faster steps on GPU)")
+    t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC images and conv weights; default on for CUDA, off elsewhere")
     t.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for model.pt, predictions.png, history.json")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     _add_common(t)
@@ -124,35 +132,50 @@ def _image_size(data: str, given: int | None) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    """Train; under torchrun every process runs this, and only rank 0 prints, tests and writes."""
+    device = distributed.setup(args.device) or pick_device(args.device)
+    try:
+        return _train_process(args, device)
+    finally:
+        distributed.shutdown()
+
+
+def _train_process(args: argparse.Namespace, device: torch.device) -> int:
     from .viz import save_figure, show_predictions
 
-    device = pick_device(args.device)
-    seed_everything(args.seed)
+    main, world = distributed.is_main(), distributed.world_size()
+    say = print if main else (lambda *a, **k: None)
+    seed_everything(args.seed)  # the same initial weights in every process
     size = _image_size(args.data, args.image_size)
     data = load_splits(args.data, size, args.seed, args.train_size, args.val_size, args.test_size, args.data_root)
     model = build_model(args.model, num_classes=len(data.class_names), **_overrides(args))
-    print(f"training the {args.model} model ({count_parameters(model):,} parameters) on {data.description}, "
-          f"{args.epochs} epochs, device {device}")
+    processes = f", {world} processes × batch {args.batch_size}" if world > 1 else ""
+    say(f"training the {args.model} model ({count_parameters(model):,} parameters) on {data.description}, "
+        f"{args.epochs} epochs, device {device}{processes}")
     start = time.perf_counter()
     history = fit(model, data.train, data.val, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                   schedule=args.schedule, weight_decay=args.weight_decay, device=device, seed=args.seed,
-                  max_seconds=args.max_seconds,
-                  progress=not args.quiet, verbose=not args.quiet)
+                  max_seconds=args.max_seconds, precision=args.precision, compile=args.compile,
+                  channels_last=args.channels_last, progress=not args.quiet and main, verbose=not args.quiet and main)
     seconds = time.perf_counter() - start
+    if not main:
+        distributed.barrier()  # wait while rank 0 tests and writes
+        return 0
     metrics = evaluate(model, data.test, device=device).to_dict(data.class_names)
     print(f"trained in {seconds:.1f} s; test split ({len(data.test)} images):")
     _print_metrics(metrics, list(data.class_names))
 
     args.out.mkdir(parents=True, exist_ok=True)
     metadata = {"model": args.model, "data": args.data, "image_size": size, "seed": args.seed, "epochs": args.epochs,
-                "train_size": len(data.train), "train_seconds": seconds, "history": history.records,
-                "test_metrics": metrics}
+                "train_size": len(data.train), "train_seconds": seconds, "processes": world,
+                "batch_size": args.batch_size, "history": history.records, "test_metrics": metrics}
     save_checkpoint(args.out / "model.pt", model.cpu(), data.class_names, metadata)
     write_text_atomic(args.out / "history.json", json.dumps(history.records, indent=1))
     shown = data.test_examples(8)
     save_figure(show_predictions(shown.images, shown.masks, model.predict(shown.images), data.class_names),
                 args.out / "predictions.png")
     print(f"wrote {args.out / 'model.pt'}, {args.out / 'predictions.png'}, {args.out / 'history.json'}")
+    distributed.barrier()
     return 0
 
 

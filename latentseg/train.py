@@ -1,4 +1,5 @@
-"""Training and evaluation loops: AdamW, cross-entropy, validation every epoch, seeded shuffling."""
+"""Training and evaluation loops: AdamW, cross-entropy, validation every epoch, seeded shuffling;
+mixed precision, compilation, channels-last and data-parallel training as options."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
+from . import distributed
 from .checks import check_positive_float, check_positive_int
 from .device import pick_device, seed_everything
 from .metrics import IGNORE_INDEX, ConfusionMatrix, Metrics
@@ -92,6 +95,36 @@ def learning_rate_factor(schedule: str, progress: float, warmup: float = 0.05) -
     return max(0.5 * (1 + math.cos(math.pi * (progress - warmup) / (1 - warmup))), 0.01)
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` on ``device``, or ``None`` for full fp32.
+
+    ``auto`` is bf16 on a CUDA GPU that supports it, fp16 on an older one, and fp32 elsewhere (CPU
+    autocast rarely pays off, and MPS support varies). ``fp16`` needs CUDA; ``bf16`` also runs on CPU.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"precision: fp16 autocast needs a CUDA device, got {device}; use bf16 or fp32")
+    if precision == "bf16" and device.type not in ("cuda", "cpu"):
+        raise ValueError(f"precision: bf16 autocast runs on CUDA or CPU, got {device}")
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def _train_loader(data: Dataset, batch_size: int, seed: int, rank: int, world: int) -> DataLoader:
+    """Each epoch a fresh seeded shuffle, split into ``world`` interleaved shards; this process gets
+    shard ``rank``. With one process this is exactly ``shuffle=True`` with a seeded generator, and
+    ``world`` processes with batch ``b`` see together what one process with batch ``world·b`` sees."""
+    sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=seed * 1000)
+    return DataLoader(data, batch_size=batch_size, sampler=sampler, drop_last=False)
+
+
 def fit(
     model: nn.Module,
     train_data: Dataset,
@@ -106,6 +139,9 @@ def fit(
     seed: int = 0,
     max_seconds: float | None = None,
     val_every: int | None = None,
+    precision: str = "auto",
+    compile: bool = False,
+    channels_last: bool | None = None,
     progress: bool = True,
     verbose: bool = False,
 ) -> History:
@@ -119,6 +155,16 @@ def fit(
     budget still ends with small steps. Either makes the result depend on the machine's speed.
     ``val_every`` also validates every that many steps. ``seconds`` in the history counts training
     only, not validation. ``verbose`` prints one line per record.
+
+    Speed: ``precision`` (:func:`resolve_precision`; ``auto`` = bf16 on CUDA, fp32 on CPU) runs the
+    forward pass under autocast, with loss scaling for fp16; ``compile`` trains through
+    ``torch.compile(model)``; ``channels_last`` (default: on for CUDA) stores images and
+    convolution weights NHWC. Validation always runs in fp32.
+
+    Under ``torchrun`` (see :mod:`latentseg.distributed`) the model is wrapped in
+    ``DistributedDataParallel``, each process trains on its shard with ``batch_size`` images per step
+    (the global batch is ``batch_size × processes``) and its own seed ``seed + rank``; only rank 0
+    validates, logs and returns a history with validation figures.
     """
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
@@ -137,41 +183,65 @@ def fit(
         raise ValueError(f"train_data: model has num_classes={num_classes} but the data has {data_classes} classes")
 
     device = pick_device(device)
-    seed_everything(seed)
+    amp_dtype = resolve_precision(precision, device)
+    channels_last = device.type == "cuda" if channels_last is None else channels_last
+    rank, world = distributed.rank(), distributed.world_size()
+    main = rank == 0
+    seed_everything(seed + rank)
     model.to(device).train()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    net: nn.Module = model
+    if world > 1:
+        if device.type == "cuda":  # batch statistics over the global batch, as in one process
+            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    if compile:
+        net = torch.compile(net)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     history = History()
-    steps_per_epoch = -(-len(train_data) // batch_size)
+    loader = _train_loader(train_data, batch_size, seed, rank, world)
+    steps_per_epoch = len(loader)
     total_steps = epochs * steps_per_epoch
-    bar = tqdm(total=total_steps, desc="training", unit="batch", disable=not progress)
+    bar = tqdm(total=total_steps, desc="training", unit="batch", disable=not (progress and main))
     train_seconds, step, loss_sum, seen = 0.0, 0, 0.0, 0
 
     def record(epoch: int) -> None:
         nonlocal loss_sum, seen
-        entry: dict[str, float] = {"epoch": epoch, "step": step, "train_loss": loss_sum / max(seen, 1)}
+        total_loss, total_seen = distributed.sum_across([loss_sum, float(seen)], device)
+        loss_sum, seen = 0.0, 0
+        if not main:
+            return
+        entry: dict[str, float] = {"epoch": epoch, "step": step, "train_loss": total_loss / max(total_seen, 1)}
         if val_data is not None:
             val_loss, metrics = _validate(model, _loader(val_data, 64, shuffle=False), device)
             entry.update(val_loss=val_loss, val_miou=metrics.miou, val_pixel_accuracy=metrics.pixel_accuracy)
         entry["seconds"] = train_seconds
         history.records.append(entry)
-        loss_sum, seen = 0.0, 0
         if verbose:
             tqdm.write("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()))
 
     out_of_time = False
     for epoch in range(1, epochs + 1):
-        for images, masks in _loader(train_data, batch_size, shuffle=True, seed=seed * 1000 + epoch):
+        loader.sampler.set_epoch(epoch)
+        for images, masks in loader:
             tick = time.perf_counter()
             done = step / total_steps
             if max_seconds is not None:
                 done = max(done, train_seconds / max_seconds)
             for group in optimizer.param_groups:
                 group["lr"] = lr * learning_rate_factor(schedule, done)
-            images, masks = images.to(device), masks.to(device)
-            loss = F.cross_entropy(model(images), masks, ignore_index=IGNORE_INDEX)
+            images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
+            if channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+                logits = net(images)
+            loss = F.cross_entropy(logits.float(), masks, ignore_index=IGNORE_INDEX)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             loss_value = loss.item()  # one device sync per step
             loss_sum += loss_value * images.shape[0]
             seen += images.shape[0]
@@ -180,6 +250,8 @@ def fit(
             bar.update(1)
             bar.set_postfix(epoch=epoch, loss=f"{loss_value:.3f}", refresh=False)
             out_of_time = max_seconds is not None and train_seconds > max_seconds
+            if world > 1 and max_seconds is not None:
+                out_of_time = distributed.any_across(out_of_time, device)  # every rank stops at the same step
             if out_of_time:
                 break
             if val_every is not None and step % val_every == 0 and step % steps_per_epoch:
@@ -188,4 +260,6 @@ def fit(
         if out_of_time:
             break
     bar.close()
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)
     return history

@@ -64,3 +64,41 @@ def test_noise_cannot_be_learned_beyond_chance():
     history = fit(model, noise_data(16, size=16), noise_data(16, size=16, split="val"), epochs=3,
                   batch_size=8, lr=3e-3, progress=False)
     assert abs(history.last["val_pixel_accuracy"] - 0.5) < 0.03
+
+
+def test_precision_choices():
+    from latentseg.train import resolve_precision
+
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) is None, "auto stays fp32 on a CPU"
+    assert resolve_precision("fp32", cpu) is None
+    assert resolve_precision("bf16", cpu) is torch.bfloat16
+    with pytest.raises(ValueError, match="fp16 autocast needs a CUDA device"):
+        resolve_precision("fp16", cpu)
+    with pytest.raises(ValueError, match="precision: expected one of"):
+        resolve_precision("half", cpu)
+
+
+def _short_run(**options):
+    torch.manual_seed(0)
+    model = SegmentationModel(feature_dim=16, latent_dim=16, num_latents=4, num_heads=2, num_classes=4)
+    history = fit(model, synthetic_shapes(32, size=16), epochs=1, batch_size=8, progress=False, **options)
+    return model, history
+
+
+def test_bf16_autocast_and_channels_last_train_like_fp32():
+    reference, ref_history = _short_run()
+    model, history = _short_run(precision="bf16")
+    assert history.last["train_loss"] == pytest.approx(ref_history.last["train_loss"], rel=0.02)
+    assert all(p.dtype == torch.float32 for p in model.parameters()), "autocast keeps fp32 master weights"
+    model, history = _short_run(channels_last=True)
+    assert history.last["train_loss"] == pytest.approx(ref_history.last["train_loss"], rel=1e-4)
+    assert model.encoder.conv1.weight.is_contiguous(), "weights are handed back in the default layout"
+
+
+def test_compiled_training_matches_eager():
+    reference, ref_history = _short_run()
+    model, history = _short_run(compile=True)
+    assert history.last["train_loss"] == pytest.approx(ref_history.last["train_loss"], rel=1e-4)
+    for (name, p), q in zip(model.state_dict().items(), reference.state_dict().values(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-3, atol=1e-4, msg=name)
