@@ -12,25 +12,28 @@ from torch.utils.data import Dataset
 from .base import Segmenter
 from .checks import check_positive_float, check_positive_int
 from .data import SHAPE_CLASSES, synthetic_shapes
-from .device import pick_device
+from .device import pick_device, synchronize
 from .model import count_parameters
 from .models import MODELS, build_model
+from .scaling import attention_scaling
 from .specialisation import specialisation_report
-from .train import evaluate, fit
+from .train import evaluate, fit, resolve_precision
 
 TARGET_MIOU = 0.90
 
 
-def _images_per_second(step, batch_size: int, repeats: int, device: torch.device) -> float:
-    step()  # warm-up: allocator, kernels, lazy init
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+def _images_per_second(step, batch_size: int, repeats: int, device: torch.device) -> tuple[float, float]:
+    """Images/s over ``repeats`` calls, and the seconds of the first call (warm-up: allocator, kernels,
+    lazy init, and compilation under ``torch.compile``), which is not in the rate."""
+    start = time.perf_counter()
+    step()
+    synchronize(device)
+    first = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(repeats):
         step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return batch_size * repeats / (time.perf_counter() - start)
+    synchronize(device)
+    return batch_size * repeats / (time.perf_counter() - start), first
 
 
 def activation_memory_mb(model: Segmenter, x: torch.Tensor) -> float:
@@ -52,9 +55,12 @@ def activation_memory_mb(model: Segmenter, x: torch.Tensor) -> float:
 
 
 def throughput(
-    model: Segmenter, size: int, batch_size: int = 16, repeats: int = 5, device: str | None = None
+    model: Segmenter, size: int, batch_size: int = 16, repeats: int = 5, device: str | None = None,
+    precision: str = "auto", compile: bool = False,
 ) -> dict[str, float | int | None]:
-    """Train and inference images/s of ``model`` on random ``batch_size×C×size×size`` input.
+    """Train and inference images/s of ``model`` on random ``batch_size×C×size×size`` input, under
+    autocast for ``precision`` (:func:`~latentseg.train.resolve_precision`: bf16 on CUDA, fp32 on CPU),
+    through ``torch.compile`` if ``compile`` (``first_step_s`` then shows what compiling costs).
 
     Returns ``params``, ``train_images_per_s``, ``inference_images_per_s``,
     ``activation_memory_mb`` (:func:`activation_memory_mb`) and ``peak_memory_mb`` (CUDA only, else ``None``).
@@ -63,29 +69,37 @@ def throughput(
     check_positive_int("batch_size", batch_size)
     check_positive_int("repeats", repeats)
     device = pick_device(device)
+    amp_dtype = resolve_precision(precision, device)
     model = model.to(device)
+    net = torch.compile(model) if compile else model
     g = torch.Generator().manual_seed(0)
     x = torch.rand(batch_size, model.config.in_channels, size, size, generator=g).to(device)
     y = torch.randint(0, model.num_classes, (batch_size, size, size), generator=g).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
 
+    def autocast():
+        return torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None)
+
     def train_step() -> None:
-        loss = F.cross_entropy(model(x), y)
+        with autocast():
+            logits = net(x)
+        loss = F.cross_entropy(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
     @torch.no_grad()
     def inference_step() -> None:
-        model(x)
+        with autocast():
+            net(x)
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     model.train()
     activations = activation_memory_mb(model, x)
-    train_rate = _images_per_second(train_step, batch_size, repeats, device)
+    train_rate, first_step = _images_per_second(train_step, batch_size, repeats, device)
     model.eval()
-    inference_rate = _images_per_second(inference_step, batch_size, repeats, device)
+    inference_rate, _ = _images_per_second(inference_step, batch_size, repeats, device)
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return {
         "params": count_parameters(model),
@@ -93,6 +107,9 @@ def throughput(
         "inference_images_per_s": inference_rate,
         "activation_memory_mb": activations,
         "peak_memory_mb": peak,
+        "first_step_s": first_step,
+        "precision": str(amp_dtype or torch.float32).removeprefix("torch."),
+        "compiled": compile,
     }
 
 
@@ -128,25 +145,30 @@ def run_bench(
     models: list[str] | None = None, budget_s: float = 60.0, sizes: list[int] | tuple[int, ...] = (64,),
     batch_size: int = 8, repeats: int = 5, device: str | None = None, seed: int = 0, image_size: int = 64,
     train_size: int = 4000, val_size: int = 200, test_size: int = 500, val_every: int = 50, lr: float = 2e-3,
+    precision: str = "auto", attention_sizes: list[int] | tuple[int, ...] = (),
 ) -> dict[str, Any]:
-    """Every model in one run: throughput at each size, then training for ``budget_s`` seconds.
+    """Every model in one run: throughput at each size, attention alone at each of ``attention_sizes``,
+    then training for ``budget_s`` seconds (``0`` skips training).
 
     Returns a JSON-ready dict: ``device``, ``threads``, ``torch``, ``budget_s``, ``target_miou``, and
     ``rows`` (throughput per model and size, with ``inference_ratio_to_seed`` when the seed model is in
     the run) and ``training`` per model (:func:`train_for_budget` on ``train_size`` synthetic images of
-    ``image_size``, 4 classes; test mIoU on ``test_size`` images).
+    ``image_size``, 4 classes; test mIoU on ``test_size`` images). ``attention`` holds
+    :func:`attention_comparison` for the token grids of ``attention_sizes`` (1/4 of the image side).
     """
     models = list(models or MODELS)
     for name in models:
         if name not in MODELS:
             raise ValueError(f"models: expected names from {sorted(MODELS)}, got {name!r}")
+    if budget_s < 0:
+        raise ValueError(f"budget_s: expected seconds ≥ 0 (0 skips training), got {budget_s}")
     throughput_rows, training = [], {}
     for name in models:
         for size in sizes:
             torch.manual_seed(seed)
             model = build_model(name, num_classes=len(SHAPE_CLASSES))
             throughput_rows.append({"model": name, "size": size, "batch_size": batch_size,
-                                    **throughput(model, size, batch_size, repeats, device)})
+                                    **throughput(model, size, batch_size, repeats, device, precision)})
     seed_rate = {r["size"]: r["inference_images_per_s"] for r in throughput_rows if r["model"] == "seed"}
     for row in throughput_rows:
         base = seed_rate.get(row["size"])
@@ -154,7 +176,8 @@ def run_bench(
     train = synthetic_shapes(train_size, image_size, seed, "train")
     val = synthetic_shapes(val_size, image_size, seed, "val")
     test = synthetic_shapes(test_size, image_size, seed, "test")
-    for name in models:
+    attention = attention_comparison(attention_sizes, batch_size, repeats, device) if attention_sizes else None
+    for name in models if budget_s > 0 else []:
         torch.manual_seed(seed)
         model = build_model(name, num_classes=len(SHAPE_CLASSES))
         training[name] = {"params": count_parameters(model), **train_for_budget(
@@ -167,5 +190,22 @@ def run_bench(
     return {
         "device": str(pick_device(device)), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "budget_s": budget_s, "image_size": image_size, "train_size": train_size, "target_miou": TARGET_MIOU,
-        "rows": throughput_rows, "training": training,
+        "rows": throughput_rows, "attention": attention, "training": training,
     }
+
+
+def attention_comparison(image_sizes: list[int] | tuple[int, ...], batch_size: int = 8, repeats: int = 5,
+                         device: str | None = None) -> dict[str, Any]:
+    """One attention layer (dim 64, 4 heads, 16 latents) on the ``(size/4)²`` tokens of each image size,
+    timed side by side (:mod:`latentseg.scaling`): SDPA latent attention, the same through
+    ``nn.MultiheadAttention``, and full pixel self-attention. Adds per size the speed-up of SDPA over
+    ``nn.MultiheadAttention`` and how many times slower full self-attention is."""
+    tokens = [check_positive_int("attention size", size) // 4 * (size // 4) for size in image_sizes]
+    result = attention_scaling(tokens, ("latent", "latent_mha", "full"), batch=batch_size, repeats=repeats,
+                               device=device, max_full_tokens=max(tokens))
+    seconds = {(r["kind"], r["tokens"]): r["seconds"] for r in result["rows"]}
+    result["ratios"] = [{"image_size": size, "tokens": n,
+                         "sdpa_speedup_over_mha": seconds["latent_mha", n] / seconds["latent", n],
+                         "full_over_latent": seconds["full", n] / seconds["latent", n]}
+                        for size, n in zip(image_sizes, tokens, strict=True)]
+    return result

@@ -106,10 +106,16 @@ def _build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="throughput, memory, and mIoU within a training-time budget, per model",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     b.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    b.add_argument("--budget", type=float, default=60.0, help="training seconds per model (validation not counted)")
+    b.add_argument("--budget", type=float, default=60.0,
+                   help="training seconds per model (validation not counted); 0 skips training")
     b.add_argument("--sizes", type=int, nargs="+", default=[64], help="image sizes for the throughput rows")
     b.add_argument("--batch-size", type=int, default=8, help="for training and throughput")
     b.add_argument("--repeats", type=int, default=5, help="timed steps per throughput figure")
+    b.add_argument("--precision", default="auto", choices=list(PRECISIONS),
+                   help="autocast for the throughput rows; auto: bf16 on CUDA, fp32 on CPU")
+    b.add_argument("--attention-sizes", type=int, nargs="*", default=[64, 128, 256],
+                   help="image sizes whose (size/4)² tokens time one attention layer: SDPA vs nn.MultiheadAttention "
+                        "vs full self-attention (none: skip)")
     b.add_argument("--image-size", type=int, default=64, help="synthetic images for the training race")
     b.add_argument("--train-size", type=int, default=4000)
     b.add_argument("--val-size", type=int, default=200, help="validated every --val-every steps")
@@ -228,13 +234,32 @@ def _bench(args: argparse.Namespace) -> int:
 
     result = run_bench(args.models, args.budget, args.sizes, args.batch_size, args.repeats, args.device, args.seed,
                        image_size=args.image_size, train_size=args.train_size, val_size=args.val_size,
-                       test_size=args.test_size, val_every=args.val_every)
-    print(f"device {result['device']}, {result['threads']} threads, torch {result['torch']}, batch {args.batch_size}")
+                       test_size=args.test_size, val_every=args.val_every, precision=args.precision,
+                       attention_sizes=args.attention_sizes)
+    precision = result["rows"][0]["precision"] if result["rows"] else "fp32"
+    print(f"device {result['device']}, {result['threads']} threads, torch {result['torch']}, batch {args.batch_size}, "
+          f"{precision}")
     print(f"{'model':<10}{'size':>6}{'params':>10}{'train img/s':>13}{'infer img/s':>13}{'vs seed':>9}{'act. MiB':>10}")
     for r in result["rows"]:
         ratio = "" if r["inference_ratio_to_seed"] is None else f"{r['inference_ratio_to_seed']:.2f}×"
         print(f"{r['model']:<10}{r['size']:>6}{r['params']:>10,}{r['train_images_per_s']:>13.1f}"
               f"{r['inference_images_per_s']:>13.1f}{ratio:>9}{r['activation_memory_mb']:>10.1f}")
+    if result["attention"]:
+        print("\none attention layer (dim 64, 4 heads, 16 latents), forward + backward, ms per step:")
+        print(f"{'image':>7}{'tokens':>8}{'latent SDPA':>13}{'latent nn.MHA':>15}{'full SDPA':>11}"
+              f"{'SDPA speed-up':>15}{'full / latent':>15}")
+        seconds = {(r["kind"], r["tokens"]): r["seconds"] for r in result["attention"]["rows"]}
+        for r in result["attention"]["ratios"]:
+            n = r["tokens"]
+            print(f"{r['image_size']:>7}{n:>8}{seconds['latent', n] * 1e3:>13.2f}{seconds['latent_mha', n] * 1e3:>15.2f}"
+                  f"{seconds['full', n] * 1e3:>11.1f}{r['sdpa_speedup_over_mha']:>14.2f}×{r['full_over_latent']:>14.1f}×")
+        slopes = result["attention"]["slopes"]
+        print("time slope against pixels (log-log): " + ", ".join(f"{k} {v['seconds']:.2f}" for k, v in slopes.items()))
+    if not result["training"]:
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(args.out / "bench.json", json.dumps(result, indent=1))
+        print(f"wrote {args.out / 'bench.json'} (no training: --budget 0)")
+        return 0
     print(f"\ntraining for {args.budget:g} s each on {args.train_size} synthetic {args.image_size}×{args.image_size} images:")
     print(f"{'model':<10}{'steps':>7}{'test mIoU':>11}{'to ' + format(result['target_miou'], '.2f') + ' (s)':>14}"
           f"{'entropy/ln M':>14}{'NMI':>7}{'dup. pairs':>12}")

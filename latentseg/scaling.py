@@ -22,7 +22,7 @@ from torch import nn
 
 from .blocks import MultiHeadAttention
 from .checks import check_positive_int
-from .device import pick_device
+from .device import pick_device, synchronize
 
 KINDS = ("latent", "latent_mha", "full", "full_weights")
 
@@ -87,11 +87,6 @@ def attention_step(
     return step
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def saved_megabytes(step: Callable[[], torch.Tensor]) -> float:
     """MiB of tensors autograd keeps for the backward pass of one ``step``."""
     saved = 0
@@ -117,10 +112,10 @@ def time_steps(steps: dict[str, Callable[[], torch.Tensor]], repeats: int = 5,
         step()
     for _ in range(repeats):
         for name, step in steps.items():
-            _sync(device)
+            synchronize(device)
             start = time.perf_counter()
             step()
-            _sync(device)
+            synchronize(device)
             times[name].append(time.perf_counter() - start)
     return {name: sorted(t)[len(t) // 2] for name, t in times.items()}
 

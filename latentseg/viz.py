@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from .files import atomic_path
 
@@ -211,4 +212,26 @@ def plot_ablation(drops: torch.Tensor, class_names: Sequence[str]) -> Figure:
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set(xlabel="expert switched off", ylabel="IoU drop", xticks=range(m), title="what each expert is needed for")
     ax.legend(fontsize=8, ncol=k)
+    return fig
+
+
+def plot_loglog(series: dict[str, tuple[Sequence[float], Sequence[float]]], xlabel: str, ylabel: str,
+                title: str = "", ax: plt.Axes | None = None) -> Figure:
+    """Lines on log-log axes, one per ``name → (x, y)``, each labelled with its fitted slope: on such
+    axes ``y ∝ x^p`` is a straight line of slope ``p``."""
+    from .scaling import loglog_slope
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    else:
+        fig = ax.figure
+    for name, (x, y) in series.items():
+        label = f"{name} (slope {loglog_slope(x, y):.2f})" if len(x) > 1 else name
+        ax.plot(x, y, "o-", markersize=4, label=label)
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
+    ticks = sorted({v for x, _ in series.values() for v in x})
+    ax.set_xticks(ticks, [f"{v:,}" for v in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
     return fig

@@ -88,8 +88,15 @@ def test_help(command):
 
 def test_bench_tiny_run_writes_json_and_plot(tmp_path):
     cli("bench", "--budget", "0.5", "--sizes", "16", "--batch-size", "2", "--repeats", "1", "--image-size", "16",
-        "--train-size", "8", "--val-size", "4", "--test-size", "4", "--val-every", "2", "--out", tmp_path)
+        "--train-size", "8", "--val-size", "4", "--test-size", "4", "--val-every", "2", "--attention-sizes", "16", "32",
+        "--out", tmp_path)
     result = json.loads((tmp_path / "bench.json").read_text())
+    attention = result["attention"]
+    assert [(r["image_size"], r["tokens"]) for r in attention["ratios"]] == [(16, 16), (32, 64)]
+    assert all(r["sdpa_speedup_over_mha"] > 0 and r["full_over_latent"] > 0 for r in attention["ratios"])
+    assert {(r["kind"], r["tokens"]) for r in attention["rows"]} == {(k, n) for k in ("latent", "latent_mha", "full")
+                                                                      for n in (16, 64)}
+    assert set(attention["slopes"]) == {"latent", "latent_mha", "full"}
     assert (tmp_path / "bench.png").stat().st_size > 0
     assert {r["model"] for r in result["rows"]} == {"seed", "improved", "unet"}
     for row in result["rows"]:
@@ -163,3 +170,14 @@ def test_train_on_a_folder_and_clear_data_errors(tmp_path):
     assert bad.returncode == 2 and "no folder" in bad.stderr
     bad = cli("train", "--data", "imagenet", "--quiet", check=False)
     assert bad.returncode == 2 and "'synthetic', 'pets' or 'folder:PATH'" in bad.stderr
+
+
+def test_bench_throughput_only(tmp_path):
+    result = cli("bench", "--budget", "0", "--models", "seed", "--sizes", "16", "--batch-size", "2", "--repeats", "1",
+                 "--attention-sizes", "--out", tmp_path)
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert data["training"] == {} and data["attention"] is None and data["rows"][0]["precision"] == "float32"
+    assert "no training" in result.stdout and not (tmp_path / "bench.png").exists()
+    bad = cli("bench", "--precision", "fp16", "--budget", "0", "--sizes", "16", "--attention-sizes", "--out", tmp_path,
+              check=False)
+    assert bad.returncode == 2 and "fp16 autocast needs a CUDA device" in bad.stderr
