@@ -24,7 +24,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     two = _train(tmp_path / "two", *torchrun, batch=4)
     one = _train(tmp_path / "one", sys.executable, batch=8)
-    assert "processes" not in one
+    assert "processes ×" not in one
 
     assert "2 processes × batch 4" in two
     assert two.count("trained in") == 1 and two.count("wrote ") == 1, "only rank 0 logs, tests and writes"
