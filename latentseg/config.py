@@ -11,7 +11,8 @@ C = TypeVar("C", bound="BaseConfig")
 
 
 class BaseConfig:
-    """Checks every field on creation: ``int`` fields must be positive ints, ``bool`` fields bools.
+    """Checks every field on creation: ``int`` fields must be positive ints, ``float`` fields finite
+    numbers ≥ 0, ``bool`` fields bools.
 
     Subclasses are ``@dataclass(frozen=True)`` with annotated defaults.
     """
@@ -22,6 +23,11 @@ class BaseConfig:
             if f.type in (bool, "bool"):
                 if not isinstance(value, bool):
                     raise TypeError(f"{f.name}: expected True or False, got {type(value).__name__} {value!r}")
+            elif f.type in (float, "float"):
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise TypeError(f"{f.name}: expected a number ≥ 0, got {type(value).__name__} {value!r}")
+                if not 0 <= value < float("inf"):
+                    raise ValueError(f"{f.name}: expected a number ≥ 0, got {value}")
             else:
                 check_positive_int(f.name, value)
 

@@ -117,6 +117,16 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay for weight matrices and convolution kernels only: not for biases, norm scales or the
+    learned latents, whose size carries meaning (decay would pull the experts towards each other)."""
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            (no_decay if parameter.dim() < 2 or name.split(".")[-1] == "latents" else decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
 def _train_loader(data: Dataset, batch_size: int, seed: int, rank: int, world: int) -> DataLoader:
     """Each epoch a fresh seeded shuffle, split into ``world`` interleaved shards; this process gets
     shard ``rank``. With one process this is exactly ``shuffle=True`` with a seeded generator, and
@@ -198,7 +208,7 @@ def fit(
         net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     if compile:
         net = torch.compile(net)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     history = History()
     loader = _train_loader(train_data, batch_size, seed, rank, world)
@@ -238,6 +248,9 @@ def fit(
             with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
                 logits = net(images)
             loss = F.cross_entropy(logits.float(), masks, ignore_index=IGNORE_INDEX)
+            auxiliary = getattr(model, "auxiliary_loss", None)  # set by the forward pass of models that have one
+            if auxiliary is not None:
+                loss = loss + auxiliary.float()
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)

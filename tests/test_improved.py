@@ -173,3 +173,46 @@ def test_mask_classification_predicts_through_the_experts():
     coarse = (routing @ class_probs).clamp_min(1e-6).log().transpose(1, 2).reshape(2, 4, 8, 8)
     expected = torch.nn.functional.interpolate(coarse, size=(32, 32), mode="bilinear", align_corners=False)
     assert torch.allclose(out.logits, expected, atol=1e-5) and model.head is None
+
+
+def test_routing_entropy_loss_known_answers():
+    from latentseg.improved import routing_entropy_loss
+
+    certain = torch.eye(4).repeat(1, 3, 1)  # 12 pixels, each reading one expert
+    assert routing_entropy_loss(certain) == pytest.approx(0.0, abs=1e-6)
+    assert routing_entropy_loss(torch.full((1, 12, 4), 0.25)) == pytest.approx(1.0, abs=1e-6)
+    half = torch.tensor([[[0.5, 0.5, 0.0, 0.0]]])
+    assert routing_entropy_loss(half) == pytest.approx(0.5, abs=1e-6)  # ln 2 / ln 4
+
+
+def test_routing_weight_adds_a_training_loss_that_reaches_the_routing():
+    torch.manual_seed(0)
+    model = small_model(routing_weight=0.5).train()
+    model(torch.rand(2, 3, 32, 32))
+    aux = model.auxiliary_loss
+    assert aux.dim() == 0 and 0 <= float(aux) <= 0.5
+    aux.backward()
+    assert model.read_experts.attention.to_q.weight.grad.abs().sum() > 0
+    model.eval()
+    model(torch.rand(2, 3, 32, 32))
+    assert model.auxiliary_loss is None, "only while training"
+    plain = small_model().train()
+    plain(torch.rand(2, 3, 32, 32))
+    assert plain.auxiliary_loss is None
+    with pytest.raises(ValueError, match="routing_weight: expected a number ≥ 0"):
+        ImprovedConfig(routing_weight=-0.1)
+    with pytest.raises(TypeError, match="routing_weight"):
+        ImprovedConfig(routing_weight="0.1")
+
+
+def test_no_weight_decay_for_latents_biases_and_norms():
+    from latentseg.train import parameter_groups
+
+    model = small_model()
+    decay, no_decay = parameter_groups(model, 1e-4)
+    assert decay["weight_decay"] == 1e-4 and no_decay["weight_decay"] == 0
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert "latents" in {names[id(p)] for p in no_decay["params"]}
+    assert all(p.dim() >= 2 for p in decay["params"]) and all(p.dim() < 2 or names[id(p)] == "latents"
+                                                                for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
