@@ -20,6 +20,21 @@ from .specialisation import specialisation_report
 from .train import evaluate, fit, resolve_precision
 
 TARGET_MIOU = 0.90
+SPECIALISATION_KEYS = ("routing_entropy", "routing_entropy_ratio", "nmi", "ari", "duplicate_pairs", "mean_latent_cosine")
+
+
+def summarise_runs(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation (0 for one run) over runs of ``test_miou``, ``steps`` and, for
+    latent models, the specialisation figures."""
+    values: dict[str, list[float]] = {"test_miou": [r["test_miou"] for r in runs], "steps": [r["steps"] for r in runs]}
+    if "specialisation" in runs[0]:
+        values.update({k: [r["specialisation"][k] for r in runs] for k in SPECIALISATION_KEYS})
+    summary = {}
+    for key, v in values.items():
+        mean = sum(v) / len(v)
+        std = (sum((x - mean) ** 2 for x in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0
+        summary[key] = {"mean": mean, "std": std}
+    return summary
 
 
 def _images_per_second(step, batch_size: int, repeats: int, device: torch.device) -> tuple[float, float]:
@@ -145,7 +160,7 @@ def run_bench(
     models: list[str] | None = None, budget_s: float = 60.0, sizes: list[int] | tuple[int, ...] = (64,),
     batch_size: int = 8, repeats: int = 5, device: str | None = None, seed: int = 0, image_size: int = 64,
     train_size: int = 4000, val_size: int = 200, test_size: int = 500, val_every: int = 50, lr: float = 2e-3,
-    precision: str = "auto", attention_sizes: list[int] | tuple[int, ...] = (),
+    precision: str = "auto", attention_sizes: list[int] | tuple[int, ...] = (), seeds: list[int] | None = None,
 ) -> dict[str, Any]:
     """Every model in one run: throughput at each size, attention alone at each of ``attention_sizes``,
     then training for ``budget_s`` seconds (``0`` skips training).
@@ -155,6 +170,9 @@ def run_bench(
     the run) and ``training`` per model (:func:`train_for_budget` on ``train_size`` synthetic images of
     ``image_size``, 4 classes; test mIoU on ``test_size`` images). ``attention`` holds
     :func:`attention_comparison` for the token grids of ``attention_sizes`` (1/4 of the image side).
+    With several ``seeds`` each model trains once per seed (data, initialisation and shuffling all
+    change); ``training[name]`` then holds the first run's fields, every run under ``runs`` and
+    ``summary`` (:func:`summarise_runs`).
     """
     models = list(models or MODELS)
     for name in models:
@@ -173,20 +191,22 @@ def run_bench(
     for row in throughput_rows:
         base = seed_rate.get(row["size"])
         row["inference_ratio_to_seed"] = row["inference_images_per_s"] / base if base else None
-    train = synthetic_shapes(train_size, image_size, seed, "train")
-    val = synthetic_shapes(val_size, image_size, seed, "val")
-    test = synthetic_shapes(test_size, image_size, seed, "test")
     attention = attention_comparison(attention_sizes, batch_size, repeats, device) if attention_sizes else None
     for name in models if budget_s > 0 else []:
-        torch.manual_seed(seed)
-        model = build_model(name, num_classes=len(SHAPE_CLASSES))
-        training[name] = {"params": count_parameters(model), **train_for_budget(
-            model, train, val, test, budget_s, batch_size=batch_size, lr=lr, val_every=val_every, seed=seed,
-            device=device)}
-        if hasattr(model.config, "num_latents"):  # do its latents act as experts?
-            report = specialisation_report(model.cpu(), test.images[:200], test.masks[:200])
-            training[name]["specialisation"] = {k: report[k] for k in (
-                "routing_entropy", "routing_entropy_ratio", "nmi", "ari", "duplicate_pairs", "mean_latent_cosine")}
+        runs = []
+        for run_seed in seeds or [seed]:
+            train, val, test = (synthetic_shapes(n, image_size, run_seed, split)
+                                for n, split in ((train_size, "train"), (val_size, "val"), (test_size, "test")))
+            torch.manual_seed(run_seed)
+            model = build_model(name, num_classes=len(SHAPE_CLASSES))
+            run = {"seed": run_seed, "params": count_parameters(model), **train_for_budget(
+                model, train, val, test, budget_s, batch_size=batch_size, lr=lr, val_every=val_every, seed=run_seed,
+                device=device)}
+            if hasattr(model.config, "num_latents"):  # do its latents act as experts?
+                report = specialisation_report(model.cpu(), test.images[:200], test.masks[:200])
+                run["specialisation"] = {k: report[k] for k in SPECIALISATION_KEYS}
+            runs.append(run)
+        training[name] = {**runs[0], "runs": runs, "summary": summarise_runs(runs)}
     return {
         "device": str(pick_device(device)), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "budget_s": budget_s, "image_size": image_size, "train_size": train_size, "target_miou": TARGET_MIOU,

@@ -122,6 +122,8 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--test-size", type=int, default=500)
     b.add_argument("--val-every", type=int, default=50)
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="train every model once per seed and report mean ± std (default: --seed only)")
     b.add_argument("--out", type=Path, default=Path("runs") / "bench", help="folder for bench.json and bench.png")
     _add_common(b)
     return parser
@@ -235,7 +237,7 @@ def _bench(args: argparse.Namespace) -> int:
     result = run_bench(args.models, args.budget, args.sizes, args.batch_size, args.repeats, args.device, args.seed,
                        image_size=args.image_size, train_size=args.train_size, val_size=args.val_size,
                        test_size=args.test_size, val_every=args.val_every, precision=args.precision,
-                       attention_sizes=args.attention_sizes)
+                       attention_sizes=args.attention_sizes, seeds=args.seeds)
     precision = result["rows"][0]["precision"] if result["rows"] else "fp32"
     print(f"device {result['device']}, {result['threads']} threads, torch {result['torch']}, batch {args.batch_size}, "
           f"{precision}")
@@ -264,11 +266,20 @@ def _bench(args: argparse.Namespace) -> int:
     print(f"{'model':<10}{'steps':>7}{'test mIoU':>11}{'to ' + format(result['target_miou'], '.2f') + ' (s)':>14}"
           f"{'entropy/ln M':>14}{'NMI':>7}{'dup. pairs':>12}")
     for name, t in result["training"].items():
-        reached = "never" if t["seconds_to_target"] is None else f"{t['seconds_to_target']:.1f}"
-        spec = t.get("specialisation")
-        experts = (f"{spec['routing_entropy_ratio']:>14.2f}{spec['nmi']:>7.3f}{spec['duplicate_pairs']:>12.1f}"
-                   if spec else f"{'–':>14}{'–':>7}{'–':>12}")
-        print(f"{name:<10}{t['steps']:>7}{t['test_miou']:>11.4f}{reached:>14}{experts}")
+        for run in t["runs"]:
+            reached = "never" if run["seconds_to_target"] is None else f"{run['seconds_to_target']:.1f}"
+            spec = run.get("specialisation")
+            experts = (f"{spec['routing_entropy_ratio']:>14.2f}{spec['nmi']:>7.3f}{spec['duplicate_pairs']:>12.1f}"
+                       if spec else f"{'–':>14}{'–':>7}{'–':>12}")
+            label = name if len(t["runs"]) == 1 else f"{name} s{run['seed']}"
+            print(f"{label:<10}{run['steps']:>7}{run['test_miou']:>11.4f}{reached:>14}{experts}")
+        if len(t["runs"]) > 1:
+            summary = t["summary"]
+            print(f"{name + ' mean ± std':<24}mIoU {summary['test_miou']['mean']:.4f} ± {summary['test_miou']['std']:.4f}"
+                  + (f", entropy/ln M {summary['routing_entropy_ratio']['mean']:.2f} ± "
+                     f"{summary['routing_entropy_ratio']['std']:.2f}, NMI {summary['nmi']['mean']:.3f} ± "
+                     f"{summary['nmi']['std']:.3f}, dup. {summary['duplicate_pairs']['mean']:.1f}"
+                     if "nmi" in summary else ""))
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / "bench.json", json.dumps(result, indent=1))
     curves = {name: t["curve"] for name, t in result["training"].items()}

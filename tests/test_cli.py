@@ -112,6 +112,21 @@ def test_bench_tiny_run_writes_json_and_plot(tmp_path):
         spec = result["training"][name]["specialisation"]
         assert 0 <= spec["nmi"] <= 1 and 0 <= spec["routing_entropy_ratio"] <= 1 + 1e-6 and spec["duplicate_pairs"] >= 0
     assert "specialisation" not in result["training"]["unet"]
+    assert [r["seed"] for r in result["training"]["seed"]["runs"]] == [0]
+    assert result["training"]["seed"]["summary"]["test_miou"]["std"] == 0
+
+
+def test_bench_several_seeds_report_mean_and_spread(tmp_path):
+    out = cli("bench", "--models", "seed", "--budget", "0.3", "--sizes", "16", "--batch-size", "2", "--repeats", "1",
+              "--image-size", "16", "--train-size", "8", "--val-size", "4", "--test-size", "4", "--val-every", "2",
+              "--attention-sizes", "--seeds", "0", "1", "--out", tmp_path).stdout
+    training = json.loads((tmp_path / "bench.json").read_text())["training"]["seed"]
+    runs = training["runs"]
+    assert [r["seed"] for r in runs] == [0, 1] and "seed mean ± std" in out
+    mean = training["summary"]["test_miou"]["mean"]
+    assert mean == pytest.approx((runs[0]["test_miou"] + runs[1]["test_miou"]) / 2)
+    assert training["summary"]["nmi"]["std"] == pytest.approx(abs(runs[0]["specialisation"]["nmi"]
+                                                                    - runs[1]["specialisation"]["nmi"]) / 2 ** 0.5)
 
 
 @pytest.mark.parametrize("model", ["improved", "unet"])
