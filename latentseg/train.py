@@ -248,9 +248,10 @@ def fit(
             with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
                 logits = net(images)
             loss = F.cross_entropy(logits.float(), masks, ignore_index=IGNORE_INDEX)
-            auxiliary = getattr(model, "auxiliary_loss", None)  # set by the forward pass of models that have one
-            if auxiliary is not None:
-                loss = loss + auxiliary.float()
+            if hasattr(model, "auxiliary_loss"):  # training-only terms of models that have them
+                auxiliary = model.auxiliary_loss(masks)
+                if auxiliary is not None:
+                    loss = loss + auxiliary.float()
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)

@@ -235,3 +235,21 @@ def plot_loglog(series: dict[str, tuple[Sequence[float], Sequence[float]]], xlab
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return fig
+
+
+def plot_expert_class(matrices: dict[str, Sequence[Sequence[float]]], class_names: Sequence[str]) -> Figure:
+    """One heat map per model of its expert×class matrix ``M×K`` (positions won by each expert, by
+    class), each row normalised to shares: a specialist's row is one dark cell, a generalist's is
+    spread like the class frequencies."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(2.6 * len(matrices) + 0.6, 4.2), squeeze=False)
+    for ax, (title, matrix) in zip(axes[0], matrices.items(), strict=True):
+        counts = torch.as_tensor(matrix, dtype=torch.float64)
+        shares = counts / counts.sum(1, keepdim=True).clamp_min(1)
+        ax.imshow(shares.numpy(), cmap="Greys", vmin=0, vmax=1, aspect="auto")
+        won = counts.sum(1) / counts.sum()
+        ax.set_yticks(range(len(counts)), [f"{m} ({100 * won[m]:.0f}%)" for m in range(len(counts))], fontsize=7)
+        ax.set_xticks(range(len(class_names)), class_names, rotation=45, fontsize=8)
+        ax.set_title(title, fontsize=9)
+    axes[0, 0].set_ylabel("expert (share of positions it wins)")
+    fig.tight_layout()
+    return fig

@@ -55,9 +55,11 @@ def test_sdpa_attention_matches_explicit_weights_in_values_and_gradients():
 
 
 def test_every_parameter_gets_a_gradient():
+    masks = torch.randint(0, 4, (2, 32, 32))
     for overrides in ({}, {"residual": False, "positional": False, "skip": False, "rounds": 1}):
         model = small_model(**overrides)
-        model(torch.rand(2, 3, 32, 32)).logsumexp(1).mean().backward()
+        loss = model(torch.rand(2, 3, 32, 32)).logsumexp(1).mean()
+        (loss + model.auxiliary_loss(masks)).backward()  # the experts' class head learns from the auxiliary loss
         missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
         assert not missing, missing
 
@@ -185,24 +187,39 @@ def test_routing_entropy_loss_known_answers():
     assert routing_entropy_loss(half) == pytest.approx(0.5, abs=1e-6)  # ln 2 / ln 4
 
 
-def test_routing_weight_adds_a_training_loss_that_reaches_the_routing():
+def test_auxiliary_losses_are_training_only_and_reach_the_routing():
     torch.manual_seed(0)
-    model = small_model(routing_weight=0.5).train()
+    masks = torch.randint(0, 4, (2, 32, 32))
+    model = small_model(routing_weight=0.5, expert_supervision=0.0).train()
     model(torch.rand(2, 3, 32, 32))
-    aux = model.auxiliary_loss
-    assert aux.dim() == 0 and 0 <= float(aux) <= 0.5
+    aux = model.auxiliary_loss(masks)
+    assert aux.dim() == 0 and 0 <= aux.item() <= 0.5
     aux.backward()
     assert model.read_experts.attention.to_q.weight.grad.abs().sum() > 0
+    assert model.auxiliary_loss(masks) is None, "used once per forward pass"
     model.eval()
     model(torch.rand(2, 3, 32, 32))
-    assert model.auxiliary_loss is None, "only while training"
-    plain = small_model().train()
+    assert model.auxiliary_loss(masks) is None, "only while training"
+    plain = small_model(routing_weight=0.0, expert_supervision=0.0).train()
     plain(torch.rand(2, 3, 32, 32))
-    assert plain.auxiliary_loss is None
+    assert plain.auxiliary_loss(masks) is None and plain.expert_classes is None
+
+    supervised = small_model(expert_supervision=1.0, routing_weight=0.0).train()
+    logits = supervised(torch.rand(2, 3, 32, 32))
+    assert supervised.head is not None, "the prediction keeps the direct head"
+    loss = supervised.auxiliary_loss(masks)
+    assert loss.item() > 0
+    loss.backward()
+    assert supervised.expert_classes.weight.grad.abs().sum() > 0
+    assert supervised.head.weight.grad is None, "the auxiliary loss trains the route through the experts only"
+    assert logits.shape == (2, 4, 32, 32)
+    supervised.eval()
+    assert supervised(torch.rand(2, 3, 32, 32)).shape == (2, 4, 32, 32), "evaluation needs no routing weights"
+    assert supervised(torch.rand(2, 3, 32, 32), return_attention=True).logits.shape == (2, 4, 32, 32)
     with pytest.raises(ValueError, match="routing_weight: expected a number ≥ 0"):
         ImprovedConfig(routing_weight=-0.1)
-    with pytest.raises(TypeError, match="routing_weight"):
-        ImprovedConfig(routing_weight="0.1")
+    with pytest.raises(TypeError, match="expert_supervision"):
+        ImprovedConfig(expert_supervision="0.1")
 
 
 def test_no_weight_decay_for_latents_biases_and_norms():
