@@ -15,7 +15,7 @@ from .data import SHAPE_CLASSES, synthetic_shapes
 from .device import pick_device, synchronize
 from .model import count_parameters
 from .models import MODELS, build_model
-from .scaling import attention_scaling
+from .scaling import attention_scaling, saved_megabytes
 from .specialisation import specialisation_report
 from .train import evaluate, fit, resolve_precision
 
@@ -57,16 +57,7 @@ def activation_memory_mb(model: Segmenter, x: torch.Tensor) -> float:
     Counted by hooking autograd's saved tensors, so it is the same number on every device
     (CUDA's allocator peak adds weights, gradients and workspace on top).
     """
-    saved = 0
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        nonlocal saved
-        saved += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(x)
-    return saved / 2**20
+    return saved_megabytes(lambda: model(x))
 
 
 def throughput(
