@@ -98,18 +98,28 @@ def learning_rate_factor(schedule: str, progress: float, warmup: float = 0.05) -
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
+def _native_bf16() -> bool:
+    """Whether this GPU computes bf16 in hardware (Ampere and newer); older ones, such as Colab's T4,
+    only emulate it, slowly, so ``auto`` picks fp16 there."""
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # torch before 2.4 has no such argument and does not count emulation
+        return torch.cuda.is_bf16_supported()
+
+
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``precision`` on ``device``, or ``None`` for full fp32.
 
-    ``auto`` is bf16 on a CUDA GPU that supports it, fp16 on an older one, and fp32 elsewhere (CPU
-    autocast rarely pays off, and MPS support varies). ``fp16`` needs CUDA; ``bf16`` also runs on CPU.
+    ``auto`` is bf16 on a CUDA GPU that computes it natively, fp16 on an older one (e.g. a T4), and
+    fp32 elsewhere (CPU autocast rarely pays off, and MPS support varies). ``fp16`` needs CUDA;
+    ``bf16`` also runs on CPU.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
     if precision == "auto":
         if device.type != "cuda":
             return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if _native_bf16() else torch.float16
     if precision == "fp16" and device.type != "cuda":
         raise ValueError(f"precision: fp16 autocast needs a CUDA device, got {device}; use bf16 or fp32")
     if precision == "bf16" and device.type not in ("cuda", "cpu"):
