@@ -19,7 +19,7 @@ from .files import write_text_atomic
 from .inference import predict_image, read_image, write_mask, write_png
 from .model import count_parameters
 from .models import MODELS, build_model
-from .sources import load_splits, parse_source
+from .sources import load_splits, load_test, parse_source
 from .train import PRECISIONS, SCHEDULES, evaluate, fit
 
 DEFAULT_OUT = Path("runs") / "latest"
@@ -192,7 +192,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     metadata = info["metadata"] or {}
     source = args.data or metadata.get("data", "synthetic")
     size = args.image_size or metadata.get("image_size") or _image_size(source, None)
-    test = load_splits(source, size, args.seed, 1, 1, args.num_images, args.data_root).test
+    test = load_test(source, size, args.seed, args.num_images, args.data_root)
     class_names = getattr(test, "class_names", None)
     if model.num_classes != len(class_names):
         raise ValueError(f"checkpoint: the {source} data has {len(class_names)} classes ({', '.join(class_names)}), "

@@ -66,14 +66,26 @@ def load_splits(
         return DataSplits(sets["train"], sets["val"], sets["test"], SHAPE_CLASSES,
                           f"{len(sets['train'])} synthetic {image_size}×{image_size} images")
 
-    def split(name: str, transform) -> FileSegmentationData:
-        if kind == "pets":
-            return oxford_pets(name, root=root, transform=transform, download=download)
-        return folder_dataset(path, name, transform=transform)
-
-    train = split("train", train_transform(image_size)).subset(train_size)
-    val = split("val", None).subset(val_size).in_memory(image_size)
-    test = split("test", Resize(image_size)).subset(test_size)
+    train = _real_split(spec, "train", train_transform(image_size), root, download).subset(train_size)
+    val = _real_split(spec, "val", None, root, download).subset(val_size).in_memory(image_size)
+    test = load_test(spec, image_size, seed, test_size, root, download)
     where = "Oxford-IIIT Pet" if kind == "pets" else f"the folder {path}"
     return DataSplits(train, val, test, train.class_names,
                       f"{len(train)} images of {where}, augmented and resized to {image_size}×{image_size}")
+
+
+def _real_split(spec: str, split: str, transform, root, download: bool) -> FileSegmentationData:
+    kind, path = parse_source(spec)
+    if kind == "pets":
+        return oxford_pets(split, root=root, transform=transform, download=download)
+    return folder_dataset(path, split, transform=transform)
+
+
+def load_test(
+    spec: str, image_size: int, seed: int = 0, test_size: int | None = None, root: str | os.PathLike | None = None,
+    download: bool = True,
+) -> Dataset:
+    """The test split alone, as :func:`load_splits` makes it (for evaluating a checkpoint)."""
+    if parse_source(spec)[0] == "synthetic":
+        return synthetic_shapes(test_size or SYNTHETIC_SIZES["test"], image_size, seed, "test")
+    return _real_split(spec, "test", Resize(image_size), root, download).subset(test_size)
