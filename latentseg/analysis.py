@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import torch
@@ -12,6 +11,7 @@ from torch import nn
 from .checks import check_positive_int
 from .metrics import ConfusionMatrix, Metrics
 from .model import SegmentationOutput
+from .scaling import time_steps
 
 
 def receptive_field(layers: Sequence[nn.Module]) -> tuple[int, int]:
@@ -72,13 +72,7 @@ def time_attention(num_queries: int, num_keys: int, dim: int = 64, heads: int = 
     torch.manual_seed(0)
     mha = nn.MultiheadAttention(dim, heads, batch_first=True).eval()
     q, kv = torch.randn(1, num_queries, dim), torch.randn(1, num_keys, dim)
-    mha(q, kv, kv, need_weights=False)  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        mha(q, kv, kv, need_weights=False)
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+    return time_steps({"attention": lambda: mha(q, kv, kv, need_weights=False)}, repeats, "cpu")["attention"]
 
 
 def resolution_ceiling(masks: torch.Tensor, factor: int, num_classes: int) -> Metrics:

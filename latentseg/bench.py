@@ -15,11 +15,14 @@ from .data import SHAPE_CLASSES, synthetic_shapes
 from .device import pick_device, synchronize
 from .model import count_parameters
 from .models import MODELS, build_model
-from .scaling import attention_scaling, saved_megabytes
+from .scaling import attention_scaling, saved_megabytes, time_steps
 from .specialisation import specialisation_report
 from .train import evaluate, fit, resolve_precision
 
 TARGET_MIOU = 0.90
+#: the training recipe of the race (and the CLI's defaults): AdamW, batch 8, peak lr 2·10⁻³, cosine on the
+#: clock, cross-entropy + soft Dice. Dice lifted mIoU at 60 s by 0.01–0.03 over cross-entropy alone.
+RECIPE = {"batch_size": 8, "lr": 2e-3, "dice_weight": 1.0}
 SPECIALISATION_KEYS = ("routing_entropy", "routing_entropy_ratio", "nmi", "ari", "duplicate_pairs", "mean_latent_cosine")
 
 
@@ -38,17 +41,13 @@ def summarise_runs(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 
 def _images_per_second(step, batch_size: int, repeats: int, device: torch.device) -> tuple[float, float]:
-    """Images/s over ``repeats`` calls, and the seconds of the first call (warm-up: allocator, kernels,
+    """Images/s from the median of ``repeats`` calls, and the seconds of the first call (warm-up: allocator, kernels,
     lazy init, and compilation under ``torch.compile``), which is not in the rate."""
     start = time.perf_counter()
     step()
     synchronize(device)
     first = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(repeats):
-        step()
-    synchronize(device)
-    return batch_size * repeats / (time.perf_counter() - start), first
+    return batch_size / time_steps({"step": step}, repeats, device)["step"], first
 
 
 def activation_memory_mb(model: Segmenter, x: torch.Tensor) -> float:
@@ -125,17 +124,20 @@ def seconds_to_reach(records: list[dict[str, float]], target: float) -> float | 
 
 
 def train_for_budget(
-    model: Segmenter, train: Dataset, val: Dataset, test: Dataset, budget_s: float, *, batch_size: int = 8,
-    lr: float = 2e-3, val_every: int = 50, seed: int = 0, device: str | None = None, progress: bool = False,
+    model: Segmenter, train: Dataset, val: Dataset, test: Dataset, budget_s: float, *,
+    batch_size: int = RECIPE["batch_size"], lr: float = RECIPE["lr"], dice_weight: float = RECIPE["dice_weight"],
+    val_every: int = 50, seed: int = 0, device: str | None = None, progress: bool = False,
 ) -> dict[str, Any]:
-    """Train ``model`` for ``budget_s`` seconds (validation not counted), cosine schedule on the clock.
+    """Train ``model`` for ``budget_s`` seconds (validation not counted) with :data:`RECIPE`, cosine
+    schedule on the clock.
 
     Returns ``test_miou``, ``test_per_class_iou``, ``train_seconds``, ``steps``, ``seconds_to_target``
     (first validation at ``TARGET_MIOU`` or above, else ``None``) and ``curve`` (``[[seconds, val mIoU], …]``).
     """
     check_positive_float("budget_s", budget_s)
-    history = fit(model, train, val, epochs=1_000_000, batch_size=batch_size, lr=lr, schedule="cosine",
-                  device=device, seed=seed, max_seconds=budget_s, val_every=val_every, progress=progress)
+    history = fit(model, train, val, epochs=1_000_000, batch_size=batch_size, lr=lr, dice_weight=dice_weight,
+                  schedule="cosine", device=device, seed=seed, max_seconds=budget_s, val_every=val_every,
+                  progress=progress)
     metrics = evaluate(model, test, device=device)
     return {
         "test_miou": metrics.miou,
@@ -149,8 +151,9 @@ def train_for_budget(
 
 def run_bench(
     models: list[str] | None = None, budget_s: float = 60.0, sizes: list[int] | tuple[int, ...] = (64,),
-    batch_size: int = 8, repeats: int = 5, device: str | None = None, seed: int = 0, image_size: int = 64,
-    train_size: int = 4000, val_size: int = 200, test_size: int = 500, val_every: int = 50, lr: float = 2e-3,
+    batch_size: int = RECIPE["batch_size"], repeats: int = 5, device: str | None = None, seed: int = 0,
+    image_size: int = 64, train_size: int = 4000, val_size: int = 200, test_size: int = 500, val_every: int = 50,
+    lr: float = RECIPE["lr"], dice_weight: float = RECIPE["dice_weight"],
     precision: str = "auto", attention_sizes: list[int] | tuple[int, ...] = (), seeds: list[int] | None = None,
 ) -> dict[str, Any]:
     """Every model in one run: throughput at each size, attention alone at each of ``attention_sizes``,
@@ -191,8 +194,8 @@ def run_bench(
             torch.manual_seed(run_seed)
             model = build_model(name, num_classes=len(SHAPE_CLASSES))
             run = {"seed": run_seed, "params": count_parameters(model), **train_for_budget(
-                model, train, val, test, budget_s, batch_size=batch_size, lr=lr, val_every=val_every, seed=run_seed,
-                device=device)}
+                model, train, val, test, budget_s, batch_size=batch_size, lr=lr, dice_weight=dice_weight,
+                val_every=val_every, seed=run_seed, device=device)}
             if hasattr(model.config, "num_latents"):  # do its latents act as experts?
                 report = specialisation_report(model.cpu(), test.images[:200], test.masks[:200])
                 run["specialisation"] = {k: report[k] for k in SPECIALISATION_KEYS}
@@ -201,6 +204,7 @@ def run_bench(
     return {
         "device": str(pick_device(device)), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "budget_s": budget_s, "image_size": image_size, "train_size": train_size, "target_miou": TARGET_MIOU,
+        "recipe": {"batch_size": batch_size, "lr": lr, "dice_weight": dice_weight},
         "rows": throughput_rows, "attention": attention, "training": training,
     }
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from . import distributed
-from .bench import run_bench
+from .bench import RECIPE, run_bench
 from .checkpoint import load_checkpoint, save_checkpoint
 from .device import pick_device, seed_everything
 from .download import DATA_ENV
@@ -60,10 +60,12 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--test-size", type=int, default=None, help="test images (final metrics); default 500 synthetic, all real")
     t.add_argument("--image-size", type=int, default=None,
                    help="side of the square training images; default 64 synthetic, 128 real (resized and cropped)")
-    t.add_argument("--batch-size", type=int, default=8,
+    t.add_argument("--batch-size", type=int, default=RECIPE["batch_size"],
                    help="per process (under torchrun the global batch is this × processes); on a CPU small batches "
                         "give more updates per second")
-    t.add_argument("--lr", type=float, default=2e-3, help="AdamW peak learning rate")
+    t.add_argument("--lr", type=float, default=RECIPE["lr"], help="AdamW peak learning rate")
+    t.add_argument("--dice-weight", type=float, default=RECIPE["dice_weight"],
+                   help="loss = cross-entropy + this × soft Dice (0: cross-entropy alone)")
     t.add_argument("--schedule", default="cosine", choices=list(SCHEDULES), help="learning-rate schedule")
     t.add_argument("--weight-decay", type=float, default=1e-4)
     t.add_argument("--max-seconds", type=float, default=None, help="stop training after this many seconds")
@@ -75,6 +77,8 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--compile", action="store_true", help="train through torch.compile (slow start, faster steps on GPU)")
     t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="NHWC images and conv weights; default on for CUDA, off elsewhere")
+    t.add_argument("--num-workers", type=int, default=0,
+                   help="background processes that read and augment training batches (real photos on a GPU: 4–8)")
     t.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for model.pt, predictions.png, history.json")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     _add_common(t)
@@ -109,7 +113,10 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--budget", type=float, default=60.0,
                    help="training seconds per model (validation not counted); 0 skips training")
     b.add_argument("--sizes", type=int, nargs="+", default=[64], help="image sizes for the throughput rows")
-    b.add_argument("--batch-size", type=int, default=8, help="for training and throughput")
+    b.add_argument("--batch-size", type=int, default=RECIPE["batch_size"], help="for training and throughput")
+    b.add_argument("--lr", type=float, default=RECIPE["lr"], help="AdamW peak learning rate, cosine on the clock")
+    b.add_argument("--dice-weight", type=float, default=RECIPE["dice_weight"],
+                   help="loss = cross-entropy + this × soft Dice")
     b.add_argument("--repeats", type=int, default=5, help="timed steps per throughput figure")
     b.add_argument("--precision", default="auto", choices=list(PRECISIONS),
                    help="autocast for the throughput rows; auto: bf16 on CUDA, fp32 on CPU")
@@ -162,9 +169,10 @@ def _train_process(args: argparse.Namespace, device: torch.device) -> int:
         f"{args.epochs} epochs, device {device}{processes}")
     start = time.perf_counter()
     history = fit(model, data.train, data.val, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                  schedule=args.schedule, weight_decay=args.weight_decay, device=device, seed=args.seed,
-                  max_seconds=args.max_seconds, precision=args.precision, compile=args.compile,
-                  channels_last=args.channels_last, progress=not args.quiet and main, verbose=not args.quiet and main)
+                  schedule=args.schedule, weight_decay=args.weight_decay, dice_weight=args.dice_weight, device=device,
+                  seed=args.seed, max_seconds=args.max_seconds, precision=args.precision, compile=args.compile,
+                  channels_last=args.channels_last, num_workers=args.num_workers,
+                  progress=not args.quiet and main, verbose=not args.quiet and main)
     seconds = time.perf_counter() - start
     if not main:
         distributed.barrier()  # wait while rank 0 tests and writes
@@ -237,7 +245,8 @@ def _bench(args: argparse.Namespace) -> int:
     result = run_bench(args.models, args.budget, args.sizes, args.batch_size, args.repeats, args.device, args.seed,
                        image_size=args.image_size, train_size=args.train_size, val_size=args.val_size,
                        test_size=args.test_size, val_every=args.val_every, precision=args.precision,
-                       attention_sizes=args.attention_sizes, seeds=args.seeds)
+                       attention_sizes=args.attention_sizes, seeds=args.seeds, lr=args.lr,
+                       dice_weight=args.dice_weight)
     precision = result["rows"][0]["precision"] if result["rows"] else "fp32"
     print(f"device {result['device']}, {result['threads']} threads, torch {result['torch']}, batch {args.batch_size}, "
           f"{precision}")

@@ -43,14 +43,17 @@ class ImprovedConfig(BaseConfig):
     - ``skip``: a light path through the 1/2- and full-resolution encoder features that adds a
       correction to the upsampled coarse logits near edges. Logits from 1/4 resolution cap mIoU at
       about 0.94 on the synthetic shapes even with perfect classes; 1/2 resolution at 0.98.
+
+    Width: 48 channels for features and latents (224k parameters). On 2 CPU cores, 64 (369k) took
+    about 40 % longer per step and reached lower mIoU within a 60 s budget (README, "Beyond the seed").
     """
 
     in_channels: int = 3
     num_classes: int = 4
     stem_dim: int = 16
     mid_dim: int = 32
-    feature_dim: int = 64
-    latent_dim: int = 64
+    feature_dim: int = 48
+    latent_dim: int = 48
     num_latents: int = 16
     num_heads: int = 4
     encoder_blocks: int = 2
@@ -106,11 +109,15 @@ class ImprovedSegmentationModel(Segmenter):
             CrossAttentionBlock(c.latent_dim, c.num_heads) for _ in range(c.rounds if c.residual else 0))
         self.read_experts = CrossAttentionBlock(c.latent_dim, c.num_heads, residual=c.residual)
         if c.skip:
-            self.fuse_half = nn.Sequential(nn.Conv2d(c.latent_dim + c.mid_dim, c.mid_dim, 1, bias=False),
-                                           nn.BatchNorm2d(c.mid_dim), nn.ReLU(inplace=True),
+            # a 1×1 convolution of concatenated inputs is a sum of 1×1 convolutions, and those commute with
+            # bilinear upsampling: project the coarse input first, then upsample fewer channels
+            self.half_from_pixels = nn.Conv2d(c.latent_dim, c.mid_dim, 1, bias=False)
+            self.half_from_encoder = nn.Conv2d(c.mid_dim, c.mid_dim, 1, bias=False)
+            self.fuse_half = nn.Sequential(nn.BatchNorm2d(c.mid_dim), nn.ReLU(inplace=True),
                                            ConvBlock(c.mid_dim, c.mid_dim))
-            self.fuse_full = nn.Sequential(nn.Conv2d(c.mid_dim + c.stem_dim, c.stem_dim, 1, bias=False),
-                                           nn.BatchNorm2d(c.stem_dim), nn.ReLU(inplace=True))
+            self.full_from_half = nn.Conv2d(c.mid_dim, c.stem_dim, 1, bias=False)
+            self.full_from_encoder = nn.Conv2d(c.stem_dim, c.stem_dim, 1, bias=False)
+            self.fuse_full = nn.Sequential(nn.BatchNorm2d(c.stem_dim), nn.ReLU(inplace=True))
             self.edge_head = nn.Conv2d(c.stem_dim, c.num_classes, 1)
         self.head = None if c.mask_classification else nn.Conv2d(c.latent_dim, c.num_classes, 1)
         through_experts = c.mask_classification or c.expert_supervision > 0
@@ -148,8 +155,8 @@ class ImprovedSegmentationModel(Segmenter):
         self._auxiliary = {"routing": pixel_w.mean(1), "through_experts": through_experts} if auxiliary else {}
         logits = _resize(coarse, full)  # B×K×H×W: coarse, from 1/4 resolution
         if self.config.skip:
-            fine = self.fuse_half(torch.cat([_resize(pixels, half), half], dim=1))  # B×mid×H/2×W/2
-            fine = self.fuse_full(torch.cat([_resize(fine, full), full], dim=1))  # B×stem×H×W
+            fine = self.fuse_half(_resize(self.half_from_pixels(pixels), half) + self.half_from_encoder(half))
+            fine = self.fuse_full(_resize(self.full_from_half(fine), full) + self.full_from_encoder(full))  # B×stem×H×W
             logits = logits + self.edge_head(fine)  # the skip path corrects the coarse logits near edges
         if not return_attention:
             return logits

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from . import distributed
 from .checks import check_positive_float, check_positive_int
 from .device import pick_device, seed_everything
+from .losses import segmentation_loss
 from .metrics import IGNORE_INDEX, ConfusionMatrix, Metrics
 
 
@@ -137,12 +138,17 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _train_loader(data: Dataset, batch_size: int, seed: int, rank: int, world: int) -> DataLoader:
+def _train_loader(data: Dataset, batch_size: int, seed: int, rank: int, world: int, num_workers: int = 0) -> DataLoader:
     """Each epoch a fresh seeded shuffle, split into ``world`` interleaved shards; this process gets
     shard ``rank``. With one process this is exactly ``shuffle=True`` with a seeded generator, and
-    ``world`` processes with batch ``b`` see together what one process with batch ``world·b`` sees."""
+    ``world`` processes with batch ``b`` see together what one process with batch ``world·b`` sees.
+
+    With ``num_workers`` > 0, worker ``i`` seeds torch with the loader's base seed + ``i``, and the base
+    seed is drawn from the global generator that ``fit`` has seeded: augmentations are still repeatable
+    (but not the same as with ``num_workers=0``)."""
     sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=seed * 1000)
-    return DataLoader(data, batch_size=batch_size, sampler=sampler, drop_last=False)
+    return DataLoader(data, batch_size=batch_size, sampler=sampler, drop_last=False, num_workers=num_workers,
+                      persistent_workers=num_workers > 0)
 
 
 def fit(
@@ -154,6 +160,7 @@ def fit(
     batch_size: int = 32,
     lr: float = 1e-3,
     weight_decay: float = 1e-4,
+    dice_weight: float = 0.0,
     schedule: str = "constant",
     device: str | torch.device | None = None,
     seed: int = 0,
@@ -162,10 +169,12 @@ def fit(
     precision: str = "auto",
     compile: bool = False,
     channels_last: bool | None = None,
+    num_workers: int = 0,
     progress: bool = True,
     verbose: bool = False,
 ) -> History:
-    """Train ``model`` with AdamW and pixel-wise cross-entropy; validate after every epoch.
+    """Train ``model`` with AdamW and pixel-wise cross-entropy (plus ``dice_weight`` × a soft Dice
+    loss, :mod:`latentseg.losses`); validate after every epoch (validation loss: cross-entropy alone).
 
     ``train_data`` and ``val_data`` yield ``(image 3×H×W, mask H×W)``; mask value 255 is ignored.
     ``seed`` fixes the shuffling (and any randomness inside the model), so two runs from the same
@@ -179,16 +188,23 @@ def fit(
     Speed: ``precision`` (:func:`resolve_precision`; ``auto`` = bf16 on CUDA, fp32 on CPU) runs the
     forward pass under autocast, with loss scaling for fp16; ``compile`` trains through
     ``torch.compile(model)``; ``channels_last`` (default: on for CUDA) stores images and
-    convolution weights NHWC. Validation always runs in fp32.
+    convolution weights NHWC. Validation always runs in fp32. ``num_workers`` loads (decodes,
+    augments) training batches in that many background processes: worth it for photos read from
+    disk, not for the in-memory synthetic set.
 
     Under ``torchrun`` (see :mod:`latentseg.distributed`) the model is wrapped in
     ``DistributedDataParallel``, each process trains on its shard with ``batch_size`` images per step
     (the global batch is ``batch_size × processes``) and its own seed ``seed + rank``; only rank 0
-    validates, logs and returns a history with validation figures.
+    validates, logs and returns a history with validation figures. Dice overlaps are then counted
+    within each process's batch, not the global one.
     """
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
+    if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 0:
+        raise ValueError(f"num_workers: expected an integer ≥ 0, got {num_workers!r}")
     check_positive_float("lr", lr)
+    if not (isinstance(dice_weight, (int, float)) and math.isfinite(dice_weight) and dice_weight >= 0):
+        raise ValueError(f"dice_weight: expected a finite number ≥ 0, got {dice_weight!r}")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule: expected one of {SCHEDULES}, got {schedule!r}")
     if max_seconds is not None:
@@ -218,10 +234,12 @@ def fit(
         net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     if compile:
         net = torch.compile(net)
-    optimizer = torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr)
+    # one fused kernel for all parameters instead of a dozen small ops per tensor: ~10 ms a step on 2 CPU cores
+    fused = device.type in ("cpu", "cuda")
+    optimizer = torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr, fused=fused)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     history = History()
-    loader = _train_loader(train_data, batch_size, seed, rank, world)
+    loader = _train_loader(train_data, batch_size, seed, rank, world, num_workers)
     steps_per_epoch = len(loader)
     total_steps = epochs * steps_per_epoch
     bar = tqdm(total=total_steps, desc="training", unit="batch", disable=not (progress and main))
@@ -257,7 +275,7 @@ def fit(
                 images = images.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
                 logits = net(images)
-            loss = F.cross_entropy(logits.float(), masks, ignore_index=IGNORE_INDEX)
+            loss = segmentation_loss(logits, masks, dice_weight)
             if hasattr(model, "auxiliary_loss"):  # training-only terms of models that have them
                 auxiliary = model.auxiliary_loss(masks)
                 if auxiliary is not None:

@@ -89,8 +89,9 @@ def test_help(command):
 def test_bench_tiny_run_writes_json_and_plot(tmp_path):
     cli("bench", "--budget", "0.5", "--sizes", "16", "--batch-size", "2", "--repeats", "1", "--image-size", "16",
         "--train-size", "8", "--val-size", "4", "--test-size", "4", "--val-every", "2", "--attention-sizes", "16", "32",
-        "--out", tmp_path)
+        "--dice-weight", "0.5", "--out", tmp_path)
     result = json.loads((tmp_path / "bench.json").read_text())
+    assert result["recipe"] == {"batch_size": 2, "lr": 2e-3, "dice_weight": 0.5}
     attention = result["attention"]
     assert [(r["image_size"], r["tokens"]) for r in attention["ratios"]] == [(16, 16), (32, 64)]
     assert all(r["sdpa_speedup_over_mha"] > 0 and r["full_over_latent"] > 0 for r in attention["ratios"])

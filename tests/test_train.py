@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from latentseg import SegmentationModel, evaluate, fit, noise_data, synthetic_shapes
+from latentseg.augment import RandomHorizontalFlip
 from latentseg.device import pick_device
 
 
@@ -44,6 +45,33 @@ def test_max_seconds_stops_early():
     assert len(history) < 50
 
 
+class _Flipped(torch.utils.data.Dataset):
+    """Synthetic shapes behind a random horizontal flip: loading draws random numbers."""
+
+    def __init__(self, data):
+        self.data, self.num_classes, self.flip = data, data.num_classes, RandomHorizontalFlip()
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, i):
+        return self.flip(*self.data[i])
+
+
+def test_loader_workers_keep_the_batches_and_seed_the_augmentation():
+    data = synthetic_shapes(24, size=32)
+
+    def losses(dataset, workers):
+        torch.manual_seed(0)
+        model = SegmentationModel(feature_dim=8, latent_dim=8, num_latents=2, num_heads=2, num_classes=4)
+        return fit(model, dataset, epochs=2, batch_size=8, num_workers=workers, progress=False)["train_loss"]
+
+    assert losses(data, 2) == losses(data, 0)  # same shuffle, same batches, whoever loads them
+    assert losses(_Flipped(data), 2) == losses(_Flipped(data), 2)  # flips drawn in workers repeat
+    with pytest.raises(ValueError, match="num_workers: expected an integer ≥ 0, got -1"):
+        fit(SegmentationModel(num_classes=4), data, num_workers=-1)
+
+
 def test_bad_arguments():
     model = SegmentationModel(num_classes=4)
     data = synthetic_shapes(4, size=16)
@@ -51,6 +79,8 @@ def test_bad_arguments():
         fit(model, data, epochs=0)
     with pytest.raises(ValueError, match="lr"):
         fit(model, data, lr=-1.0)
+    with pytest.raises(ValueError, match="dice_weight: expected a finite number ≥ 0, got nan"):
+        fit(model, data, dice_weight=float("nan"))
     with pytest.raises(ValueError, match="train_data: model has num_classes=2 but the data has 4"):
         fit(SegmentationModel(num_classes=2), data)
     with pytest.raises(ValueError, match="device"):

@@ -1,0 +1,57 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from latentseg.losses import segmentation_loss, soft_dice_loss
+
+
+def _one_hot_logits(masks: torch.Tensor, num_classes: int, scale: float = 50.0) -> torch.Tensor:
+    return scale * F.one_hot(masks, num_classes).permute(0, 3, 1, 2).float()
+
+
+def test_dice_is_zero_for_a_perfect_prediction_and_one_for_a_wrong_one():
+    masks = torch.randint(0, 3, (2, 8, 8), generator=torch.Generator().manual_seed(0))
+    assert soft_dice_loss(_one_hot_logits(masks, 3), masks) < 1e-3
+    wrong = _one_hot_logits((masks + 1) % 3, 3)
+    assert soft_dice_loss(wrong, masks) > 0.97  # not 1: the +1 smoothing
+
+
+def test_dice_known_answer_for_uniform_predictions():
+    # 4 pixels: 3 of class 0, 1 of class 1; uniform probabilities 1/2 everywhere
+    masks = torch.tensor([[[0, 0], [0, 1]]])
+    logits = torch.zeros(1, 2, 2, 2)
+    dice0 = (2 * 1.5 + 1) / (2 + 3 + 1)  # overlap 3·½, |P| = 2, |T| = 3
+    dice1 = (2 * 0.5 + 1) / (2 + 1 + 1)
+    assert soft_dice_loss(logits, masks).item() == pytest.approx(1 - (dice0 + dice1) / 2)
+
+
+def test_dice_leaves_out_ignored_pixels_and_weighs_small_classes_like_large_ones():
+    masks = torch.zeros(1, 8, 8, dtype=torch.long)
+    masks[0, :2, :2] = 1  # a small class: 4 of 64 pixels
+    logits = _one_hot_logits(masks, 2)
+    masks_ignored = masks.clone()
+    masks_ignored[0, 4:, :] = 255
+    changed = logits.clone()
+    changed[0, :, 4:, :] = torch.randn(2, 4, 8)
+    assert soft_dice_loss(changed, masks_ignored) == pytest.approx(soft_dice_loss(logits, masks_ignored).item())
+    missed = _one_hot_logits(torch.zeros_like(masks), 2)  # the small class missed entirely
+    # background: overlap 60 of 64 + 60 pixels; the small class: nothing of 4. Half the loss is the small class
+    assert soft_dice_loss(missed, masks).item() == pytest.approx(1 - (121 / 125 + 1 / 5) / 2, abs=1e-4)
+    # while to cross-entropy those are 4 wrong pixels of 64
+    assert F.cross_entropy(missed, masks, reduction="none").gt(1).float().mean() == pytest.approx(4 / 64)
+
+
+def test_segmentation_loss_adds_weighted_dice_and_passes_gradients():
+    masks = torch.randint(0, 4, (2, 6, 6), generator=torch.Generator().manual_seed(1))
+    logits = torch.randn(2, 4, 6, 6, generator=torch.Generator().manual_seed(2), requires_grad=True)
+    ce = F.cross_entropy(logits, masks)
+    assert segmentation_loss(logits, masks).item() == pytest.approx(ce.item())
+    loss = segmentation_loss(logits, masks, dice_weight=2.0)
+    assert loss.item() == pytest.approx(ce.item() + 2 * soft_dice_loss(logits, masks).item())
+    loss.backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+
+
+def test_dice_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="logits, masks: expected B×K×H×W and B×H×W"):
+        soft_dice_loss(torch.zeros(2, 3, 4, 4), torch.zeros(2, 5, 5, dtype=torch.long))
