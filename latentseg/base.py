@@ -22,6 +22,9 @@ class Segmenter(nn.Module):
     input_mean = 0.5
     input_std = 0.25
     min_size = 4
+    #: names (or name prefixes) of parameters that stay with AdamW under ``optimizer="muon"``: the layers
+    #: that read the image or write class logits (:mod:`latentseg.optim`)
+    adamw_only: tuple[str, ...] = ()
 
     def standardise(self, x: torch.Tensor) -> torch.Tensor:
         """``(x - 0.5) / 0.25``: zero-mean, unit-variance-ish input for images in ``[0, 1]``."""

@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from .base import Segmenter
@@ -15,15 +14,18 @@ from .data import SHAPE_CLASSES, synthetic_shapes
 from .device import pick_device, synchronize
 from .model import count_parameters
 from .models import MODELS, build_model
+from .optim import build_optimizers
 from .scaling import attention_scaling, saved_megabytes, time_steps
 from .specialisation import specialisation_report
-from .train import evaluate, fit, resolve_precision
+from .train import evaluate, fit, resolve_precision, training_loss
 
 TARGET_MIOU = 0.90
-#: the training recipe of the race (and the CLI's defaults): AdamW, batch 8, peak lr 2·10⁻³, cosine on the
-#: clock, cross-entropy + soft Dice. Dice lifted mIoU at 60 s by 0.01–0.03 over cross-entropy alone.
-RECIPE = {"batch_size": 8, "lr": 2e-3, "dice_weight": 1.0}
-SPECIALISATION_KEYS = ("routing_entropy", "routing_entropy_ratio", "nmi", "ari", "duplicate_pairs", "mean_latent_cosine")
+#: the training recipe of the race (and the CLI's defaults): Muon for hidden matrices and AdamW for the rest
+#: (:mod:`latentseg.optim`), batch 8, peak lr 6·10⁻³ held, then decayed linearly over the second half of the
+#: budget (``wsd``), cross-entropy + soft Dice.
+RECIPE = {"batch_size": 8, "lr": 6e-3, "dice_weight": 1.0, "optimizer": "muon", "schedule": "wsd"}
+SPECIALISATION_KEYS = ("routing_entropy", "routing_entropy_ratio", "nmi", "ari", "duplicate_pairs", "mean_latent_cosine",
+                       "experts_used", "duplicate_pairs_used")
 
 
 def summarise_runs(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -61,11 +63,13 @@ def activation_memory_mb(model: Segmenter, x: torch.Tensor) -> float:
 
 def throughput(
     model: Segmenter, size: int, batch_size: int = 16, repeats: int = 5, device: str | None = None,
-    precision: str = "auto", compile: bool = False,
+    precision: str = "auto", compile: bool = False, optimizer: str = RECIPE["optimizer"],
+    dice_weight: float = RECIPE["dice_weight"],
 ) -> dict[str, float | int | None]:
     """Train and inference images/s of ``model`` on random ``batch_size×C×size×size`` input, under
     autocast for ``precision`` (:func:`~latentseg.train.resolve_precision`: bf16 on CUDA, fp32 on CPU),
-    through ``torch.compile`` if ``compile`` (``first_step_s`` then shows what compiling costs).
+    through ``torch.compile`` if ``compile`` (``first_step_s`` then shows what compiling costs). A
+    training step is ``fit``'s: the recipe's loss and ``optimizer``.
 
     Returns ``params``, ``train_images_per_s``, ``inference_images_per_s``,
     ``activation_memory_mb`` (:func:`activation_memory_mb`) and ``peak_memory_mb`` (CUDA only, else ``None``).
@@ -80,22 +84,19 @@ def throughput(
     g = torch.Generator().manual_seed(0)
     x = torch.rand(batch_size, model.config.in_channels, size, size, generator=g).to(device)
     y = torch.randint(0, model.num_classes, (batch_size, size, size), generator=g).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-
-    def autocast():
-        return torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None)
+    optimizers = build_optimizers(model, optimizer, lr=1e-3, fused=device.type in ("cpu", "cuda"))
 
     def train_step() -> None:
-        with autocast():
-            logits = net(x)
-        loss = F.cross_entropy(logits.float(), y)
-        optimizer.zero_grad(set_to_none=True)
+        loss = training_loss(model, net, x, y, dice_weight, amp_dtype)
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
+        for opt in optimizers:
+            opt.step()
 
     @torch.no_grad()
     def inference_step() -> None:
-        with autocast():
+        with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
             net(x)
 
     if device.type == "cuda":
@@ -123,21 +124,28 @@ def seconds_to_reach(records: list[dict[str, float]], target: float) -> float | 
     return next((r["seconds"] for r in records if r.get("val_miou", 0.0) >= target), None)
 
 
+def recipe_with(**overrides: Any) -> dict[str, Any]:
+    """:data:`RECIPE` with ``overrides`` (its keys only: ``batch_size``, ``lr``, ``dice_weight``,
+    ``optimizer``, ``schedule``); ``None`` values keep the recipe's."""
+    unknown = sorted(set(overrides) - set(RECIPE))
+    if unknown:
+        raise ValueError(f"recipe: unknown keys {unknown}; expected a subset of {sorted(RECIPE)}")
+    return {**RECIPE, **{k: v for k, v in overrides.items() if v is not None}}
+
+
 def train_for_budget(
     model: Segmenter, train: Dataset, val: Dataset, test: Dataset, budget_s: float, *,
-    batch_size: int = RECIPE["batch_size"], lr: float = RECIPE["lr"], dice_weight: float = RECIPE["dice_weight"],
-    val_every: int = 50, seed: int = 0, device: str | None = None, progress: bool = False,
+    val_every: int = 50, seed: int = 0, device: str | None = None, progress: bool = False, **recipe: Any,
 ) -> dict[str, Any]:
-    """Train ``model`` for ``budget_s`` seconds (validation not counted) with :data:`RECIPE`, cosine
-    schedule on the clock.
+    """Train ``model`` for ``budget_s`` seconds (validation not counted) with :data:`RECIPE`, its
+    schedule on the clock; keyword arguments override recipe entries (e.g. ``optimizer="adamw"``).
 
     Returns ``test_miou``, ``test_per_class_iou``, ``train_seconds``, ``steps``, ``seconds_to_target``
     (first validation at ``TARGET_MIOU`` or above, else ``None``) and ``curve`` (``[[seconds, val mIoU], …]``).
     """
     check_positive_float("budget_s", budget_s)
-    history = fit(model, train, val, epochs=1_000_000, batch_size=batch_size, lr=lr, dice_weight=dice_weight,
-                  schedule="cosine", device=device, seed=seed, max_seconds=budget_s, val_every=val_every,
-                  progress=progress)
+    history = fit(model, train, val, epochs=1_000_000, **recipe_with(**recipe), device=device, seed=seed,
+                  max_seconds=budget_s, val_every=val_every, progress=progress)
     metrics = evaluate(model, test, device=device)
     return {
         "test_miou": metrics.miou,
@@ -151,13 +159,13 @@ def train_for_budget(
 
 def run_bench(
     models: list[str] | None = None, budget_s: float = 60.0, sizes: list[int] | tuple[int, ...] = (64,),
-    batch_size: int = RECIPE["batch_size"], repeats: int = 5, device: str | None = None, seed: int = 0,
-    image_size: int = 64, train_size: int = 4000, val_size: int = 200, test_size: int = 500, val_every: int = 50,
-    lr: float = RECIPE["lr"], dice_weight: float = RECIPE["dice_weight"],
-    precision: str = "auto", attention_sizes: list[int] | tuple[int, ...] = (), seeds: list[int] | None = None,
+    repeats: int = 5, device: str | None = None, seed: int = 0, image_size: int = 64, train_size: int = 4000,
+    val_size: int = 200, test_size: int = 500, val_every: int = 50, precision: str = "auto",
+    attention_sizes: list[int] | tuple[int, ...] = (), seeds: list[int] | None = None, **recipe: Any,
 ) -> dict[str, Any]:
     """Every model in one run: throughput at each size, attention alone at each of ``attention_sizes``,
-    then training for ``budget_s`` seconds (``0`` skips training).
+    then training for ``budget_s`` seconds (``0`` skips training). Keyword arguments override entries of
+    :data:`RECIPE` for every model; its ``batch_size`` (and ``optimizer``) also serve the throughput rows.
 
     Returns a JSON-ready dict: ``device``, ``threads``, ``torch``, ``budget_s``, ``target_miou``, and
     ``rows`` (throughput per model and size, with ``inference_ratio_to_seed`` when the seed model is in
@@ -174,13 +182,16 @@ def run_bench(
             raise ValueError(f"models: expected names from {sorted(MODELS)}, got {name!r}")
     if budget_s < 0:
         raise ValueError(f"budget_s: expected seconds ≥ 0 (0 skips training), got {budget_s}")
+    recipe = recipe_with(**recipe)
+    batch_size = recipe["batch_size"]
     throughput_rows, training = [], {}
     for name in models:
         for size in sizes:
             torch.manual_seed(seed)
             model = build_model(name, num_classes=len(SHAPE_CLASSES))
             throughput_rows.append({"model": name, "size": size, "batch_size": batch_size,
-                                    **throughput(model, size, batch_size, repeats, device, precision)})
+                                    **throughput(model, size, batch_size, repeats, device, precision,
+                                                optimizer=recipe["optimizer"], dice_weight=recipe["dice_weight"])})
     seed_rate = {r["size"]: r["inference_images_per_s"] for r in throughput_rows if r["model"] == "seed"}
     for row in throughput_rows:
         base = seed_rate.get(row["size"])
@@ -194,8 +205,7 @@ def run_bench(
             torch.manual_seed(run_seed)
             model = build_model(name, num_classes=len(SHAPE_CLASSES))
             run = {"seed": run_seed, "params": count_parameters(model), **train_for_budget(
-                model, train, val, test, budget_s, batch_size=batch_size, lr=lr, dice_weight=dice_weight,
-                val_every=val_every, seed=run_seed, device=device)}
+                model, train, val, test, budget_s, val_every=val_every, seed=run_seed, device=device, **recipe)}
             if hasattr(model.config, "num_latents"):  # do its latents act as experts?
                 report = specialisation_report(model.cpu(), test.images[:200], test.masks[:200])
                 run["specialisation"] = {k: report[k] for k in SPECIALISATION_KEYS}
@@ -204,7 +214,7 @@ def run_bench(
     return {
         "device": str(pick_device(device)), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "budget_s": budget_s, "image_size": image_size, "train_size": train_size, "target_miou": TARGET_MIOU,
-        "recipe": {"batch_size": batch_size, "lr": lr, "dice_weight": dice_weight},
+        "recipe": recipe,
         "rows": throughput_rows, "attention": attention, "training": training,
     }
 

@@ -19,6 +19,7 @@ from .files import write_text_atomic
 from .inference import predict_image, read_image, write_mask, write_png
 from .model import count_parameters
 from .models import MODELS, build_model
+from .optim import OPTIMIZERS
 from .sources import load_splits, load_test, parse_source
 from .train import PRECISIONS, SCHEDULES, evaluate, fit
 
@@ -63,10 +64,13 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=RECIPE["batch_size"],
                    help="per process (under torchrun the global batch is this × processes); on a CPU small batches "
                         "give more updates per second")
-    t.add_argument("--lr", type=float, default=RECIPE["lr"], help="AdamW peak learning rate")
+    t.add_argument("--lr", type=float, default=RECIPE["lr"], help="peak learning rate (both optimisers)")
+    t.add_argument("--optimizer", default=RECIPE["optimizer"], choices=list(OPTIMIZERS),
+                   help="muon: Muon for hidden weight matrices, AdamW for the rest; adamw: AdamW for everything")
     t.add_argument("--dice-weight", type=float, default=RECIPE["dice_weight"],
                    help="loss = cross-entropy + this × soft Dice (0: cross-entropy alone)")
-    t.add_argument("--schedule", default="cosine", choices=list(SCHEDULES), help="learning-rate schedule")
+    t.add_argument("--schedule", default=RECIPE["schedule"], choices=list(SCHEDULES),
+                   help="learning-rate schedule: wsd holds the peak, then decays linearly over the second half")
     t.add_argument("--weight-decay", type=float, default=1e-4)
     t.add_argument("--max-seconds", type=float, default=None, help="stop training after this many seconds")
     t.add_argument("--seed", type=int, default=0, help="fixes data, initialisation and shuffling")
@@ -114,9 +118,13 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="training seconds per model (validation not counted); 0 skips training")
     b.add_argument("--sizes", type=int, nargs="+", default=[64], help="image sizes for the throughput rows")
     b.add_argument("--batch-size", type=int, default=RECIPE["batch_size"], help="for training and throughput")
-    b.add_argument("--lr", type=float, default=RECIPE["lr"], help="AdamW peak learning rate, cosine on the clock")
+    b.add_argument("--lr", type=float, default=RECIPE["lr"], help="peak learning rate, cosine on the clock")
+    b.add_argument("--optimizer", default=RECIPE["optimizer"], choices=list(OPTIMIZERS),
+                   help="muon: Muon for hidden weight matrices, AdamW for the rest; adamw: AdamW for everything")
     b.add_argument("--dice-weight", type=float, default=RECIPE["dice_weight"],
                    help="loss = cross-entropy + this × soft Dice")
+    b.add_argument("--schedule", default=RECIPE["schedule"], choices=list(SCHEDULES),
+                   help="learning-rate schedule on the clock: wsd holds the peak, then decays over the second half")
     b.add_argument("--repeats", type=int, default=5, help="timed steps per throughput figure")
     b.add_argument("--precision", default="auto", choices=list(PRECISIONS),
                    help="autocast for the throughput rows; auto: bf16 on CUDA, fp32 on CPU")
@@ -170,8 +178,8 @@ def _train_process(args: argparse.Namespace, device: torch.device) -> int:
     start = time.perf_counter()
     history = fit(model, data.train, data.val, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                   schedule=args.schedule, weight_decay=args.weight_decay, dice_weight=args.dice_weight, device=device,
-                  seed=args.seed, max_seconds=args.max_seconds, precision=args.precision, compile=args.compile,
-                  channels_last=args.channels_last, num_workers=args.num_workers,
+                  optimizer=args.optimizer, seed=args.seed, max_seconds=args.max_seconds, precision=args.precision,
+                  compile=args.compile, channels_last=args.channels_last, num_workers=args.num_workers,
                   progress=not args.quiet and main, verbose=not args.quiet and main)
     seconds = time.perf_counter() - start
     if not main:
@@ -184,7 +192,8 @@ def _train_process(args: argparse.Namespace, device: torch.device) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     metadata = {"model": args.model, "data": args.data, "image_size": size, "seed": args.seed, "epochs": args.epochs,
                 "train_size": len(data.train), "train_seconds": seconds, "processes": world,
-                "batch_size": args.batch_size, "history": history.records, "test_metrics": metrics}
+                "batch_size": args.batch_size, "optimizer": args.optimizer, "schedule": args.schedule, "lr": args.lr,
+                "dice_weight": args.dice_weight, "history": history.records, "test_metrics": metrics}
     save_checkpoint(args.out / "model.pt", model.cpu(), data.class_names, metadata)
     write_text_atomic(args.out / "history.json", json.dumps(history.records, indent=1))
     shown = data.test_examples(8)
@@ -242,11 +251,11 @@ def _predict(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from .viz import plot_curves, save_figure
 
-    result = run_bench(args.models, args.budget, args.sizes, args.batch_size, args.repeats, args.device, args.seed,
+    result = run_bench(args.models, args.budget, args.sizes, args.repeats, args.device, args.seed,
                        image_size=args.image_size, train_size=args.train_size, val_size=args.val_size,
                        test_size=args.test_size, val_every=args.val_every, precision=args.precision,
-                       attention_sizes=args.attention_sizes, seeds=args.seeds, lr=args.lr,
-                       dice_weight=args.dice_weight)
+                       attention_sizes=args.attention_sizes, seeds=args.seeds, batch_size=args.batch_size, lr=args.lr,
+                       dice_weight=args.dice_weight, optimizer=args.optimizer, schedule=args.schedule)
     precision = result["rows"][0]["precision"] if result["rows"] else "fp32"
     print(f"device {result['device']}, {result['threads']} threads, torch {result['torch']}, batch {args.batch_size}, "
           f"{precision}")
@@ -271,15 +280,19 @@ def _bench(args: argparse.Namespace) -> int:
         write_text_atomic(args.out / "bench.json", json.dumps(result, indent=1))
         print(f"wrote {args.out / 'bench.json'} (no training: --budget 0)")
         return 0
-    print(f"\ntraining for {args.budget:g} s each on {args.train_size} synthetic {args.image_size}×{args.image_size} images:")
+    recipe = result["recipe"]
+    print(f"\ntraining for {args.budget:g} s each on {args.train_size} synthetic {args.image_size}×{args.image_size} images "
+          f"({recipe['optimizer']}, lr {recipe['lr']:g}, {recipe['schedule']} schedule, batch {recipe['batch_size']}, "
+          f"dice {recipe['dice_weight']:g}):")
     print(f"{'model':<10}{'steps':>7}{'test mIoU':>11}{'to ' + format(result['target_miou'], '.2f') + ' (s)':>14}"
-          f"{'entropy/ln M':>14}{'NMI':>7}{'dup. pairs':>12}")
+          f"{'entropy/ln M':>14}{'NMI':>7}{'used':>6}{'dup. pairs (used)':>19}")
     for name, t in result["training"].items():
         for run in t["runs"]:
             reached = "never" if run["seconds_to_target"] is None else f"{run['seconds_to_target']:.1f}"
             spec = run.get("specialisation")
-            experts = (f"{spec['routing_entropy_ratio']:>14.2f}{spec['nmi']:>7.3f}{spec['duplicate_pairs']:>12.1f}"
-                       if spec else f"{'–':>14}{'–':>7}{'–':>12}")
+            duplicates = f"{spec['duplicate_pairs']:.1f} ({spec['duplicate_pairs_used']:.1f})" if spec else "–"
+            experts = (f"{spec['routing_entropy_ratio']:>14.2f}{spec['nmi']:>7.3f}{spec['experts_used']:>6}{duplicates:>19}"
+                       if spec else f"{'–':>14}{'–':>7}{'–':>6}{duplicates:>19}")
             label = name if len(t["runs"]) == 1 else f"{name} s{run['seed']}"
             print(f"{label:<10}{run['steps']:>7}{run['test_miou']:>11.4f}{reached:>14}{experts}")
         if len(t["runs"]) > 1:
@@ -287,7 +300,8 @@ def _bench(args: argparse.Namespace) -> int:
             print(f"{name + ' mean ± std':<24}mIoU {summary['test_miou']['mean']:.4f} ± {summary['test_miou']['std']:.4f}"
                   + (f", entropy/ln M {summary['routing_entropy_ratio']['mean']:.2f} ± "
                      f"{summary['routing_entropy_ratio']['std']:.2f}, NMI {summary['nmi']['mean']:.3f} ± "
-                     f"{summary['nmi']['std']:.3f}, dup. {summary['duplicate_pairs']['mean']:.1f}"
+                     f"{summary['nmi']['std']:.3f}, dup. {summary['duplicate_pairs']['mean']:.1f} "
+                     f"({summary['duplicate_pairs_used']['mean']:.1f} among used)"
                      if "nmi" in summary else ""))
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / "bench.json", json.dumps(result, indent=1))

@@ -74,6 +74,7 @@ class SegmentationModel(Segmenter):
     """
 
     config_class = ModelConfig
+    adamw_only = ("encoder.conv1", "expert_seg.segmentation_head")
     min_size = SimpleEncoder.min_size
 
     def __init__(

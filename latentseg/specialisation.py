@@ -11,7 +11,8 @@ Good and bad values, for ``M`` experts and ``K`` classes:
   majority-class baseline (the share of the most common class overall): when background covers 85 %
   of the pixels, an expert that owns everything is 85 % "pure" and specialised in nothing.
 - duplicates: mean pairwise cosine of the refined latents and the number of pairs above 0.9; near-
-  duplicates are experts that say the same thing twice.
+  duplicates are experts that say the same thing twice. Experts that win no position say nothing,
+  and can drift together harmlessly: ``duplicate_pairs_used`` counts pairs of used experts only.
 """
 
 from __future__ import annotations
@@ -98,14 +99,18 @@ def purity(matrix: torch.Tensor) -> dict[str, object]:
     }
 
 
-def duplicate_latents(latents: torch.Tensor, threshold: float = 0.9) -> dict[str, float]:
+def duplicate_latents(latents: torch.Tensor, threshold: float = 0.9, among: torch.Tensor | None = None) -> dict[str, float]:
     """Mean pairwise cosine of the refined latents ``B×M×L`` (diagonal excluded) and the mean number
-    of pairs per image above ``threshold``."""
+    of pairs per image above ``threshold``; ``among`` (``M`` bools) keeps only pairs of those experts."""
     unit = F.normalize(latents, dim=-1)
     cosine = unit @ unit.transpose(1, 2)  # B×M×M
     m = latents.shape[1]
     upper = torch.triu(torch.ones(m, m, dtype=torch.bool), diagonal=1)
-    pairs = cosine[:, upper]  # B×M(M-1)/2
+    if among is not None:
+        upper &= among[:, None] & among[None, :]
+    pairs = cosine[:, upper]  # B×pairs
+    if pairs.shape[1] == 0:
+        return {"mean_cosine": 0.0, "pairs_above": 0.0, "threshold": threshold}
     return {"mean_cosine": float(pairs.mean()), "pairs_above": float((pairs > threshold).sum(1).float().mean()),
             "threshold": threshold}
 
@@ -118,8 +123,9 @@ def specialisation_report(model: torch.nn.Module, images: torch.Tensor, masks: t
     model.eval()
     num_experts, num_classes = model.config.num_latents, model.config.num_classes
     matrix = torch.zeros(num_experts, num_classes, dtype=torch.float64)
-    entropy_sum, pairs_sum, cosine_sum = 0.0, 0.0, 0.0
+    entropy_sum = 0.0
     usage = torch.zeros(num_experts, dtype=torch.float64)
+    refined = []
     for start in range(0, len(images), batch_size):
         out = model(images[start:start + batch_size], return_attention=True)
         batch = out.pixel_attention.shape[0]
@@ -128,11 +134,12 @@ def specialisation_report(model: torch.nn.Module, images: torch.Tensor, masks: t
         usage += torch.bincount(assignment.flatten(), minlength=num_experts).double()
         classes = downsample_mask(masks[start:start + batch_size], tuple(assignment.shape[-2:]), num_classes)
         matrix += expert_class_matrix(assignment, classes, num_experts, num_classes)
-        duplicates = duplicate_latents(out.latents)
-        pairs_sum += duplicates["pairs_above"] * batch
-        cosine_sum += duplicates["mean_cosine"] * batch
+        refined.append(out.latents)
     model.train(was_training)
     entropy = entropy_sum / len(images)
+    latents = torch.cat(refined)  # N×M×L
+    duplicates = duplicate_latents(latents)
+    used = usage > 0
     return {
         "routing_entropy": entropy,
         "routing_entropy_ratio": entropy / math.log(num_experts),
@@ -141,6 +148,8 @@ def specialisation_report(model: torch.nn.Module, images: torch.Tensor, masks: t
         "nmi": normalized_mutual_information(matrix),
         "ari": adjusted_rand_index(matrix),
         "purity": purity(matrix),
-        "duplicate_pairs": pairs_sum / len(images),
-        "mean_latent_cosine": cosine_sum / len(images),
+        "duplicate_pairs": duplicates["pairs_above"],
+        "mean_latent_cosine": duplicates["mean_cosine"],
+        "experts_used": int(used.sum()),
+        "duplicate_pairs_used": duplicate_latents(latents, among=used)["pairs_above"],
     }

@@ -19,6 +19,7 @@ from .checks import check_positive_float, check_positive_int
 from .device import pick_device, seed_everything
 from .losses import segmentation_loss
 from .metrics import IGNORE_INDEX, ConfusionMatrix, Metrics
+from .optim import OPTIMIZERS, build_optimizers
 
 
 @dataclass
@@ -79,20 +80,25 @@ def evaluate(model: nn.Module, data: Dataset, batch_size: int = 64, device: str 
     return _validate(model, _loader(data, batch_size, shuffle=False), device)[1]
 
 
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine", "wsd")
 
 
-def learning_rate_factor(schedule: str, progress: float, warmup: float = 0.05) -> float:
+def learning_rate_factor(schedule: str, progress: float, warmup: float = 0.05, decay: float = 0.5) -> float:
     """Multiplier of the base learning rate at ``progress`` ∈ [0, 1] of training.
 
-    ``constant``: 1. ``cosine``: linear warm-up over the first ``warmup`` share, then a cosine decay
-    to 1 % — a short budget is spent best by starting fast and ending with small, careful steps.
+    ``constant``: 1. The others start with a linear warm-up over the first ``warmup`` share and end at
+    1 %: ``cosine`` decays along a half cosine from the end of the warm-up; ``wsd`` (warm-up, stable,
+    decay) holds the peak and decays linearly over the last ``decay`` share. A short budget is spent
+    best by moving fast and ending with small, careful steps; ``wsd`` moves fast for longer (with
+    Muon it gained about 0.005 mIoU over ``cosine`` at 800 steps, notebook 06).
     """
     if schedule == "constant":
         return 1.0
     progress = min(max(progress, 0.0), 1.0)
     if progress < warmup:
         return max(progress / warmup, 0.01)
+    if schedule == "wsd":
+        return max(min(1.0, (1 - progress) / decay), 0.01)
     return max(0.5 * (1 + math.cos(math.pi * (progress - warmup) / (1 - warmup))), 0.01)
 
 
@@ -128,14 +134,19 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay for weight matrices and convolution kernels only: not for biases, norm scales or the
-    learned latents, whose size carries meaning (decay would pull the experts towards each other)."""
-    decay, no_decay = [], []
-    for name, parameter in model.named_parameters():
-        if parameter.requires_grad:
-            (no_decay if parameter.dim() < 2 or name.split(".")[-1] == "latents" else decay).append(parameter)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+def training_loss(
+    model: nn.Module, net: nn.Module, images: torch.Tensor, masks: torch.Tensor, dice_weight: float = 0.0,
+    amp_dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """The loss of one training step: :func:`~latentseg.losses.segmentation_loss` of ``net(images)``
+    (``images`` ``B×C×H×W``, ``masks`` ``B×H×W``), forward under autocast to ``amp_dtype`` if given, plus the
+    training-only terms of models that have them (``model.auxiliary_loss``). ``net`` is ``model`` or a
+    wrapper of it (compiled, data-parallel)."""
+    with torch.autocast(images.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+        logits = net(images)
+    loss = segmentation_loss(logits, masks, dice_weight)
+    auxiliary = model.auxiliary_loss(masks) if hasattr(model, "auxiliary_loss") else None
+    return loss if auxiliary is None else loss + auxiliary.float()
 
 
 def _train_loader(data: Dataset, batch_size: int, seed: int, rank: int, world: int, num_workers: int = 0) -> DataLoader:
@@ -160,6 +171,7 @@ def fit(
     batch_size: int = 32,
     lr: float = 1e-3,
     weight_decay: float = 1e-4,
+    optimizer: str = "adamw",
     dice_weight: float = 0.0,
     schedule: str = "constant",
     device: str | torch.device | None = None,
@@ -205,6 +217,8 @@ def fit(
     check_positive_float("lr", lr)
     if not (isinstance(dice_weight, (int, float)) and math.isfinite(dice_weight) and dice_weight >= 0):
         raise ValueError(f"dice_weight: expected a finite number ≥ 0, got {dice_weight!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {optimizer!r}")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule: expected one of {SCHEDULES}, got {schedule!r}")
     if max_seconds is not None:
@@ -234,9 +248,8 @@ def fit(
         net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     if compile:
         net = torch.compile(net)
-    # one fused kernel for all parameters instead of a dozen small ops per tensor: ~10 ms a step on 2 CPU cores
-    fused = device.type in ("cpu", "cuda")
-    optimizer = torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr, fused=fused)
+    # one fused AdamW kernel for all parameters instead of a dozen small ops per tensor: ~10 ms a step on 2 CPU cores
+    optimizers = build_optimizers(model, optimizer, lr, weight_decay, fused=device.type in ("cpu", "cuda"))
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     history = History()
     loader = _train_loader(train_data, batch_size, seed, rank, world, num_workers)
@@ -268,21 +281,18 @@ def fit(
             done = step / total_steps
             if max_seconds is not None:
                 done = max(done, train_seconds / max_seconds)
-            for group in optimizer.param_groups:
-                group["lr"] = lr * learning_rate_factor(schedule, done)
+            factor = learning_rate_factor(schedule, done)
+            for group in (g for opt in optimizers for g in opt.param_groups):
+                group["lr"] = group["peak_lr"] * factor
             images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
             if channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
-                logits = net(images)
-            loss = segmentation_loss(logits, masks, dice_weight)
-            if hasattr(model, "auxiliary_loss"):  # training-only terms of models that have them
-                auxiliary = model.auxiliary_loss(masks)
-                if auxiliary is not None:
-                    loss = loss + auxiliary.float()
-            optimizer.zero_grad(set_to_none=True)
+            loss = training_loss(model, net, images, masks, dice_weight, amp_dtype)
+            for opt in optimizers:
+                opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
-            scaler.step(optimizer)
+            for opt in optimizers:
+                scaler.step(opt)
             scaler.update()
             loss_value = loss.item()  # one device sync per step
             loss_sum += loss_value * images.shape[0]

@@ -7,6 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
+from latentseg.bench import RECIPE
+
 TINY_DATA = ["--train-size", "16", "--val-size", "4", "--test-size", "4", "--image-size", "32", "--epochs", "1", "--quiet"]
 TINY = [*TINY_DATA, "--model", "seed", "--feature-dim", "8", "--latent-dim", "8", "--num-latents", "4", "--num-heads", "2"]
 
@@ -89,9 +91,9 @@ def test_help(command):
 def test_bench_tiny_run_writes_json_and_plot(tmp_path):
     cli("bench", "--budget", "0.5", "--sizes", "16", "--batch-size", "2", "--repeats", "1", "--image-size", "16",
         "--train-size", "8", "--val-size", "4", "--test-size", "4", "--val-every", "2", "--attention-sizes", "16", "32",
-        "--dice-weight", "0.5", "--out", tmp_path)
+        "--dice-weight", "0.5", "--optimizer", "adamw", "--out", tmp_path)
     result = json.loads((tmp_path / "bench.json").read_text())
-    assert result["recipe"] == {"batch_size": 2, "lr": 2e-3, "dice_weight": 0.5}
+    assert result["recipe"] == {**RECIPE, "batch_size": 2, "dice_weight": 0.5, "optimizer": "adamw"}
     attention = result["attention"]
     assert [(r["image_size"], r["tokens"]) for r in attention["ratios"]] == [(16, 16), (32, 64)]
     assert all(r["sdpa_speedup_over_mha"] > 0 and r["full_over_latent"] > 0 for r in attention["ratios"])
@@ -130,11 +132,12 @@ def test_bench_several_seeds_report_mean_and_spread(tmp_path):
                                                                     - runs[1]["specialisation"]["nmi"]) / 2 ** 0.5)
 
 
-@pytest.mark.parametrize("model", ["improved", "unet"])
-def test_train_each_model_and_reload(tmp_path, model):
-    cli("train", *TINY_DATA, "--model", model, "--out", tmp_path)
+@pytest.mark.parametrize(("model", "optimizer"), [("improved", "muon"), ("unet", "adamw")])
+def test_train_each_model_and_reload(tmp_path, model, optimizer):
+    cli("train", *TINY_DATA, "--model", model, "--optimizer", optimizer, "--out", tmp_path)
     payload = torch.load(tmp_path / "model.pt", weights_only=True)
     assert payload["model"] == model and payload["metadata"]["model"] == model
+    assert payload["metadata"]["optimizer"] == optimizer and payload["metadata"]["lr"] == RECIPE["lr"]
     out = json.loads(cli("evaluate", tmp_path / "model.pt", "--json", "--num-images", "2").stdout)
     assert 0 <= out["miou"] <= 1
 

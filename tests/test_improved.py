@@ -152,6 +152,10 @@ def test_learning_rate_schedule():
     assert learning_rate_factor("cosine", 0.0) == 0.01 and learning_rate_factor("cosine", 0.05) == 1
     assert math.isclose(learning_rate_factor("cosine", 0.525), 0.5, abs_tol=1e-9)
     assert learning_rate_factor("cosine", 1.0) == 0.01
+    assert learning_rate_factor("wsd", 0.0) == 0.01 and learning_rate_factor("wsd", 0.025) == 0.5
+    assert learning_rate_factor("wsd", 0.05) == learning_rate_factor("wsd", 0.5) == 1, "stable at the peak"
+    assert math.isclose(learning_rate_factor("wsd", 0.75), 0.5) and learning_rate_factor("wsd", 1.0) == 0.01
+    assert learning_rate_factor("wsd", 0.7, decay=0.2) == 1 and math.isclose(learning_rate_factor("wsd", 0.9, decay=0.2), 0.5)
 
 
 def test_competition_makes_experts_share_each_pixel():
@@ -223,7 +227,7 @@ def test_auxiliary_losses_are_training_only_and_reach_the_routing():
 
 
 def test_no_weight_decay_for_latents_biases_and_norms():
-    from latentseg.train import parameter_groups
+    from latentseg.optim import parameter_groups
 
     model = small_model()
     decay, no_decay = parameter_groups(model, 1e-4)

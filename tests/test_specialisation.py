@@ -56,6 +56,12 @@ def test_duplicated_latents_are_counted():
     assert result["mean_cosine"] == pytest.approx(1.0) and result["pairs_above"] == 10
     orthogonal = torch.eye(5)[None]
     assert duplicate_latents(orthogonal) == {"mean_cosine": 0.0, "pairs_above": 0.0, "threshold": 0.9}
+    two_alike = torch.eye(5)[None].clone()
+    two_alike[0, 4] = two_alike[0, 3]  # experts 3 and 4 say the same thing
+    assert duplicate_latents(two_alike)["pairs_above"] == 1
+    assert duplicate_latents(two_alike, among=torch.tensor([True, True, True, True, False]))["pairs_above"] == 0
+    assert duplicate_latents(two_alike, among=torch.tensor([False, False, False, True, True]))["pairs_above"] == 1
+    assert duplicate_latents(two_alike, among=torch.tensor([True, False, False, False, False]))["pairs_above"] == 0
 
 
 def test_downsample_mask_votes_and_skips_ignored_pixels():
@@ -72,6 +78,8 @@ def test_report_on_a_model():
     assert 0 <= report["routing_entropy_ratio"] <= 1 + 1e-6 and 0 <= report["nmi"] <= 1
     assert sum(map(sum, report["expert_class_matrix"])) == 5 * 8 * 8
     assert sum(report["usage"]) == pytest.approx(1.0) and report["duplicate_pairs"] >= 0
+    assert report["experts_used"] == sum(u > 0 for u in report["usage"])
+    assert 0 <= report["duplicate_pairs_used"] <= report["duplicate_pairs"]
 
 
 def test_expert_class_and_loglog_figures():
