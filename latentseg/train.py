@@ -185,15 +185,19 @@ def fit(
     progress: bool = True,
     verbose: bool = False,
 ) -> History:
-    """Train ``model`` with AdamW and pixel-wise cross-entropy (plus ``dice_weight`` × a soft Dice
-    loss, :mod:`latentseg.losses`); validate after every epoch (validation loss: cross-entropy alone).
+    """Train ``model`` on pixel-wise cross-entropy (plus ``dice_weight`` × a soft Dice loss,
+    :mod:`latentseg.losses`); validate after every epoch (validation loss: cross-entropy alone).
+
+    ``optimizer`` is ``adamw`` (every parameter) or ``muon`` (Muon for the hidden weight matrices,
+    AdamW for the rest; :func:`latentseg.optim.build_optimizers`), both with peak learning rate ``lr``.
+    :data:`latentseg.bench.RECIPE` holds the settings ``train`` and ``bench`` use: ``fit(..., **RECIPE)``.
 
     ``train_data`` and ``val_data`` yield ``(image 3×H×W, mask H×W)``; mask value 255 is ignored.
     ``seed`` fixes the shuffling (and any randomness inside the model), so two runs from the same
-    initial weights give the same losses. ``schedule`` is ``constant`` or ``cosine``
+    initial weights give the same losses. ``schedule`` is ``constant``, ``cosine`` or ``wsd``
     (:func:`learning_rate_factor`). ``max_seconds`` stops early, after the batch that crosses it
-    (then validates as usual); with ``cosine`` the schedule then runs on the clock, so a short
-    budget still ends with small steps. Either makes the result depend on the machine's speed.
+    (then validates as usual); the schedule then runs on the clock, so a short budget still ends
+    with small steps. Either makes the result depend on the machine's speed.
     ``val_every`` also validates every that many steps. ``seconds`` in the history counts training
     only, not validation. ``verbose`` prints one line per record.
 
