@@ -67,6 +67,8 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=RECIPE["lr"], help="peak learning rate (both optimisers)")
     t.add_argument("--optimizer", default=RECIPE["optimizer"], choices=list(OPTIMIZERS),
                    help="muon: Muon for hidden weight matrices, AdamW for the rest; adamw: AdamW for everything")
+    t.add_argument("--muon-momentum", type=float, default=RECIPE["muon_momentum"],
+                   help="Muon's momentum (0.95 is usual; short runs do better with less)")
     t.add_argument("--dice-weight", type=float, default=RECIPE["dice_weight"],
                    help="loss = cross-entropy + this × soft Dice (0: cross-entropy alone)")
     t.add_argument("--schedule", default=RECIPE["schedule"], choices=list(SCHEDULES),
@@ -118,9 +120,11 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="training seconds per model (validation not counted); 0 skips training")
     b.add_argument("--sizes", type=int, nargs="+", default=[64], help="image sizes for the throughput rows")
     b.add_argument("--batch-size", type=int, default=RECIPE["batch_size"], help="for training and throughput")
-    b.add_argument("--lr", type=float, default=RECIPE["lr"], help="peak learning rate, cosine on the clock")
+    b.add_argument("--lr", type=float, default=RECIPE["lr"], help="peak learning rate; the schedule runs on the clock")
     b.add_argument("--optimizer", default=RECIPE["optimizer"], choices=list(OPTIMIZERS),
                    help="muon: Muon for hidden weight matrices, AdamW for the rest; adamw: AdamW for everything")
+    b.add_argument("--muon-momentum", type=float, default=RECIPE["muon_momentum"],
+                   help="Muon's momentum (0.95 is usual; short runs do better with less)")
     b.add_argument("--dice-weight", type=float, default=RECIPE["dice_weight"],
                    help="loss = cross-entropy + this × soft Dice")
     b.add_argument("--schedule", default=RECIPE["schedule"], choices=list(SCHEDULES),
@@ -178,7 +182,8 @@ def _train_process(args: argparse.Namespace, device: torch.device) -> int:
     start = time.perf_counter()
     history = fit(model, data.train, data.val, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                   schedule=args.schedule, weight_decay=args.weight_decay, dice_weight=args.dice_weight, device=device,
-                  optimizer=args.optimizer, seed=args.seed, max_seconds=args.max_seconds, precision=args.precision,
+                  optimizer=args.optimizer, muon_momentum=args.muon_momentum, seed=args.seed,
+                  max_seconds=args.max_seconds, precision=args.precision,
                   compile=args.compile, channels_last=args.channels_last, num_workers=args.num_workers,
                   progress=not args.quiet and main, verbose=not args.quiet and main)
     seconds = time.perf_counter() - start
@@ -192,7 +197,8 @@ def _train_process(args: argparse.Namespace, device: torch.device) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     metadata = {"model": args.model, "data": args.data, "image_size": size, "seed": args.seed, "epochs": args.epochs,
                 "train_size": len(data.train), "train_seconds": seconds, "processes": world,
-                "batch_size": args.batch_size, "optimizer": args.optimizer, "schedule": args.schedule, "lr": args.lr,
+                "batch_size": args.batch_size, "optimizer": args.optimizer, "muon_momentum": args.muon_momentum,
+                "schedule": args.schedule, "lr": args.lr,
                 "dice_weight": args.dice_weight, "history": history.records, "test_metrics": metrics}
     save_checkpoint(args.out / "model.pt", model.cpu(), data.class_names, metadata)
     write_text_atomic(args.out / "history.json", json.dumps(history.records, indent=1))
@@ -255,7 +261,8 @@ def _bench(args: argparse.Namespace) -> int:
                        image_size=args.image_size, train_size=args.train_size, val_size=args.val_size,
                        test_size=args.test_size, val_every=args.val_every, precision=args.precision,
                        attention_sizes=args.attention_sizes, seeds=args.seeds, batch_size=args.batch_size, lr=args.lr,
-                       dice_weight=args.dice_weight, optimizer=args.optimizer, schedule=args.schedule)
+                       dice_weight=args.dice_weight, optimizer=args.optimizer, muon_momentum=args.muon_momentum,
+                       schedule=args.schedule)
     precision = result["rows"][0]["precision"] if result["rows"] else "fp32"
     print(f"device {result['device']}, {result['threads']} threads, torch {result['torch']}, batch {args.batch_size}, "
           f"{precision}")
@@ -281,8 +288,10 @@ def _bench(args: argparse.Namespace) -> int:
         print(f"wrote {args.out / 'bench.json'} (no training: --budget 0)")
         return 0
     recipe = result["recipe"]
+    momentum = f" momentum {recipe['muon_momentum']:g}" if recipe["optimizer"] == "muon" else ""
     print(f"\ntraining for {args.budget:g} s each on {args.train_size} synthetic {args.image_size}×{args.image_size} images "
-          f"({recipe['optimizer']}, lr {recipe['lr']:g}, {recipe['schedule']} schedule, batch {recipe['batch_size']}, "
+          f"({recipe['optimizer']}{momentum}, "
+          f"lr {recipe['lr']:g}, {recipe['schedule']} schedule, batch {recipe['batch_size']}, "
           f"dice {recipe['dice_weight']:g}):")
     print(f"{'model':<10}{'steps':>7}{'test mIoU':>11}{'to ' + format(result['target_miou'], '.2f') + ' (s)':>14}"
           f"{'entropy/ln M':>14}{'NMI':>7}{'used':>6}{'dup. pairs (used)':>19}")

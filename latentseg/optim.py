@@ -113,9 +113,11 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def build_optimizers(model: nn.Module, name: str = "adamw", lr: float = 1e-3, weight_decay: float = 1e-4,
-                     fused: bool = False) -> list[torch.optim.Optimizer]:
+                     fused: bool = False, muon_momentum: float = 0.95) -> list[torch.optim.Optimizer]:
     """``[AdamW]`` for ``name="adamw"``; ``[Muon, AdamW]`` for ``"muon"``: Muon takes the hidden matrices
     (2+ dimensions, not in ``model.adamw_only``, not the latents), AdamW everything else.
+    ``muon_momentum`` is Muon's momentum (0.95 is the usual; a run of a few hundred steps does better
+    with less, :data:`latentseg.bench.RECIPE`).
 
     Every parameter group records its ``peak_lr``, which a schedule multiplies (``fit`` does).
     """
@@ -130,7 +132,7 @@ def build_optimizers(model: nn.Module, name: str = "adamw", lr: float = 1e-3, we
             for g in parameter_groups(model, weight_decay)]
     optimizers: list[torch.optim.Optimizer] = []
     if matrices:
-        optimizers.append(Muon(matrices, lr=lr, weight_decay=weight_decay))
+        optimizers.append(Muon(matrices, lr=lr, momentum=muon_momentum, weight_decay=weight_decay))
     optimizers.append(torch.optim.AdamW([g for g in rest if g["params"]], lr=lr, fused=fused))
     for optimizer in optimizers:
         for group in optimizer.param_groups:

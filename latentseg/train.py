@@ -172,6 +172,7 @@ def fit(
     lr: float = 1e-3,
     weight_decay: float = 1e-4,
     optimizer: str = "adamw",
+    muon_momentum: float = 0.95,
     dice_weight: float = 0.0,
     schedule: str = "constant",
     device: str | torch.device | None = None,
@@ -189,7 +190,8 @@ def fit(
     :mod:`latentseg.losses`); validate after every epoch (validation loss: cross-entropy alone).
 
     ``optimizer`` is ``adamw`` (every parameter) or ``muon`` (Muon for the hidden weight matrices,
-    AdamW for the rest; :func:`latentseg.optim.build_optimizers`), both with peak learning rate ``lr``.
+    AdamW for the rest; :func:`latentseg.optim.build_optimizers`), both with peak learning rate ``lr``;
+    ``muon_momentum`` is Muon's momentum.
     :data:`latentseg.bench.RECIPE` holds the settings ``train`` and ``bench`` use: ``fit(..., **RECIPE)``.
 
     ``train_data`` and ``val_data`` yield ``(image 3×H×W, mask H×W)``; mask value 255 is ignored.
@@ -223,6 +225,8 @@ def fit(
         raise ValueError(f"dice_weight: expected a finite number ≥ 0, got {dice_weight!r}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {optimizer!r}")
+    if not (isinstance(muon_momentum, (int, float)) and 0 <= muon_momentum < 1):
+        raise ValueError(f"muon_momentum: expected a number in [0, 1), got {muon_momentum!r}")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule: expected one of {SCHEDULES}, got {schedule!r}")
     if max_seconds is not None:
@@ -253,7 +257,8 @@ def fit(
     if compile:
         net = torch.compile(net)
     # one fused AdamW kernel for all parameters instead of a dozen small ops per tensor: ~10 ms a step on 2 CPU cores
-    optimizers = build_optimizers(model, optimizer, lr, weight_decay, fused=device.type in ("cpu", "cuda"))
+    optimizers = build_optimizers(model, optimizer, lr, weight_decay, fused=device.type in ("cpu", "cuda"),
+                                  muon_momentum=muon_momentum)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     history = History()
     loader = _train_loader(train_data, batch_size, seed, rank, world, num_workers)

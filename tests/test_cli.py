@@ -91,9 +91,9 @@ def test_help(command):
 def test_bench_tiny_run_writes_json_and_plot(tmp_path):
     cli("bench", "--budget", "0.5", "--sizes", "16", "--batch-size", "2", "--repeats", "1", "--image-size", "16",
         "--train-size", "8", "--val-size", "4", "--test-size", "4", "--val-every", "2", "--attention-sizes", "16", "32",
-        "--dice-weight", "0.5", "--optimizer", "adamw", "--out", tmp_path)
+        "--dice-weight", "0.5", "--optimizer", "adamw", "--muon-momentum", "0.9", "--out", tmp_path)
     result = json.loads((tmp_path / "bench.json").read_text())
-    assert result["recipe"] == {**RECIPE, "batch_size": 2, "dice_weight": 0.5, "optimizer": "adamw"}
+    assert result["recipe"] == {**RECIPE, "batch_size": 2, "dice_weight": 0.5, "optimizer": "adamw", "muon_momentum": 0.9}
     attention = result["attention"]
     assert [(r["image_size"], r["tokens"]) for r in attention["ratios"]] == [(16, 16), (32, 64)]
     assert all(r["sdpa_speedup_over_mha"] > 0 and r["full_over_latent"] > 0 for r in attention["ratios"])
@@ -138,6 +138,7 @@ def test_train_each_model_and_reload(tmp_path, model, optimizer):
     payload = torch.load(tmp_path / "model.pt", weights_only=True)
     assert payload["model"] == model and payload["metadata"]["model"] == model
     assert payload["metadata"]["optimizer"] == optimizer and payload["metadata"]["lr"] == RECIPE["lr"]
+    assert payload["metadata"]["muon_momentum"] == RECIPE["muon_momentum"]
     out = json.loads(cli("evaluate", tmp_path / "model.pt", "--json", "--num-images", "2").stdout)
     assert 0 <= out["miou"] <= 1
 

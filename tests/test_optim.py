@@ -54,6 +54,8 @@ def test_muon_takes_hidden_matrices_and_adamw_the_rest(name):
     assert not any(n.endswith("latents") for n in hidden)
     assert not any(n.startswith(model.adamw_only) for n in hidden), "input and class layers stay with AdamW"
     assert all(g["peak_lr"] == 3e-3 for o in (muon, adamw) for g in o.param_groups)
+    assert [g["momentum"] for g in muon.param_groups] == [0.95]
+    assert [g["momentum"] for g in build_optimizers(model, "muon", muon_momentum=0.8)[0].param_groups] == [0.8]
     (only,) = build_optimizers(model, "adamw")
     assert isinstance(only, torch.optim.AdamW)
     with pytest.raises(ValueError, match="optimizer: expected one of"):
@@ -73,3 +75,5 @@ def test_fit_with_muon_lowers_the_loss_and_is_reproducible():
     assert a["train_loss"][-1] < 0.7 * a["train_loss"][0]
     with pytest.raises(ValueError, match="optimizer: expected one of"):
         fit(build_model("seed", num_classes=4), data, optimizer="lion", progress=False)
+    with pytest.raises(ValueError, match=r"muon_momentum: expected a number in \[0, 1\), got 1.0"):
+        fit(build_model("seed", num_classes=4), data, optimizer="muon", muon_momentum=1.0, progress=False)
