@@ -27,6 +27,21 @@ DEFAULT_OUT = Path("runs") / "latest"
 LATENT_FLAGS = ("feature-dim", "latent-dim", "num-latents", "num-heads")
 
 
+
+def _add_recipe_arguments(parser: argparse.ArgumentParser, batch_help: str) -> None:
+    """The options of :data:`latentseg.bench.RECIPE`, with its values as defaults (train and bench share them)."""
+    parser.add_argument("--batch-size", type=int, default=RECIPE["batch_size"], help=batch_help)
+    parser.add_argument("--lr", type=float, default=RECIPE["lr"], help="peak learning rate (both optimisers)")
+    parser.add_argument("--optimizer", default=RECIPE["optimizer"], choices=list(OPTIMIZERS),
+                        help="muon: Muon for hidden weight matrices, AdamW for the rest; adamw: AdamW for everything")
+    parser.add_argument("--muon-momentum", type=float, default=RECIPE["muon_momentum"],
+                        help="Muon's momentum (0.95 is usual; short runs do better with less)")
+    parser.add_argument("--dice-weight", type=float, default=RECIPE["dice_weight"],
+                        help="loss = cross-entropy + this × soft Dice (0: cross-entropy alone)")
+    parser.add_argument("--schedule", default=RECIPE["schedule"], choices=list(SCHEDULES),
+                        help="learning-rate schedule (on the clock under a time budget): wsd holds the peak, then "
+                             "decays linearly over the second half")
+
 def _overrides(args: argparse.Namespace) -> dict[str, int]:
     """Config fields given on the command line; the U-Net has no latents, so it refuses them."""
     given = {flag: getattr(args, flag.replace("-", "_")) for flag in LATENT_FLAGS}
@@ -61,18 +76,8 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--test-size", type=int, default=None, help="test images (final metrics); default 500 synthetic, all real")
     t.add_argument("--image-size", type=int, default=None,
                    help="side of the square training images; default 64 synthetic, 128 real (resized and cropped)")
-    t.add_argument("--batch-size", type=int, default=RECIPE["batch_size"],
-                   help="per process (under torchrun the global batch is this × processes); on a CPU small batches "
-                        "give more updates per second")
-    t.add_argument("--lr", type=float, default=RECIPE["lr"], help="peak learning rate (both optimisers)")
-    t.add_argument("--optimizer", default=RECIPE["optimizer"], choices=list(OPTIMIZERS),
-                   help="muon: Muon for hidden weight matrices, AdamW for the rest; adamw: AdamW for everything")
-    t.add_argument("--muon-momentum", type=float, default=RECIPE["muon_momentum"],
-                   help="Muon's momentum (0.95 is usual; short runs do better with less)")
-    t.add_argument("--dice-weight", type=float, default=RECIPE["dice_weight"],
-                   help="loss = cross-entropy + this × soft Dice (0: cross-entropy alone)")
-    t.add_argument("--schedule", default=RECIPE["schedule"], choices=list(SCHEDULES),
-                   help="learning-rate schedule: wsd holds the peak, then decays linearly over the second half")
+    _add_recipe_arguments(t, "per process (under torchrun the global batch is this × processes); on a CPU small "
+                             "batches give more updates per second")
     t.add_argument("--weight-decay", type=float, default=1e-4)
     t.add_argument("--max-seconds", type=float, default=None, help="stop training after this many seconds")
     t.add_argument("--seed", type=int, default=0, help="fixes data, initialisation and shuffling")
@@ -119,16 +124,7 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--budget", type=float, default=60.0,
                    help="training seconds per model (validation not counted); 0 skips training")
     b.add_argument("--sizes", type=int, nargs="+", default=[64], help="image sizes for the throughput rows")
-    b.add_argument("--batch-size", type=int, default=RECIPE["batch_size"], help="for training and throughput")
-    b.add_argument("--lr", type=float, default=RECIPE["lr"], help="peak learning rate; the schedule runs on the clock")
-    b.add_argument("--optimizer", default=RECIPE["optimizer"], choices=list(OPTIMIZERS),
-                   help="muon: Muon for hidden weight matrices, AdamW for the rest; adamw: AdamW for everything")
-    b.add_argument("--muon-momentum", type=float, default=RECIPE["muon_momentum"],
-                   help="Muon's momentum (0.95 is usual; short runs do better with less)")
-    b.add_argument("--dice-weight", type=float, default=RECIPE["dice_weight"],
-                   help="loss = cross-entropy + this × soft Dice")
-    b.add_argument("--schedule", default=RECIPE["schedule"], choices=list(SCHEDULES),
-                   help="learning-rate schedule on the clock: wsd holds the peak, then decays over the second half")
+    _add_recipe_arguments(b, "for training and throughput")
     b.add_argument("--repeats", type=int, default=5, help="timed steps per throughput figure")
     b.add_argument("--precision", default="auto", choices=list(PRECISIONS),
                    help="autocast for the throughput rows; auto: bf16 on CUDA, fp32 on CPU")
