@@ -17,7 +17,7 @@ from .models import MODELS, build_model
 from .optim import build_optimizers
 from .scaling import attention_scaling, saved_megabytes, time_steps
 from .specialisation import specialisation_report
-from .train import evaluate, fit, resolve_precision, training_loss
+from .train import autocast_to, evaluate, fit, resolve_precision, training_loss
 
 TARGET_MIOU = 0.90
 #: the training recipe of the race (and the CLI's defaults): Muon for hidden matrices and AdamW for the rest
@@ -97,7 +97,7 @@ def throughput(
 
     @torch.no_grad()
     def inference_step() -> None:
-        with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+        with autocast_to(device.type, amp_dtype):
             net(x)
 
     if device.type == "cuda":

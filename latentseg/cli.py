@@ -27,7 +27,6 @@ DEFAULT_OUT = Path("runs") / "latest"
 LATENT_FLAGS = ("feature-dim", "latent-dim", "num-latents", "num-heads")
 
 
-
 def _add_recipe_arguments(parser: argparse.ArgumentParser, batch_help: str) -> None:
     """The options of :data:`latentseg.bench.RECIPE`, with its values as defaults (train and bench share them)."""
     parser.add_argument("--batch-size", type=int, default=RECIPE["batch_size"], help=batch_help)
@@ -41,6 +40,12 @@ def _add_recipe_arguments(parser: argparse.ArgumentParser, batch_help: str) -> N
     parser.add_argument("--schedule", default=RECIPE["schedule"], choices=list(SCHEDULES),
                         help="learning-rate schedule (on the clock under a time budget): wsd holds the peak, then "
                              "decays linearly over the second half")
+
+
+def _recipe(args: argparse.Namespace) -> dict:
+    """The recipe entries given (or defaulted) on the command line, by :data:`RECIPE`'s keys."""
+    return {key: getattr(args, key) for key in RECIPE}
+
 
 def _overrides(args: argparse.Namespace) -> dict[str, int]:
     """Config fields given on the command line; the U-Net has no latents, so it refuses them."""
@@ -176,10 +181,8 @@ def _train_process(args: argparse.Namespace, device: torch.device) -> int:
     say(f"training the {args.model} model ({count_parameters(model):,} parameters) on {data.description}, "
         f"{args.epochs} epochs, device {device}{processes}")
     start = time.perf_counter()
-    history = fit(model, data.train, data.val, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                  schedule=args.schedule, weight_decay=args.weight_decay, dice_weight=args.dice_weight, device=device,
-                  optimizer=args.optimizer, muon_momentum=args.muon_momentum, seed=args.seed,
-                  max_seconds=args.max_seconds, precision=args.precision,
+    history = fit(model, data.train, data.val, epochs=args.epochs, **_recipe(args), weight_decay=args.weight_decay,
+                  device=device, seed=args.seed, max_seconds=args.max_seconds, precision=args.precision,
                   compile=args.compile, channels_last=args.channels_last, num_workers=args.num_workers,
                   progress=not args.quiet and main, verbose=not args.quiet and main)
     seconds = time.perf_counter() - start
@@ -193,9 +196,7 @@ def _train_process(args: argparse.Namespace, device: torch.device) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     metadata = {"model": args.model, "data": args.data, "image_size": size, "seed": args.seed, "epochs": args.epochs,
                 "train_size": len(data.train), "train_seconds": seconds, "processes": world,
-                "batch_size": args.batch_size, "optimizer": args.optimizer, "muon_momentum": args.muon_momentum,
-                "schedule": args.schedule, "lr": args.lr,
-                "dice_weight": args.dice_weight, "history": history.records, "test_metrics": metrics}
+                **_recipe(args), "history": history.records, "test_metrics": metrics}
     save_checkpoint(args.out / "model.pt", model.cpu(), data.class_names, metadata)
     write_text_atomic(args.out / "history.json", json.dumps(history.records, indent=1))
     shown = data.test_examples(8)
@@ -256,9 +257,7 @@ def _bench(args: argparse.Namespace) -> int:
     result = run_bench(args.models, args.budget, args.sizes, args.repeats, args.device, args.seed,
                        image_size=args.image_size, train_size=args.train_size, val_size=args.val_size,
                        test_size=args.test_size, val_every=args.val_every, precision=args.precision,
-                       attention_sizes=args.attention_sizes, seeds=args.seeds, batch_size=args.batch_size, lr=args.lr,
-                       dice_weight=args.dice_weight, optimizer=args.optimizer, muon_momentum=args.muon_momentum,
-                       schedule=args.schedule)
+                       attention_sizes=args.attention_sizes, seeds=args.seeds, **_recipe(args))
     precision = result["rows"][0]["precision"] if result["rows"] else "fp32"
     print(f"device {result['device']}, {result['threads']} threads, torch {result['torch']}, batch {args.batch_size}, "
           f"{precision}")

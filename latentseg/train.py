@@ -134,6 +134,11 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
+def autocast_to(device_type: str, amp_dtype: torch.dtype | None) -> torch.autocast:
+    """Autocast to ``amp_dtype`` on ``device_type``; a no-op context when ``amp_dtype`` is ``None`` (fp32)."""
+    return torch.autocast(device_type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None)
+
+
 def training_loss(
     model: nn.Module, net: nn.Module, images: torch.Tensor, masks: torch.Tensor, dice_weight: float = 0.0,
     amp_dtype: torch.dtype | None = None,
@@ -142,7 +147,7 @@ def training_loss(
     (``images`` ``B×C×H×W``, ``masks`` ``B×H×W``), forward under autocast to ``amp_dtype`` if given, plus the
     training-only terms of models that have them (``model.auxiliary_loss``). ``net`` is ``model`` or a
     wrapper of it (compiled, data-parallel)."""
-    with torch.autocast(images.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+    with autocast_to(images.device.type, amp_dtype):
         logits = net(images)
     loss = segmentation_loss(logits, masks, dice_weight)
     auxiliary = model.auxiliary_loss(masks) if hasattr(model, "auxiliary_loss") else None
