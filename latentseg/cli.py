@@ -37,6 +37,8 @@ def _add_recipe_arguments(parser: argparse.ArgumentParser, batch_help: str) -> N
                         help="Muon's momentum (0.95 is usual; short runs do better with less)")
     parser.add_argument("--dice-weight", type=float, default=RECIPE["dice_weight"],
                         help="loss = cross-entropy + this × soft Dice (0: cross-entropy alone)")
+    parser.add_argument("--edge-weight", type=float, default=RECIPE["edge_weight"],
+                        help="pixels at class boundaries count 1 + this in the cross-entropy (0: all alike)")
     parser.add_argument("--schedule", default=RECIPE["schedule"], choices=list(SCHEDULES),
                         help="learning-rate schedule (on the clock under a time budget): wsd holds the peak, then "
                              "decays linearly over the second half")
@@ -287,7 +289,7 @@ def _bench(args: argparse.Namespace) -> int:
     print(f"\ntraining for {args.budget:g} s each on {args.train_size} synthetic {args.image_size}×{args.image_size} images "
           f"({recipe['optimizer']}{momentum}, "
           f"lr {recipe['lr']:g}, {recipe['schedule']} schedule, batch {recipe['batch_size']}, "
-          f"dice {recipe['dice_weight']:g}):")
+          f"dice {recipe['dice_weight']:g}, edge weight {recipe['edge_weight']:g}):")
     print(f"{'model':<10}{'steps':>7}{'test mIoU':>11}{'to ' + format(result['target_miou'], '.2f') + ' (s)':>14}"
           f"{'entropy/ln M':>14}{'NMI':>7}{'used':>6}{'dup. pairs (used)':>19}")
     for name, t in result["training"].items():

@@ -141,15 +141,16 @@ def autocast_to(device_type: str, amp_dtype: torch.dtype | None) -> torch.autoca
 
 def training_loss(
     model: nn.Module, net: nn.Module, images: torch.Tensor, masks: torch.Tensor, dice_weight: float = 0.0,
-    amp_dtype: torch.dtype | None = None,
+    amp_dtype: torch.dtype | None = None, edge_weight: float = 0.0,
 ) -> torch.Tensor:
     """The loss of one training step: :func:`~latentseg.losses.segmentation_loss` of ``net(images)``
-    (``images`` ``B×C×H×W``, ``masks`` ``B×H×W``), forward under autocast to ``amp_dtype`` if given, plus the
+    (``images`` ``B×C×H×W``, ``masks`` ``B×H×W``) with ``dice_weight`` and ``edge_weight``, forward under
+    autocast to ``amp_dtype`` if given, plus the
     training-only terms of models that have them (``model.auxiliary_loss``). ``net`` is ``model`` or a
     wrapper of it (compiled, data-parallel)."""
     with autocast_to(images.device.type, amp_dtype):
         logits = net(images)
-    loss = segmentation_loss(logits, masks, dice_weight)
+    loss = segmentation_loss(logits, masks, dice_weight, edge_weight=edge_weight)
     auxiliary = model.auxiliary_loss(masks) if hasattr(model, "auxiliary_loss") else None
     return loss if auxiliary is None else loss + auxiliary.float()
 
@@ -179,6 +180,7 @@ def fit(
     optimizer: str = "adamw",
     muon_momentum: float = 0.95,
     dice_weight: float = 0.0,
+    edge_weight: float = 0.0,
     schedule: str = "constant",
     device: str | torch.device | None = None,
     seed: int = 0,
@@ -191,8 +193,9 @@ def fit(
     progress: bool = True,
     verbose: bool = False,
 ) -> History:
-    """Train ``model`` on pixel-wise cross-entropy (plus ``dice_weight`` × a soft Dice loss,
-    :mod:`latentseg.losses`); validate after every epoch (validation loss: cross-entropy alone).
+    """Train ``model`` on pixel-wise cross-entropy (plus ``dice_weight`` × a soft Dice loss; with
+    ``edge_weight`` > 0, pixels at class boundaries count ``1 + edge_weight`` times in the cross-entropy:
+    :mod:`latentseg.losses`); validate after every epoch (validation loss: plain cross-entropy).
 
     ``optimizer`` is ``adamw`` (every parameter) or ``muon`` (Muon for the hidden weight matrices,
     AdamW for the rest; :func:`latentseg.optim.build_optimizers`), both with peak learning rate ``lr``;
@@ -228,6 +231,8 @@ def fit(
     check_positive_float("lr", lr)
     if not (isinstance(dice_weight, (int, float)) and math.isfinite(dice_weight) and dice_weight >= 0):
         raise ValueError(f"dice_weight: expected a finite number ≥ 0, got {dice_weight!r}")
+    if not (isinstance(edge_weight, (int, float)) and math.isfinite(edge_weight) and edge_weight >= 0):
+        raise ValueError(f"edge_weight: expected a finite number ≥ 0, got {edge_weight!r}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {optimizer!r}")
     if not (isinstance(muon_momentum, (int, float)) and 0 <= muon_momentum < 1):
@@ -301,7 +306,7 @@ def fit(
             images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
             if channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
-            loss = training_loss(model, net, images, masks, dice_weight, amp_dtype)
+            loss = training_loss(model, net, images, masks, dice_weight, amp_dtype, edge_weight)
             for opt in optimizers:
                 opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()

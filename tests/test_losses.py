@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from latentseg.losses import segmentation_loss, soft_dice_loss
+from latentseg.losses import boundary_pixels, segmentation_loss, soft_dice_loss
 
 
 def _one_hot_logits(masks: torch.Tensor, num_classes: int, scale: float = 50.0) -> torch.Tensor:
@@ -50,6 +50,36 @@ def test_segmentation_loss_adds_weighted_dice_and_passes_gradients():
     assert loss.item() == pytest.approx(ce.item() + 2 * soft_dice_loss(logits, masks).item())
     loss.backward()
     assert logits.grad is not None and logits.grad.abs().sum() > 0
+
+
+def test_boundary_pixels_mark_both_sides_of_a_boundary_and_skip_ignored_pixels():
+    masks = torch.zeros(1, 6, 6, dtype=torch.long)
+    masks[0, 2:4, 2:4] = 1  # a 2×2 square: itself and its 4×4 ring are boundary pixels
+    masks[0, 5, 5] = 255  # an ignored pixel makes no boundary
+    expected = torch.zeros(1, 6, 6, dtype=torch.bool)
+    expected[0, 1:5, 1:5] = True
+    assert torch.equal(boundary_pixels(masks), expected)
+    assert not boundary_pixels(torch.full((2, 4, 4), 3)).any()
+    with pytest.raises(ValueError, match="masks: expected B×H×W"):
+        boundary_pixels(torch.zeros(1, 1, 4, 4, dtype=torch.long))
+
+
+def test_edge_weight_is_a_weighted_mean_of_cross_entropy_that_favours_boundary_pixels():
+    masks = torch.zeros(1, 8, 8, dtype=torch.long)
+    masks[0, 2:6, 2:6] = 2
+    masks[0, 0, :] = 255
+    logits = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(3), requires_grad=True)
+    per_pixel = F.cross_entropy(logits, masks, ignore_index=255, reduction="none")
+    weights = (masks != 255) * (1 + 4.0 * boundary_pixels(masks).float())
+    expected = (per_pixel * weights).sum() / weights.sum()
+    assert segmentation_loss(logits, masks, edge_weight=4.0).item() == pytest.approx(expected.item())
+    assert segmentation_loss(logits, masks, edge_weight=0.0).item() == pytest.approx(
+        F.cross_entropy(logits, masks, ignore_index=255).item())
+    segmentation_loss(logits, masks, edge_weight=4.0).backward()
+    edge = boundary_pixels(masks)
+    gradient = logits.grad.abs().sum(1)  # B×H×W
+    assert gradient[edge].mean() > 2 * gradient[~edge & (masks != 255)].mean()
+    assert gradient[masks == 255].abs().sum() == 0
 
 
 def test_dice_rejects_mismatched_shapes():

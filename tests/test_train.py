@@ -81,6 +81,8 @@ def test_bad_arguments():
         fit(model, data, lr=-1.0)
     with pytest.raises(ValueError, match="dice_weight: expected a finite number ≥ 0, got nan"):
         fit(model, data, dice_weight=float("nan"))
+    with pytest.raises(ValueError, match="edge_weight: expected a finite number ≥ 0, got -1"):
+        fit(model, data, edge_weight=-1)
     with pytest.raises(ValueError, match="train_data: model has num_classes=2 but the data has 4"):
         fit(SegmentationModel(num_classes=2), data)
     with pytest.raises(ValueError, match="device"):
