@@ -122,6 +122,33 @@ def throughput(
     }
 
 
+def inference_rates(
+    models: dict[str, Segmenter], size: int, batch_size: int = 8, repeats: int = 20, device: str | None = None,
+    precision: str = "auto",
+) -> dict[str, float]:
+    """Inference images/s of each of ``models`` on one random ``batch_size×3×size×size`` batch, the
+    forward passes timed in turn, one of each model per round (:func:`~latentseg.scaling.time_steps`),
+    median over ``repeats`` rounds. A machine whose speed drifts then slows every model alike, so the
+    ratios between them hold, where separate timings a few seconds apart can be off by half."""
+    check_positive_int("size", size)
+    check_positive_int("batch_size", batch_size)
+    device = pick_device(device)
+    amp_dtype = resolve_precision(precision, device)
+    x = torch.rand(batch_size, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
+
+    def forward(model: Segmenter):
+        model.to(device).eval()
+
+        @torch.no_grad()
+        def step() -> None:
+            with autocast_to(device.type, amp_dtype):
+                model(x)
+        return step
+
+    seconds = time_steps({name: forward(model) for name, model in models.items()}, repeats, device)
+    return {name: batch_size / s for name, s in seconds.items()}
+
+
 def seconds_to_reach(records: list[dict[str, float]], target: float) -> float | None:
     """Training seconds at the first validation with ``val_miou ≥ target``, or ``None`` if never."""
     return next((r["seconds"] for r in records if r.get("val_miou", 0.0) >= target), None)
@@ -172,7 +199,8 @@ def run_bench(
 
     Returns a JSON-ready dict: ``device``, ``threads``, ``torch``, ``budget_s``, ``target_miou``, and
     ``rows`` (throughput per model and size, with ``inference_ratio_to_seed`` when the seed model is in
-    the run) and ``training`` per model (:func:`train_for_budget` on ``train_size`` synthetic images of
+    the run; with several models, ``inference_images_per_s`` comes from :func:`inference_rates`, all
+    models timed side by side) and ``training`` per model (:func:`train_for_budget` on ``train_size`` synthetic images of
     ``image_size``, 4 classes; test mIoU on ``test_size`` images). ``attention`` holds
     :func:`attention_comparison` for the token grids of ``attention_sizes`` (1/4 of the image side).
     With several ``seeds`` each model trains once per seed (data, initialisation and shuffling all
@@ -196,6 +224,12 @@ def run_bench(
                                     **throughput(model, size, batch_size, repeats, device, precision,
                                                 optimizer=recipe["optimizer"], dice_weight=recipe["dice_weight"],
                                                 edge_weight=recipe["edge_weight"])})
+    if len(models) > 1:  # inference side by side, so that the ratios to the seed model survive the machine's drift
+        for size in sizes:
+            rates = inference_rates({name: build_model(name, num_classes=len(SHAPE_CLASSES)) for name in models},
+                                    size, batch_size, 4 * repeats, device, precision)
+            for row in (r for r in throughput_rows if r["size"] == size):
+                row["inference_images_per_s"] = rates[row["model"]]
     seed_rate = {r["size"]: r["inference_images_per_s"] for r in throughput_rows if r["model"] == "seed"}
     for row in throughput_rows:
         base = seed_rate.get(row["size"])
