@@ -126,7 +126,7 @@ def inference_rates(
     models: dict[str, Segmenter], size: int, batch_size: int = 8, repeats: int = 20, device: str | None = None,
     precision: str = "auto",
 ) -> dict[str, float]:
-    """Inference images/s of each of ``models`` on one random ``batch_size×3×size×size`` batch, the
+    """Inference images/s of each of ``models`` on one random ``batch_size×C×size×size`` batch, the
     forward passes timed in turn, one of each model per round (:func:`~latentseg.scaling.time_steps`),
     median over ``repeats`` rounds. A machine whose speed drifts then slows every model alike, so the
     ratios between them hold, where separate timings a few seconds apart can be off by half."""
@@ -134,7 +134,8 @@ def inference_rates(
     check_positive_int("batch_size", batch_size)
     device = pick_device(device)
     amp_dtype = resolve_precision(precision, device)
-    x = torch.rand(batch_size, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
+    channels = next(iter(models.values())).config.in_channels
+    x = torch.rand(batch_size, channels, size, size, generator=torch.Generator().manual_seed(0)).to(device)
 
     def forward(model: Segmenter):
         model.to(device).eval()

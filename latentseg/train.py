@@ -145,9 +145,8 @@ def training_loss(
 ) -> torch.Tensor:
     """The loss of one training step: :func:`~latentseg.losses.segmentation_loss` of ``net(images)``
     (``images`` ``B×C×H×W``, ``masks`` ``B×H×W``) with ``dice_weight`` and ``edge_weight``, forward under
-    autocast to ``amp_dtype`` if given, plus the
-    training-only terms of models that have them (``model.auxiliary_loss``). ``net`` is ``model`` or a
-    wrapper of it (compiled, data-parallel)."""
+    autocast to ``amp_dtype`` if given, plus the training-only terms of models that have them
+    (``model.auxiliary_loss``). ``net`` is ``model`` or a wrapper of it (compiled, data-parallel)."""
     with autocast_to(images.device.type, amp_dtype):
         logits = net(images)
     loss = segmentation_loss(logits, masks, dice_weight, edge_weight=edge_weight)
@@ -221,8 +220,8 @@ def fit(
     Under ``torchrun`` (see :mod:`latentseg.distributed`) the model is wrapped in
     ``DistributedDataParallel``, each process trains on its shard with ``batch_size`` images per step
     (the global batch is ``batch_size × processes``) and its own seed ``seed + rank``; only rank 0
-    validates, logs and returns a history with validation figures. Dice overlaps are then counted
-    within each process's batch, not the global one.
+    validates, logs and returns a history with validation figures. Dice overlaps and the weights of
+    the boundary-weighted cross-entropy are then summed within each process's batch, not the global one.
     """
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
