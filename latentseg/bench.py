@@ -217,18 +217,18 @@ def run_bench(
     recipe = recipe_with(**recipe)
     batch_size = recipe["batch_size"]
     throughput_rows, training = [], {}
+    built: dict[int, dict[str, Segmenter]] = {size: {} for size in sizes}
     for name in models:
         for size in sizes:
             torch.manual_seed(seed)
-            model = build_model(name, num_classes=len(SHAPE_CLASSES))
+            model = built[size][name] = build_model(name, num_classes=len(SHAPE_CLASSES))
             throughput_rows.append({"model": name, "size": size, "batch_size": batch_size,
                                     **throughput(model, size, batch_size, repeats, device, precision,
                                                 optimizer=recipe["optimizer"], dice_weight=recipe["dice_weight"],
                                                 edge_weight=recipe["edge_weight"])})
     if len(models) > 1:  # inference side by side, so that the ratios to the seed model survive the machine's drift
         for size in sizes:
-            rates = inference_rates({name: build_model(name, num_classes=len(SHAPE_CLASSES)) for name in models},
-                                    size, batch_size, 4 * repeats, device, precision)
+            rates = inference_rates(built[size], size, batch_size, 4 * repeats, device, precision)
             for row in (r for r in throughput_rows if r["size"] == size):
                 row["inference_images_per_s"] = rates[row["model"]]
     seed_rate = {r["size"]: r["inference_images_per_s"] for r in throughput_rows if r["model"] == "seed"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -20,6 +22,13 @@ def check_positive_float(name: str, value: object) -> float:
         raise TypeError(f"{name}: expected a positive number, got {type(value).__name__} {value!r}")
     if not value > 0:
         raise ValueError(f"{name}: expected a positive number, got {value}")
+    return float(value)
+
+
+def check_finite_non_negative(name: str, value: object) -> float:
+    """Return ``value`` as float if it is a finite real number ≥ 0 (a loss weight), else raise ``ValueError``."""
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name}: expected a finite number ≥ 0, got {value!r}")
     return float(value)
 
 

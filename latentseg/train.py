@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from . import distributed
-from .checks import check_positive_float, check_positive_int
+from .checks import check_finite_non_negative, check_positive_float, check_positive_int
 from .device import pick_device, seed_everything
 from .losses import segmentation_loss
 from .metrics import IGNORE_INDEX, ConfusionMatrix, Metrics
@@ -228,10 +228,8 @@ def fit(
     if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 0:
         raise ValueError(f"num_workers: expected an integer ≥ 0, got {num_workers!r}")
     check_positive_float("lr", lr)
-    if not (isinstance(dice_weight, (int, float)) and math.isfinite(dice_weight) and dice_weight >= 0):
-        raise ValueError(f"dice_weight: expected a finite number ≥ 0, got {dice_weight!r}")
-    if not (isinstance(edge_weight, (int, float)) and math.isfinite(edge_weight) and edge_weight >= 0):
-        raise ValueError(f"edge_weight: expected a finite number ≥ 0, got {edge_weight!r}")
+    check_finite_non_negative("dice_weight", dice_weight)
+    check_finite_non_negative("edge_weight", edge_weight)
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {optimizer!r}")
     if not (isinstance(muon_momentum, (int, float)) and 0 <= muon_momentum < 1):
