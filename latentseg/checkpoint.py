@@ -15,7 +15,9 @@ from .files import atomic_path
 from .models import MODELS, model_name
 
 FORMAT = "latentseg-checkpoint"
-VERSION = 1
+VERSION = 2
+#: version 2 added ``ImprovedConfig.dilation_growth`` (default 1); version-1 improved models were built with 2
+_VERSION_1_DEFAULTS = {"improved": {"dilation_growth": 2}}
 
 
 def save_checkpoint(
@@ -53,8 +55,12 @@ def _read(path: Path) -> dict[str, Any]:
                          f"{str(err).splitlines()[0] if str(err) else 'no detail'})") from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"checkpoint: {path} is not a latentseg checkpoint (expected format {FORMAT!r})")
-    if payload.get("version") != VERSION:
-        raise ValueError(f"checkpoint: {path} has version {payload.get('version')!r}, this latentseg reads {VERSION}")
+    version = payload.get("version")
+    if version not in (1, VERSION):
+        raise ValueError(f"checkpoint: {path} has version {version!r}, this latentseg reads 1 and {VERSION}")
+    if version == 1 and isinstance(payload.get("config"), dict):
+        # a field added since keeps the value the model was built with, not today's default
+        payload["config"] = {**_VERSION_1_DEFAULTS.get(payload.get("model", "seed"), {}), **payload["config"]}
     return payload
 
 

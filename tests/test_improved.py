@@ -77,6 +77,43 @@ def test_switches_change_the_architecture():
     assert sum(p.numel() for p in bare.parameters()) < sum(p.numel() for p in full.parameters())
 
 
+def test_dilation_growth_sets_each_encoder_block_and_the_receptive_field():
+    from latentseg.analysis import receptive_field
+
+    for growth, dilations, field in ((1, [1, 1, 1], 61), (2, [1, 2, 4], 125)):
+        model = small_model(encoder_blocks=3, dilation_growth=growth)
+        blocks = list(model.down2)[1:]
+        assert [b.conv1.dilation[0] for b in blocks] == [b.conv2.dilation[0] for b in blocks] == dilations
+        convs = [m for part in (model.stem, model.down1, model.down2) for m in part.modules()
+                 if isinstance(m, torch.nn.Conv2d)]
+        assert receptive_field(convs) == (field, 4)
+    x = torch.rand(2, 3, 32, 32)
+    dense, dilated = small_model(), small_model(dilation_growth=2)
+    dense.load_state_dict(dilated.state_dict())  # same weights, only the dilation differs
+    assert not torch.allclose(dense(x), dilated(x))
+    with pytest.raises(ValueError, match="dilation_growth"):
+        ImprovedConfig(dilation_growth=0)
+
+
+def test_version_1_checkpoint_of_the_improved_model_keeps_its_dilation(tmp_path):
+    """Checkpoints written before ``dilation_growth`` existed were built with growth 2; they must not load
+    silently into today's default (the weights have the same shapes either way)."""
+    old = small_model(dilation_growth=2).eval()
+    path = save_checkpoint(tmp_path / "old.pt", old)
+    payload = torch.load(path, weights_only=True)
+    payload["version"] = 1
+    del payload["config"]["dilation_growth"]
+    torch.save(payload, path)
+    loaded, info = load_checkpoint(path)
+    assert loaded.config.dilation_growth == 2 and info["config"]["dilation_growth"] == 2
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.equal(old(x), loaded(x))
+    payload["version"] = 3
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="has version 3, this latentseg reads 1 and 2"):
+        load_checkpoint(path)
+
+
 def test_expert_mask_all_on_restores_the_prediction_exactly():
     model = small_model().eval()
     x = torch.rand(2, 3, 32, 32)
