@@ -41,8 +41,9 @@ def boundary_pixels(masks: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> to
         raise ValueError(f"masks: expected B×H×W, got shape {tuple(masks.shape)}")
     valid = masks != ignore_index
     labels = masks.float().unsqueeze(1)  # B×1×H×W; max pooling needs floats
-    highest = F.max_pool2d(labels.masked_fill(~valid.unsqueeze(1), -1.0), 3, stride=1, padding=1)
-    lowest = -F.max_pool2d(-labels.masked_fill(~valid.unsqueeze(1), float(ignore_index) + 1), 3, stride=1, padding=1)
+    ignored = ~valid.unsqueeze(1)
+    highest = F.max_pool2d(labels.masked_fill(ignored, -1.0), 3, stride=1, padding=1)
+    lowest = -F.max_pool2d(-labels.masked_fill(ignored, float(ignore_index) + 1), 3, stride=1, padding=1)
     return valid & ((highest != labels) | (lowest != labels)).squeeze(1)
 
 

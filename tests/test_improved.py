@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from latentseg import load_checkpoint, save_checkpoint
+from latentseg.analysis import receptive_field
 from latentseg.blocks import CrossAttentionBlock, MultiHeadAttention, fourier_positions
 from latentseg.improved import ImprovedConfig, ImprovedSegmentationModel
 from latentseg.models import MODELS, build_model, model_name
@@ -78,8 +79,6 @@ def test_switches_change_the_architecture():
 
 
 def test_dilation_growth_sets_each_encoder_block_and_the_receptive_field():
-    from latentseg.analysis import receptive_field
-
     for growth, dilations, field in ((1, [1, 1, 1], 61), (2, [1, 2, 4], 125)):
         model = small_model(encoder_blocks=3, dilation_growth=growth)
         blocks = list(model.down2)[1:]
