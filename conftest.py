@@ -2,7 +2,11 @@
 
 import os
 import shutil
+import sys
 import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / "tests"))  # the tests' stand-in data (tests/standins.py)
 
 # Notebooks 05 and 06 train for LATENTSEG_BUDGET_S seconds (60 for readers); under the tests a short
 # budget keeps the suite fast and still runs every line. The README holds the full numbers.
@@ -13,7 +17,7 @@ def pytest_configure(config):
     # Notebook 07 loads Oxford-IIIT Pet from $LATENTSEG_DATA. The suite never downloads: it writes a
     # small stand-in in the same layout and points the variable there, so the notebook runs the loader
     # a reader runs, on different pictures.
-    from latentseg.fixtures import write_pets_layout
+    from standins import write_pets_layout
 
     folder = tempfile.mkdtemp(prefix="latentseg-data-")
     write_pets_layout(folder, num_trainval=240, num_test=40)

@@ -1,16 +1,25 @@
-"""latentseg: semantic segmentation with latent attention and expert segmentation."""
+"""latentseg: semantic segmentation with latent attention and expert segmentation.
 
-from .attention import ExpertSegmentation, LatentAttention
+The package in wings: :mod:`latentseg.models` (the seed's model, the improved one, the U-Net),
+:mod:`latentseg.data` (synthetic shapes, folders, Pets), :mod:`latentseg.training` (the recipe, the
+loop, losses, optimisers, metrics), and on top :mod:`latentseg.analysis` (probes, specialisation,
+plots, widgets), :mod:`latentseg.bench` and the command line (:mod:`latentseg.cli`).
+"""
+
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import SHAPE_CLASSES, SegmentationData, noise_data, synthetic_shapes
+from .data import SHAPE_CLASSES, SegmentationData, folder_dataset, load_splits, noise_data, oxford_pets, synthetic_shapes
 from .device import pick_device, seed_everything
-from .encoder import SimpleEncoder
-from .folder import folder_dataset
-from .metrics import ConfusionMatrix, Metrics
-from .model import ModelConfig, SegmentationModel, SegmentationOutput, count_parameters
-from .pets import oxford_pets
-from .sources import load_splits
-from .train import History, evaluate, fit
+from .models import (
+    ExpertSegmentation,
+    LatentAttention,
+    ModelConfig,
+    SegmentationModel,
+    SegmentationOutput,
+    SimpleEncoder,
+    build_model,
+    count_parameters,
+)
+from .training import PLAIN, RECIPE, ConfusionMatrix, History, Metrics, Recipe, evaluate, fit
 
 __version__ = "0.1.0"
 REPO = "latentseg/latentseg"  # GitHub owner/name: the one place notebooks' badges and install cells come from
@@ -18,7 +27,8 @@ REPO_URL = f"https://github.com/{REPO}"
 
 __all__ = [
     "SimpleEncoder", "LatentAttention", "ExpertSegmentation", "SegmentationModel", "SegmentationOutput",
-    "ModelConfig", "count_parameters", "SegmentationData", "synthetic_shapes", "noise_data", "SHAPE_CLASSES",
-    "fit", "evaluate", "History", "ConfusionMatrix", "Metrics", "save_checkpoint", "load_checkpoint",
-    "pick_device", "seed_everything", "oxford_pets", "folder_dataset", "load_splits",
+    "ModelConfig", "count_parameters", "build_model", "SegmentationData", "synthetic_shapes", "noise_data",
+    "SHAPE_CLASSES", "fit", "evaluate", "History", "Recipe", "RECIPE", "PLAIN", "ConfusionMatrix", "Metrics",
+    "save_checkpoint", "load_checkpoint", "pick_device", "seed_everything", "oxford_pets", "folder_dataset",
+    "load_splits",
 ]

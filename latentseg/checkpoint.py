@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 
-from .base import Segmenter
 from .files import atomic_path
 from .models import MODELS, model_name
+from .models.base import Segmenter
 
 FORMAT = "latentseg-checkpoint"
 VERSION = 2

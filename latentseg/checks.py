@@ -60,3 +60,31 @@ def check_tokens(name: str, x: object, dim: int) -> torch.Tensor:
     if x.dim() != 3 or x.shape[-1] != dim or x.shape[1] == 0:
         raise ValueError(f"{name}: expected {expected}, got shape {tuple(x.shape)}")
     return x
+
+
+def check_divisible(dim_name: str, dim: int, num_heads: int) -> None:
+    """``dim`` must split evenly over ``num_heads`` attention heads."""
+    if dim % num_heads:
+        raise ValueError(f"num_heads: {dim_name} must be divisible by num_heads, got {dim_name}={dim}, num_heads={num_heads}")
+
+
+def check_heads(latent_dim: int, num_heads: int) -> None:
+    """Positive ``latent_dim`` and ``num_heads``, the first divisible by the second."""
+    check_positive_int("latent_dim", latent_dim)
+    check_positive_int("num_heads", num_heads)
+    check_divisible("latent_dim", latent_dim, num_heads)
+
+
+def check_expert_mask(mask: torch.Tensor | None, num_latents: int, device: torch.device) -> torch.Tensor | None:
+    """``None`` or ``M`` bools with at least one ``True`` (a pixel must read something).
+
+    All ``True`` becomes ``None``, so switching every expert back on runs the very same computation.
+    """
+    if mask is None:
+        return None
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.shape != (num_latents,):
+        got = f"{mask.dtype} {tuple(mask.shape)}" if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(f"expert_mask: expected a bool tensor of shape ({num_latents},), got {got}")
+    if not mask.any():
+        raise ValueError("expert_mask: at least one expert must stay on, got all False")
+    return None if mask.all() else mask.to(device)

@@ -10,51 +10,53 @@ from pathlib import Path
 
 import torch
 
-from . import distributed
-from .bench import RECIPE, run_bench
+from .bench import bench_report, run_bench
 from .checkpoint import load_checkpoint, save_checkpoint
-from .device import pick_device, seed_everything
-from .download import DATA_ENV
+from .data.download import DATA_ENV
+from .data.sources import load_splits, load_test, parse_source
+from .device import PRECISIONS, pick_device, seed_everything
 from .files import write_text_atomic
 from .inference import predict_image, read_image, write_mask, write_png
-from .model import count_parameters
 from .models import MODELS, build_model
-from .optim import OPTIMIZERS
-from .sources import load_splits, load_test, parse_source
-from .train import PRECISIONS, SCHEDULES, evaluate, fit
+from .models.base import count_parameters
+from .training import RECIPE, Recipe, distributed, evaluate, fit
+from .training.optim import OPTIMIZERS
+from .training.schedules import SCHEDULES
 
 DEFAULT_OUT = Path("runs") / "latest"
 LATENT_FLAGS = ("feature-dim", "latent-dim", "num-latents", "num-heads")
 
 
 def _add_recipe_arguments(parser: argparse.ArgumentParser, batch_help: str) -> None:
-    """The options of :data:`latentseg.bench.RECIPE`, with its values as defaults (train and bench share them)."""
-    parser.add_argument("--batch-size", type=int, default=RECIPE["batch_size"], help=batch_help)
-    parser.add_argument("--lr", type=float, default=RECIPE["lr"], help="peak learning rate (both optimisers)")
-    parser.add_argument("--optimizer", default=RECIPE["optimizer"], choices=list(OPTIMIZERS),
+    """The fields of :class:`~latentseg.training.Recipe`, :data:`RECIPE`'s values as defaults (train and bench)."""
+    parser.add_argument("--batch-size", type=int, default=RECIPE.batch_size, help=batch_help)
+    parser.add_argument("--lr", type=float, default=RECIPE.lr, help="peak learning rate (both optimisers)")
+    parser.add_argument("--optimizer", default=RECIPE.optimizer, choices=list(OPTIMIZERS),
                         help="muon: Muon for hidden weight matrices, AdamW for the rest; adamw: AdamW for everything")
-    parser.add_argument("--muon-momentum", type=float, default=RECIPE["muon_momentum"],
+    parser.add_argument("--muon-momentum", type=float, default=RECIPE.muon_momentum,
                         help="Muon's momentum (0.95 is usual; short runs do better with less)")
-    parser.add_argument("--dice-weight", type=float, default=RECIPE["dice_weight"],
+    parser.add_argument("--weight-decay", type=float, default=RECIPE.weight_decay, help="decoupled weight decay")
+    parser.add_argument("--dice-weight", type=float, default=RECIPE.dice_weight,
                         help="loss = cross-entropy + this × soft Dice (0: cross-entropy alone)")
-    parser.add_argument("--edge-weight", type=float, default=RECIPE["edge_weight"],
+    parser.add_argument("--edge-weight", type=float, default=RECIPE.edge_weight,
                         help="pixels at class boundaries count 1 + this in the cross-entropy (0: all alike)")
-    parser.add_argument("--schedule", default=RECIPE["schedule"], choices=list(SCHEDULES),
+    parser.add_argument("--schedule", default=RECIPE.schedule, choices=list(SCHEDULES),
                         help="learning-rate schedule (on the clock under a time budget): wsd holds the peak, then "
                              "decays linearly over the second half")
 
 
-def _recipe(args: argparse.Namespace) -> dict:
-    """The recipe entries given (or defaulted) on the command line, by :data:`RECIPE`'s keys."""
-    return {key: getattr(args, key) for key in RECIPE}
+def _recipe(args: argparse.Namespace) -> Recipe:
+    """The recipe given (or defaulted) on the command line; a bad value is named in a ``ValueError``."""
+    return Recipe.from_dict(vars(args))
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, int]:
     """Config fields given on the command line; the U-Net has no latents, so it refuses them."""
     given = {flag: getattr(args, flag.replace("-", "_")) for flag in LATENT_FLAGS}
     given = {flag: value for flag, value in given.items() if value is not None}
-    if given and args.model == "unet":
-        raise ValueError(f"--{next(iter(given))}: applies to the latent models (seed, improved), not to unet")
+    if given and not MODELS[args.model].has_experts:
+        latent = sorted(name for name, model in MODELS.items() if model.has_experts)
+        raise ValueError(f"--{next(iter(given))}: applies to the latent models ({', '.join(latent)}), not to {args.model}")
     return {flag.replace("-", "_"): value for flag, value in given.items()}
 
 
@@ -62,10 +64,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m latentseg", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,predict,bench}")
-
+def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train on the built-in synthetic shapes; save checkpoint, picture, history",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--model", default="improved", choices=sorted(MODELS),
@@ -85,7 +84,6 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="side of the square training images; default 64 synthetic, 128 real (resized and cropped)")
     _add_recipe_arguments(t, "per process (under torchrun the global batch is this × processes); on a CPU small "
                              "batches give more updates per second")
-    t.add_argument("--weight-decay", type=float, default=1e-4)
     t.add_argument("--max-seconds", type=float, default=None, help="stop training after this many seconds")
     t.add_argument("--seed", type=int, default=0, help="fixes data, initialisation and shuffling")
     for flag in LATENT_FLAGS:
@@ -101,6 +99,8 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     _add_common(t)
 
+
+def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("evaluate", help="metrics of a checkpoint on a synthetic test split",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     e.add_argument("checkpoint", type=Path)
@@ -114,6 +114,8 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print one JSON object of metrics")
     _add_common(e)
 
+
+def _add_predict_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="write one PNG mask of class indices per input image",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("checkpoint", type=Path)
@@ -125,6 +127,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--color", action="store_true", help="also write <stem>_color.png, a coloured mask to look at")
     _add_common(p)
 
+
+def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("bench", help="throughput, memory, and mIoU within a training-time budget, per model",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     b.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
@@ -148,6 +152,13 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="train every model once per seed and report mean ± std (default: --seed only)")
     b.add_argument("--out", type=Path, default=Path("runs") / "bench", help="folder for bench.json and bench.png")
     _add_common(b)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m latentseg", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,predict,bench}")
+    for add in (_add_train_parser, _add_evaluate_parser, _add_predict_parser, _add_bench_parser):
+        add(sub)
     return parser
 
 
@@ -171,10 +182,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _train_process(args: argparse.Namespace, device: torch.device) -> int:
-    from .viz import save_figure, show_predictions
+    from .analysis.plots import save_figure, show_predictions
 
     main, world = distributed.is_main(), distributed.world_size()
     say = print if main else (lambda *a, **k: None)
+    recipe = _recipe(args)  # bad values are refused before any data is read
     seed_everything(args.seed)  # the same initial weights in every process
     size = _image_size(args.data, args.image_size)
     data = load_splits(args.data, size, args.seed, args.train_size, args.val_size, args.test_size, args.data_root)
@@ -183,9 +195,9 @@ def _train_process(args: argparse.Namespace, device: torch.device) -> int:
     say(f"training the {args.model} model ({count_parameters(model):,} parameters) on {data.description}, "
         f"{args.epochs} epochs, device {device}{processes}")
     start = time.perf_counter()
-    history = fit(model, data.train, data.val, epochs=args.epochs, **_recipe(args), weight_decay=args.weight_decay,
-                  device=device, seed=args.seed, max_seconds=args.max_seconds, precision=args.precision,
-                  compile=args.compile, channels_last=args.channels_last, num_workers=args.num_workers,
+    history = fit(model, data.train, data.val, recipe=recipe, epochs=args.epochs, device=device, seed=args.seed,
+                  max_seconds=args.max_seconds, precision=args.precision, compile=args.compile,
+                  channels_last=args.channels_last, num_workers=args.num_workers,
                   progress=not args.quiet and main, verbose=not args.quiet and main)
     seconds = time.perf_counter() - start
     if not main:
@@ -198,7 +210,7 @@ def _train_process(args: argparse.Namespace, device: torch.device) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     metadata = {"model": args.model, "data": args.data, "image_size": size, "seed": args.seed, "epochs": args.epochs,
                 "train_size": len(data.train), "train_seconds": seconds, "processes": world,
-                **_recipe(args), "history": history.records, "test_metrics": metrics}
+                **recipe.to_dict(), "history": history.records, "test_metrics": metrics}
     save_checkpoint(args.out / "model.pt", model.cpu(), data.class_names, metadata)
     write_text_atomic(args.out / "history.json", json.dumps(history.records, indent=1))
     shown = data.test_examples(8)
@@ -231,7 +243,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .viz import colorize
+    from .analysis.plots import colorize
 
     stems = [path.stem for path in args.images]
     clashes = sorted({s for s in stems if stems.count(s) > 1})
@@ -254,63 +266,17 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .viz import plot_curves, save_figure
+    from .analysis.plots import plot_curves, save_figure
 
     result = run_bench(args.models, args.budget, args.sizes, args.repeats, args.device, args.seed,
                        image_size=args.image_size, train_size=args.train_size, val_size=args.val_size,
                        test_size=args.test_size, val_every=args.val_every, precision=args.precision,
-                       attention_sizes=args.attention_sizes, seeds=args.seeds, **_recipe(args))
-    precision = result["rows"][0]["precision"] if result["rows"] else "fp32"
-    print(f"device {result['device']}, {result['threads']} threads, torch {result['torch']}, batch {args.batch_size}, "
-          f"{precision}")
-    print(f"{'model':<10}{'size':>6}{'params':>10}{'train img/s':>13}{'infer img/s':>13}{'vs seed':>9}{'act. MiB':>10}")
-    for r in result["rows"]:
-        ratio = "" if r["inference_ratio_to_seed"] is None else f"{r['inference_ratio_to_seed']:.2f}×"
-        print(f"{r['model']:<10}{r['size']:>6}{r['params']:>10,}{r['train_images_per_s']:>13.1f}"
-              f"{r['inference_images_per_s']:>13.1f}{ratio:>9}{r['activation_memory_mb']:>10.1f}")
-    if result["attention"]:
-        print("\none attention layer (dim 64, 4 heads, 16 latents), forward + backward, ms per step:")
-        print(f"{'image':>7}{'tokens':>8}{'latent SDPA':>13}{'latent nn.MHA':>15}{'full SDPA':>11}"
-              f"{'SDPA speed-up':>15}{'full / latent':>15}")
-        seconds = {(r["kind"], r["tokens"]): r["seconds"] for r in result["attention"]["rows"]}
-        for r in result["attention"]["ratios"]:
-            n = r["tokens"]
-            print(f"{r['image_size']:>7}{n:>8}{seconds['latent', n] * 1e3:>13.2f}{seconds['latent_mha', n] * 1e3:>15.2f}"
-                  f"{seconds['full', n] * 1e3:>11.1f}{r['sdpa_speedup_over_mha']:>14.2f}×{r['full_over_latent']:>14.1f}×")
-        slopes = result["attention"]["slopes"]
-        print("time slope against pixels (log-log): " + ", ".join(f"{k} {v['seconds']:.2f}" for k, v in slopes.items()))
+                       attention_sizes=args.attention_sizes, seeds=args.seeds, recipe=_recipe(args))
+    print(bench_report(result))
+    write_text_atomic(args.out / "bench.json", json.dumps(result, indent=1))
     if not result["training"]:
-        args.out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(args.out / "bench.json", json.dumps(result, indent=1))
         print(f"wrote {args.out / 'bench.json'} (no training: --budget 0)")
         return 0
-    recipe = result["recipe"]
-    momentum = f" momentum {recipe['muon_momentum']:g}" if recipe["optimizer"] == "muon" else ""
-    print(f"\ntraining for {args.budget:g} s each on {args.train_size} synthetic {args.image_size}×{args.image_size} images "
-          f"({recipe['optimizer']}{momentum}, "
-          f"lr {recipe['lr']:g}, {recipe['schedule']} schedule, batch {recipe['batch_size']}, "
-          f"dice {recipe['dice_weight']:g}, edge weight {recipe['edge_weight']:g}):")
-    print(f"{'model':<10}{'steps':>7}{'test mIoU':>11}{'to ' + format(result['target_miou'], '.2f') + ' (s)':>14}"
-          f"{'entropy/ln M':>14}{'NMI':>7}{'used':>6}{'dup. pairs (used)':>19}")
-    for name, t in result["training"].items():
-        for run in t["runs"]:
-            reached = "never" if run["seconds_to_target"] is None else f"{run['seconds_to_target']:.1f}"
-            spec = run.get("specialisation")
-            duplicates = f"{spec['duplicate_pairs']:.1f} ({spec['duplicate_pairs_used']:.1f})" if spec else "–"
-            experts = (f"{spec['routing_entropy_ratio']:>14.2f}{spec['nmi']:>7.3f}{spec['experts_used']:>6}{duplicates:>19}"
-                       if spec else f"{'–':>14}{'–':>7}{'–':>6}{duplicates:>19}")
-            label = name if len(t["runs"]) == 1 else f"{name} s{run['seed']}"
-            print(f"{label:<10}{run['steps']:>7}{run['test_miou']:>11.4f}{reached:>14}{experts}")
-        if len(t["runs"]) > 1:
-            summary = t["summary"]
-            print(f"{name + ' mean ± std':<24}mIoU {summary['test_miou']['mean']:.4f} ± {summary['test_miou']['std']:.4f}"
-                  + (f", entropy/ln M {summary['routing_entropy_ratio']['mean']:.2f} ± "
-                     f"{summary['routing_entropy_ratio']['std']:.2f}, NMI {summary['nmi']['mean']:.3f} ± "
-                     f"{summary['nmi']['std']:.3f}, dup. {summary['duplicate_pairs']['mean']:.1f} "
-                     f"({summary['duplicate_pairs_used']['mean']:.1f} among used)"
-                     if "nmi" in summary else ""))
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.out / "bench.json", json.dumps(result, indent=1))
     curves = {name: t["curve"] for name, t in result["training"].items()}
     save_figure(plot_curves(curves, target=result["target_miou"]), args.out / "bench.png")
     print(f"wrote {args.out / 'bench.json'}, {args.out / 'bench.png'}")

@@ -1,4 +1,4 @@
-"""Device choice and seeding."""
+"""Device choice, seeding, and the precision a device computes in (autocast)."""
 
 from __future__ import annotations
 
@@ -33,3 +33,40 @@ def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work, so that a timer measures it (a no-op on CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def _native_bf16() -> bool:
+    """Whether this GPU computes bf16 in hardware (Ampere and newer); older ones, such as Colab's T4,
+    only emulate it, slowly, so ``auto`` picks fp16 there."""
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # torch before 2.4 has no such argument and does not count emulation
+        return torch.cuda.is_bf16_supported()
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` on ``device``, or ``None`` for full fp32.
+
+    ``auto`` is bf16 on a CUDA GPU that computes it natively, fp16 on an older one (e.g. a T4), and
+    fp32 elsewhere (CPU autocast rarely pays off, and MPS support varies). ``fp16`` needs CUDA;
+    ``bf16`` also runs on CPU.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if _native_bf16() else torch.float16
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"precision: fp16 autocast needs a CUDA device, got {device}; use bf16 or fp32")
+    if precision == "bf16" and device.type not in ("cuda", "cpu"):
+        raise ValueError(f"precision: bf16 autocast runs on CUDA or CPU, got {device}")
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def autocast_to(device_type: str, amp_dtype: torch.dtype | None) -> torch.autocast:
+    """Autocast to ``amp_dtype`` on ``device_type``; a no-op context when ``amp_dtype`` is ``None`` (fp32)."""
+    return torch.autocast(device_type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None)

@@ -3,33 +3,18 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from .base import Segmenter
 from .checks import check_image_batch, check_positive_int
+from .data.images import read_image
 from .files import atomic_path
+from .models.base import Segmenter
 
-
-def read_image(path: str | os.PathLike, channels: int = 3) -> torch.Tensor:
-    """Read a PNG/JPEG (or any format Pillow reads) as a float tensor ``channels×H×W`` in [0, 1]."""
-    path = Path(path)
-    if channels not in (1, 3):
-        raise ValueError(f"channels: expected 1 (grey) or 3 (RGB), got {channels}")
-    if not path.is_file():
-        raise FileNotFoundError(f"image: no file at {path}")
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB" if channels == 3 else "L")
-            array = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise ValueError(f"image: cannot read {path} as an image ({err})") from err
-    tensor = torch.from_numpy(array.copy()).float() / 255
-    return tensor[None] if channels == 1 else tensor.permute(2, 0, 1)
+__all__ = ["predict_image", "read_image", "write_mask", "write_png"]
 
 
 @torch.no_grad()

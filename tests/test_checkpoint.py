@@ -3,6 +3,7 @@ import torch
 
 from latentseg import SegmentationModel, load_checkpoint, save_checkpoint
 from latentseg.files import atomic_path
+from latentseg.models import MODELS, build_model, model_name
 
 
 def test_round_trip(tmp_path, tiny_model):
@@ -88,3 +89,33 @@ def test_save_checks_arguments(tmp_path, tiny_model):
         save_checkpoint(tmp_path / "m.pt", tiny_model, ["a", "b"])
     with pytest.raises(TypeError, match="model: expected one of the latentseg models"):
         save_checkpoint(tmp_path / "m.pt", torch.nn.Linear(2, 2))
+
+
+def test_version_1_checkpoint_of_the_improved_model_keeps_its_dilation(tmp_path, small_improved):
+    """Checkpoints written before ``dilation_growth`` existed were built with growth 2; they must not load
+    silently into today's default (the weights have the same shapes either way)."""
+    old = small_improved(dilation_growth=2).eval()
+    path = save_checkpoint(tmp_path / "old.pt", old)
+    payload = torch.load(path, weights_only=True)
+    payload["version"] = 1
+    del payload["config"]["dilation_growth"]
+    torch.save(payload, path)
+    loaded, info = load_checkpoint(path)
+    assert loaded.config.dilation_growth == 2 and info["config"]["dilation_growth"] == 2
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.equal(old(x), loaded(x))
+    payload["version"] = 3
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="has version 3, this latentseg reads 1 and 2"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_checkpoint_round_trip_for_every_model(tmp_path, name):
+    torch.manual_seed(0)
+    model = build_model(name, num_classes=4).eval()
+    save_checkpoint(tmp_path / "m.pt", model, metadata={"note": name})
+    loaded, info = load_checkpoint(tmp_path / "m.pt")
+    assert info["model"] == name == model_name(loaded) and type(loaded) is type(model)
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.equal(model(x), loaded(x))

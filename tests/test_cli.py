@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from latentseg.bench import RECIPE
+from latentseg import evaluate, load_checkpoint, synthetic_shapes
+from latentseg.training import RECIPE
 
 TINY_DATA = ["--train-size", "16", "--val-size", "4", "--test-size", "4", "--image-size", "32", "--epochs", "1", "--quiet"]
 TINY = [*TINY_DATA, "--model", "seed", "--feature-dim", "8", "--latent-dim", "8", "--num-latents", "4", "--num-heads", "2"]
@@ -39,7 +40,9 @@ def test_evaluate_json(trained):
     metrics = json.loads(result.stdout)  # exactly one JSON object
     assert set(metrics) >= {"miou", "pixel_accuracy", "per_class_iou", "class_names", "confusion", "seed"}
     assert metrics["image_size"] == 32 and metrics["seed"] == 3 and len(metrics["per_class_iou"]) == 4
-    assert 0 <= metrics["miou"] <= 1
+    model, _ = load_checkpoint(trained / "model.pt")
+    direct = evaluate(model, synthetic_shapes(4, size=32, seed=3, split="test"))
+    assert metrics["miou"] == pytest.approx(direct.miou) and metrics["confusion"] == direct.confusion
     again = json.loads(cli("evaluate", trained / "model.pt", "--json", "--num-images", "4", "--seed", "3").stdout)
     assert again == metrics
 
@@ -93,7 +96,7 @@ def test_bench_tiny_run_writes_json_and_plot(tmp_path):
         "--train-size", "8", "--val-size", "4", "--test-size", "4", "--val-every", "2", "--attention-sizes", "16", "32",
         "--dice-weight", "0.5", "--edge-weight", "2", "--optimizer", "adamw", "--muon-momentum", "0.9", "--out", tmp_path)
     result = json.loads((tmp_path / "bench.json").read_text())
-    assert result["recipe"] == {**RECIPE, "batch_size": 2, "dice_weight": 0.5, "edge_weight": 2.0, "optimizer": "adamw",
+    assert result["recipe"] == {**RECIPE.to_dict(), "batch_size": 2, "dice_weight": 0.5, "edge_weight": 2.0, "optimizer": "adamw",
                                 "muon_momentum": 0.9}
     attention = result["attention"]
     assert [(r["image_size"], r["tokens"]) for r in attention["ratios"]] == [(16, 16), (32, 64)]
@@ -109,7 +112,9 @@ def test_bench_tiny_run_writes_json_and_plot(tmp_path):
         assert row["inference_ratio_to_seed"] > 0
     assert [r["inference_ratio_to_seed"] for r in result["rows"] if r["model"] == "seed"] == [1.0]
     for t in result["training"].values():
-        assert 0 <= t["test_miou"] <= 1 and len(t["test_per_class_iou"]) == 4 and t["steps"] >= 1
+        present = [v for v in t["test_per_class_iou"] if v is not None]
+        assert t["test_miou"] == pytest.approx(sum(present) / len(present)) and len(t["test_per_class_iou"]) == 4
+        assert t["steps"] >= 1 and t["curve"][-1][0] == t["train_seconds"]
         assert t["seconds_to_target"] is None or t["seconds_to_target"] <= t["train_seconds"]
         assert all(0 <= miou <= 1 for _, miou in t["curve"])
     for name in ("seed", "improved"):
@@ -138,10 +143,11 @@ def test_train_each_model_and_reload(tmp_path, model, optimizer):
     cli("train", *TINY_DATA, "--model", model, "--optimizer", optimizer, "--out", tmp_path)
     payload = torch.load(tmp_path / "model.pt", weights_only=True)
     assert payload["model"] == model and payload["metadata"]["model"] == model
-    assert payload["metadata"]["optimizer"] == optimizer and payload["metadata"]["lr"] == RECIPE["lr"]
-    assert payload["metadata"]["muon_momentum"] == RECIPE["muon_momentum"]
+    assert payload["metadata"]["optimizer"] == optimizer and payload["metadata"]["lr"] == RECIPE.lr
+    assert payload["metadata"]["muon_momentum"] == RECIPE.muon_momentum
     out = json.loads(cli("evaluate", tmp_path / "model.pt", "--json", "--num-images", "2").stdout)
-    assert 0 <= out["miou"] <= 1
+    confusion = torch.tensor(out["confusion"])
+    assert confusion.sum() == 2 * 32 * 32 and out["pixel_accuracy"] == pytest.approx(confusion.trace() / confusion.sum())
 
 
 def test_latent_flags_are_refused_for_the_unet(tmp_path):
@@ -164,7 +170,7 @@ def test_train_in_process_matches_checkpoint(trained):
 
 
 def test_train_evaluate_predict_on_pets_layout(tmp_path):
-    from latentseg.fixtures import write_pets_layout
+    from standins import write_pets_layout
 
     write_pets_layout(tmp_path / "data", num_trainval=20, num_test=6)
     out = tmp_path / "run"
@@ -181,9 +187,9 @@ def test_train_evaluate_predict_on_pets_layout(tmp_path):
 
 
 def test_train_on_a_folder_and_clear_data_errors(tmp_path):
-    from latentseg.fixtures import write_folder_layout
+    from latentseg.data.folder import write_shapes_folder
 
-    root = write_folder_layout(tmp_path / "mine", num_images=10, size=32)
+    root = write_shapes_folder(tmp_path / "mine", num_images=10, size=32)
     result = cli("train", f"--data=folder:{root}", "--image-size", "32", "--epochs", "1", "--quiet", "--model", "unet",
                  "--out", tmp_path / "run")
     assert "8 images of the folder" in result.stdout and "IoU triangle" in result.stdout

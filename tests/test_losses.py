@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from latentseg.losses import boundary_pixels, segmentation_loss, soft_dice_loss
+from latentseg.training.losses import boundary_pixels, segmentation_loss, soft_dice_loss
 
 
 def _one_hot_logits(masks: torch.Tensor, num_classes: int, scale: float = 50.0) -> torch.Tensor:

@@ -29,7 +29,8 @@ def test_structure_badge_and_colab_setup(path):
     first = "".join(cells[0]["source"])
     badge = f"https://colab.research.google.com/github/{latentseg.REPO}/blob/main/notebooks/{path.name}"
     assert badge in first, "the first cell carries the Open-in-Colab badge for this notebook"
-    assert first.count("\n# ") == 1 or "\n# " in first, "a title"
+    titles = [line for line in first.splitlines() if line.startswith("# ")]
+    assert len(titles) == 1, f"one title in the first cell, got {titles}"
     assert "What you will learn" in first
     setup = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
     assert f"git+{latentseg.REPO_URL}" in setup and "except ImportError" in setup

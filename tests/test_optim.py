@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from latentseg import fit, synthetic_shapes
+from latentseg import PLAIN, fit, synthetic_shapes
 from latentseg.models import build_model
-from latentseg.optim import Muon, build_optimizers, orthogonalise
+from latentseg.training.optim import Muon, build_optimizers, orthogonalise
 
 
 def test_orthogonalise_sets_singular_values_near_one_and_keeps_directions():
@@ -68,12 +68,25 @@ def test_fit_with_muon_lowers_the_loss_and_is_reproducible():
     def run():
         torch.manual_seed(0)
         model = build_model("improved", num_classes=4, feature_dim=16, latent_dim=16, num_latents=4, num_heads=2)
-        return fit(model, data, epochs=4, batch_size=8, lr=4e-3, optimizer="muon", progress=False)
+        return fit(model, data, recipe=PLAIN.replace(batch_size=8, lr=4e-3, optimizer="muon"), epochs=4, progress=False)
 
     a, b = run(), run()
     assert a["train_loss"] == b["train_loss"]
     assert a["train_loss"][-1] < 0.7 * a["train_loss"][0]
     with pytest.raises(ValueError, match="optimizer: expected one of"):
-        fit(build_model("seed", num_classes=4), data, optimizer="lion", progress=False)
+        PLAIN.replace(optimizer="lion")
     with pytest.raises(ValueError, match=r"muon_momentum: expected a number in \[0, 1\), got 1.0"):
-        fit(build_model("seed", num_classes=4), data, optimizer="muon", muon_momentum=1.0, progress=False)
+        PLAIN.replace(optimizer="muon", muon_momentum=1.0)
+
+
+def test_no_weight_decay_for_latents_biases_and_norms(small_improved):
+    from latentseg.training.optim import parameter_groups
+
+    model = small_improved()
+    decay, no_decay = parameter_groups(model, 1e-4)
+    assert decay["weight_decay"] == 1e-4 and no_decay["weight_decay"] == 0
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert "latents" in {names[id(p)] for p in no_decay["params"]}
+    assert all(p.dim() >= 2 for p in decay["params"]) and all(p.dim() < 2 or names[id(p)] == "latents"
+                                                                for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))

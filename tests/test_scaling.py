@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from latentseg.scaling import KINDS, attention_scaling, attention_step, loglog_slope, mha_as_sdpa, saved_megabytes
+from latentseg.analysis.scaling import KINDS, attention_scaling, attention_step, loglog_slope, mha_as_sdpa, saved_megabytes
 
 
 @pytest.mark.parametrize("queries, keys", [(16, 64), (64, 64), (1, 5)])

@@ -4,9 +4,7 @@ import pytest
 import torch
 
 from latentseg import synthetic_shapes
-from latentseg.metrics import IGNORE_INDEX
-from latentseg.models import build_model
-from latentseg.specialisation import (
+from latentseg.analysis.specialisation import (
     adjusted_rand_index,
     downsample_mask,
     duplicate_latents,
@@ -16,6 +14,8 @@ from latentseg.specialisation import (
     routing_entropy,
     specialisation_report,
 )
+from latentseg.data import IGNORE_INDEX
+from latentseg.models import build_model
 
 
 def test_routing_entropy_of_one_hot_and_uniform_routing():
@@ -80,20 +80,3 @@ def test_report_on_a_model():
     assert sum(report["usage"]) == pytest.approx(1.0) and report["duplicate_pairs"] >= 0
     assert report["experts_used"] == sum(u > 0 for u in report["usage"])
     assert 0 <= report["duplicate_pairs_used"] <= report["duplicate_pairs"]
-
-
-def test_expert_class_and_loglog_figures():
-    import matplotlib.pyplot as plt
-
-    from latentseg.viz import plot_expert_class, plot_loglog
-
-    specialist = torch.eye(4).repeat(2, 1) * 10  # 8 experts, each wholly one class
-    fig = plot_expert_class({"specialist": specialist.tolist(), "generalist": torch.ones(8, 4).tolist()},
-                            ["a", "b", "c", "d"])
-    shown = fig.axes[0].images[0].get_array()
-    assert shown.shape == (8, 4) and shown.max() == 1 and shown.sum() == 8, "rows are shares of each expert's positions"
-    assert fig.axes[1].images[0].get_array().max() == pytest.approx(0.25)
-    plt.close(fig)
-    fig = plot_loglog({"quadratic": ([1, 2, 4], [1, 4, 16])}, "n", "time")
-    assert "slope 2.00" in fig.axes[0].get_legend().get_texts()[0].get_text()
-    plt.close(fig)

@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from latentseg import synthetic_shapes
-from latentseg.analysis import expert_ablation
+from latentseg.analysis.probes import expert_ablation
+from latentseg.analysis.widgets import DIRECTIONS, ExpertExplorer
 from latentseg.models import build_model
-from latentseg.widgets import DIRECTIONS, ExpertExplorer
 
 SMALL = {"improved": dict(stem_dim=4, mid_dim=8, feature_dim=16, latent_dim=16, num_latents=6, num_heads=2),
          "seed": dict(feature_dim=16, latent_dim=16, num_latents=6, num_heads=2)}
@@ -91,9 +91,28 @@ def test_unet_is_refused():
         ExpertExplorer(build_model("unet", num_classes=4), synthetic_shapes(2, size=32))
 
 
-def test_expert_ablation_shape_and_sign():
-    torch.manual_seed(0)
-    model = build_model("improved", num_classes=4, **SMALL["improved"]).eval()
-    data = synthetic_shapes(4, size=32, split="test")
-    drops = expert_ablation(model, data.images, data.masks)
-    assert drops.shape == (6, 4) and torch.isfinite(drops).all()
+class _OneExpertPerClass:
+    """A stand-in model whose expert ``k`` alone finds class ``k`` (1-based): switched off, that class is lost."""
+
+    class config:
+        num_latents, num_classes = 3, 3
+
+    def __init__(self, masks):
+        self.masks = masks
+
+    def predict(self, x, expert_mask=None):
+        truth = self.masks[: len(x)].clone()
+        for expert in range(3) if expert_mask is not None else ():
+            if not expert_mask[expert] and expert > 0:
+                truth[truth == expert] = 0
+        return truth
+
+
+def test_expert_ablation_is_the_iou_lost_when_one_expert_is_off():
+    masks = torch.zeros(2, 8, 8, dtype=torch.long)
+    masks[:, :4, :4], masks[:, 4:, 4:] = 1, 2
+    drops = expert_ablation(_OneExpertPerClass(masks), torch.zeros(2, 3, 8, 8), masks)
+    assert drops.shape == (3, 3)
+    assert torch.equal(drops[0], torch.zeros(3)), "an expert nothing needs costs nothing"
+    assert drops[1, 1] == 1 and drops[2, 2] == 1, "positive: the IoU that expert's class loses"
+    assert drops[1, 2] == 0 and drops[1, 0] > 0, "other shape classes keep their IoU; background loses some"

@@ -1,0 +1,4 @@
+"""Looking inside the models: probes (receptive field, expert assignment, ablation, resolution
+ceiling: :mod:`.probes`), expert specialisation figures (:mod:`.specialisation`), attention cost
+(:mod:`.scaling`), pictures (:mod:`.plots`) and the interactive explorer (:mod:`.widgets`, imported on
+its own since it needs ipywidgets)."""

@@ -1,0 +1,255 @@
+"""Pictures: masks in colour, predictions beside ground truth, training curves, confusion, attention maps."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
+
+from ..files import atomic_path
+
+# background dark grey, then clearly separable colours (colour-blind friendly first four)
+PALETTE = np.array(
+    [[40, 40, 40], [230, 159, 0], [86, 180, 233], [0, 158, 115], [240, 228, 66], [0, 114, 178],
+     [213, 94, 0], [204, 121, 167], [255, 255, 255]], dtype=np.uint8)
+
+
+def colorize(mask: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Class map ``H×W`` → RGB ``H×W×3`` uint8 (ignored pixels, 255, are white)."""
+    mask = np.asarray(mask.cpu() if isinstance(mask, torch.Tensor) else mask).astype(np.int64)
+    colours = np.where(mask[..., None] == 255, 255, PALETTE[np.clip(mask, 0, len(PALETTE) - 2) % (len(PALETTE) - 1)])
+    return colours.astype(np.uint8)
+
+
+def to_rgb(image: torch.Tensor) -> np.ndarray:
+    """Image ``3×H×W`` (any range) → ``H×W×3`` floats in [0, 1] for ``imshow``."""
+    image = image.detach().float().cpu()
+    lo, hi = float(image.min()), float(image.max())
+    if lo < 0 or hi > 1:  # e.g. randn noise: stretch to the visible range
+        image = (image - lo) / max(hi - lo, 1e-8)
+    return image.permute(1, 2, 0).numpy()
+
+
+def _legend(ax: plt.Axes, class_names: Sequence[str]) -> None:
+    handles = [plt.Rectangle((0, 0), 1, 1, color=PALETTE[k] / 255) for k in range(len(class_names))]
+    ax.legend(handles, class_names, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False)
+
+
+def show_predictions(
+    images: torch.Tensor, masks: torch.Tensor, predictions: torch.Tensor | None, class_names: Sequence[str]
+) -> Figure:
+    """Columns of image / ground truth / prediction for ``B×3×H×W``, ``B×H×W``, ``B×H×W``.
+
+    With ``predictions=None`` only images and ground truth are drawn.
+    """
+    n = images.shape[0]
+    rows = [("image", None), ("truth", masks)] + ([("prediction", predictions)] if predictions is not None else [])
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.6 * n + 1.2, 1.7 * len(rows)), squeeze=False)
+    for i in range(n):
+        axes[0, i].imshow(to_rgb(images[i]))
+        for row, (_, maps) in enumerate(rows[1:], start=1):
+            axes[row, i].imshow(colorize(maps[i]), interpolation="nearest")
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for row, (label, _) in enumerate(rows):
+        axes[row, 0].set_ylabel(label)
+    _legend(axes[0, -1], class_names)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history, title: str = "") -> Figure:
+    """Training and validation loss, and validation mIoU, against epochs."""
+    fig, (ax_loss, ax_iou) = plt.subplots(1, 2, figsize=(9, 3.2))
+    epochs = history["epoch"]
+    ax_loss.plot(epochs, history["train_loss"], "o-", label="train")
+    if "val_loss" in history.last:
+        ax_loss.plot(epochs, history["val_loss"], "o-", label="validation")
+        ax_iou.plot(epochs, history["val_miou"], "o-", color="C2")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    ax_iou.set(xlabel="epoch", ylabel="mIoU", title="validation mIoU", ylim=(0, 1))
+    ax_loss.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(confusion: Sequence[Sequence[int]], class_names: Sequence[str]) -> Figure:
+    """Row-normalised confusion matrix: where each true class's pixels went."""
+    counts = np.asarray(confusion, dtype=np.float64)
+    rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(class_names)):
+        for j in range(len(class_names)):
+            ax.text(j, i, f"{rates[i, j]:.2f}", ha="center", va="center",
+                    color="white" if rates[i, j] > 0.5 else "black", fontsize=8)
+    ax.set_xticks(range(len(class_names)), class_names, rotation=30)
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set(xlabel="predicted", ylabel="true")
+    fig.tight_layout()
+    return fig
+
+
+def overlay_maps(image: torch.Tensor, maps: torch.Tensor, titles: Sequence[str] | None = None, cols: int = 8) -> Figure:
+    """Attention maps ``M×h×w`` upsampled and laid over ``image`` ``3×H×W``, one panel each."""
+    m = maps.shape[0]
+    rows = -(-m // cols)
+    size = image.shape[-2:]
+    up = F.interpolate(maps[:, None].float().cpu(), size=size, mode="nearest")[:, 0]
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.6 * rows), squeeze=False)
+    rgb = to_rgb(image)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < m:
+            ax.imshow(rgb)
+            ax.imshow(up[k].numpy(), cmap="magma", alpha=0.65)
+            ax.set_title(titles[k] if titles else f"expert {k}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(curves: dict[str, list[list[float]]], target: float | None = None, title: str = "") -> Figure:
+    """Validation mIoU against training seconds, one line per model; ``curves[name]`` is ``[[s, miou], …]``."""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for name, curve in curves.items():
+        seconds, miou = zip(*curve, strict=True) if curve else ((), ())
+        ax.plot(seconds, miou, "o-", markersize=3, label=name)
+    if target is not None:
+        ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:.2f}")
+    ax.set(xlabel="training seconds", ylabel="validation mIoU", ylim=(0, 1), title=title or "quality against time")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def show_assignments(images: torch.Tensor, masks: torch.Tensor, assignments: dict[str, torch.Tensor]) -> Figure:
+    """Rows of image, ground truth, then each model's argmax-expert map (``B×h×w`` expert indices).
+
+    Each expert gets its own colour (tab20); a model whose experts own shapes shows their outlines.
+    """
+    cols = 2 + len(assignments)
+    fig, axes = plt.subplots(len(images), cols, figsize=(1.8 * cols, 1.8 * len(images)), squeeze=False)
+    for row, (image, mask) in enumerate(zip(images, masks, strict=True)):
+        panels = [("image", to_rgb(image)), ("ground truth", colorize(mask))]
+        panels += [(name, a[row].cpu().numpy()) for name, a in assignments.items()]
+        for ax, (title, picture) in zip(axes[row], panels, strict=True):
+            if picture.ndim == 2:
+                ax.imshow(picture, cmap="tab20", vmin=0, vmax=19, interpolation="nearest")
+            else:
+                ax.imshow(picture)
+            ax.set_axis_off()
+            if row == 0:
+                ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def explorer_figure(
+    image: torch.Tensor, mask: torch.Tensor, prediction: torch.Tensor, attention: torch.Tensor,
+    assignment: torch.Tensor, usage: torch.Tensor, enabled: torch.Tensor, class_names: Sequence[str],
+    attention_title: str = "attention",
+) -> Figure:
+    """The explorer's view: image with an attention map ``h×w`` over it, argmax-expert map ``h×w``,
+    ground truth and prediction (``H×W``), and expert usage (``M`` shares; switched-off experts grey)."""
+    fig = Figure(figsize=(11, 2.7))  # no pyplot: nothing to close, and no tight_layout, which is slow
+    grid = fig.add_gridspec(1, 5, width_ratios=[1, 1, 1, 1, 1.5], left=0.01, right=0.99, bottom=0.26, top=0.82,
+                            wspace=0.15)
+    axes = [fig.add_subplot(grid[0, k]) for k in range(5)]
+    rgb = to_rgb(image)
+    up = F.interpolate(attention[None, None].float().cpu(), size=rgb.shape[:2], mode="nearest")[0, 0]
+    axes[0].imshow(rgb)
+    axes[0].imshow(up.numpy(), cmap="magma", alpha=0.6)
+    axes[1].imshow(assignment.cpu().numpy(), cmap="tab20", vmin=0, vmax=19, interpolation="nearest")
+    axes[2].imshow(colorize(mask))
+    axes[3].imshow(colorize(prediction))
+    titles = [attention_title, "argmax expert", "ground truth", "prediction"]
+    for ax, title in zip(axes[:4], titles, strict=True):
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+    colours = [plt.cm.tab20(m % 20) if on else (0.8, 0.8, 0.8, 1) for m, on in enumerate(enabled.tolist())]
+    axes[4].bar(range(len(usage)), usage.cpu().numpy(), color=colours)
+    axes[4].set(ylim=(0, 1), xticks=range(0, len(usage), 2))
+    axes[4].set_title("share of positions won", fontsize=9)
+    axes[4].set_xlabel("expert", fontsize=8)
+    axes[4].tick_params(labelsize=7)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=PALETTE[k] / 255) for k in range(len(class_names))]
+    fig.legend(handles, class_names, loc="lower left", ncol=len(class_names), fontsize=8, frameon=False)
+    return fig
+
+
+def figure_png(fig: Figure, dpi: int = 80) -> bytes:
+    """``fig`` as PNG bytes (closed after), for an ``ipywidgets.Image`` or a mimebundle."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 100) -> None:
+    """Save ``fig`` as PNG atomically and close it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
+    plt.close(fig)
+
+
+def plot_ablation(drops: torch.Tensor, class_names: Sequence[str]) -> Figure:
+    """``M×K`` IoU drops (one expert off at a time) as grouped bars, one colour per class."""
+    m, k = drops.shape
+    fig, ax = plt.subplots(figsize=(min(12, 1 + 0.6 * m), 3))
+    width = 0.8 / k
+    for c in range(k):
+        ax.bar(np.arange(m) + (c - (k - 1) / 2) * width, drops[:, c].numpy(), width, label=class_names[c],
+               color=PALETTE[c] / 255)
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.set(xlabel="expert switched off", ylabel="IoU drop", xticks=range(m), title="what each expert is needed for")
+    ax.legend(fontsize=8, ncol=k)
+    return fig
+
+
+def plot_loglog(series: dict[str, tuple[Sequence[float], Sequence[float]]], xlabel: str, ylabel: str,
+                title: str = "", ax: plt.Axes | None = None) -> Figure:
+    """Lines on log-log axes, one per ``name → (x, y)``, each labelled with its fitted slope: on such
+    axes ``y ∝ x^p`` is a straight line of slope ``p``."""
+    from .scaling import loglog_slope
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    else:
+        fig = ax.figure
+    for name, (x, y) in series.items():
+        label = f"{name} (slope {loglog_slope(x, y):.2f})" if len(x) > 1 else name
+        ax.plot(x, y, "o-", markersize=4, label=label)
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
+    ticks = sorted({v for x, _ in series.values() for v in x})
+    ax.set_xticks(ticks, [f"{v:,}" for v in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_expert_class(matrices: dict[str, Sequence[Sequence[float]]], class_names: Sequence[str]) -> Figure:
+    """One heat map per model of its expert×class matrix ``M×K`` (positions won by each expert, by
+    class), each row normalised to shares: a specialist's row is one dark cell, a generalist's is
+    spread like the class frequencies."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(2.6 * len(matrices) + 0.6, 4.2), squeeze=False)
+    for ax, (title, matrix) in zip(axes[0], matrices.items(), strict=True):
+        counts = torch.as_tensor(matrix, dtype=torch.float64)
+        shares = counts / counts.sum(1, keepdim=True).clamp_min(1)
+        ax.imshow(shares.numpy(), cmap="Greys", vmin=0, vmax=1, aspect="auto")
+        won = counts.sum(1) / counts.sum()
+        ax.set_yticks(range(len(counts)), [f"{m} ({100 * won[m]:.0f}%)" for m in range(len(counts))], fontsize=7)
+        ax.set_xticks(range(len(class_names)), class_names, rotation=45, fontsize=8)
+        ax.set_title(title, fontsize=9)
+    axes[0, 0].set_ylabel("expert (share of positions it wins)")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,209 @@
+"""An interactive explorer of a latent model's experts, built on ipywidgets; the drawing is in ``plots``.
+
+Works wherever core ipywidgets 8 render (JupyterLab 4, Notebook 7, VS Code, Colab, Voilà). Where
+they do not (nbval, an HTML export, GitHub), the explorer's output falls back to a PNG of its view.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import time
+from collections.abc import Sequence
+
+import ipywidgets as W
+import torch
+from matplotlib.figure import Figure
+
+from ..data.dataset import SegmentationData
+from ..data.shapes import SHAPE_CLASSES, Shape, compose_shapes, synthetic_shapes
+from ..models.base import Segmenter
+from ..training.metrics import ConfusionMatrix
+from .plots import explorer_figure, figure_png
+from .probes import expert_assignment, expert_usage
+from .specialisation import downsample_mask, expert_class_matrix, normalized_mutual_information, routing_entropy
+
+DIRECTIONS = ("expert → pixels", "pixel → experts")
+SOURCES = ("test set", "new image", "composed")
+
+
+class ExpertExplorer:
+    """Widgets over ``model`` (seed or improved) and ``data`` (pairs ``3×H×W``, ``H×W``).
+
+    Controls: a test-image slider, a "new image" button, three shape rows to compose an image, the
+    expert, head and direction of the attention map shown, and one checkbox per expert. Every change
+    redraws one PNG in place (no stacked plots). ``scores`` shows this image's IoU per class with the
+    chosen experts, beside the IoU with all experts on.
+    """
+
+    def __init__(self, model: Segmenter, data: SegmentationData, class_names: Sequence[str] = SHAPE_CLASSES,
+                 seed: int = 0) -> None:
+        config = model.config
+        if not model.has_experts:
+            raise TypeError(f"model: expected a latent model (seed or improved), got {type(model).__name__}, "
+                            "which has no experts")
+        if len(data) == 0:
+            raise ValueError("data: expected at least one image, got an empty data set")
+        self.model = model.eval()
+        self.data = data
+        self.class_names = tuple(class_names)
+        self.size = data.images.shape[-1]
+        self._next_seed = seed
+        self.source = SOURCES[0]
+        self.image, self.mask = data[0]
+        self.last_redraw_seconds = 0.0
+        self._quiet = False
+        m, heads = config.num_latents, config.num_heads
+
+        self.index = W.IntSlider(0, min=0, max=len(data) - 1, description="test image", continuous_update=False)
+        self.new_image = W.Button(description="new image", icon="refresh")
+        self.kinds = [W.Dropdown(options=["none", *SHAPE_CLASSES[1:]], value=v, description=f"shape {k + 1}",
+                                 layout=W.Layout(width="190px")) for k, v in enumerate(("circle", "square", "none"))]
+        self.xs = [self._fraction("x", v) for v in (0.3, 0.65, 0.5)]
+        self.ys = [self._fraction("y", v) for v in (0.35, 0.6, 0.5)]
+        self.radii = [W.FloatSlider(v, min=0.06, max=0.3, step=0.01, description="size", continuous_update=False,
+                                    layout=W.Layout(width="220px")) for v in (0.14, 0.16, 0.12)]
+        self.compose = W.Button(description="draw composed image", icon="pencil")
+        self.expert = W.IntSlider(0, min=0, max=m - 1, description="expert", continuous_update=False)
+        self.head = W.Dropdown(options=[("mean of heads", -1)] + [(f"head {h}", h) for h in range(heads)],
+                               value=-1, description="head")
+        self.direction = W.ToggleButtons(options=DIRECTIONS, value=DIRECTIONS[0])
+        self.enabled = [W.Checkbox(True, description=str(k), indent=False, layout=W.Layout(width="48px"))
+                        for k in range(m)]
+        self.all_on = W.Button(description="all experts on")
+        self.picture = W.Image(format="png")
+        self.scores = W.HTML()
+
+        self.index.observe(self._on_index, "value")
+        self.new_image.on_click(self._on_new_image)
+        self.compose.on_click(self._on_compose)
+        for control in (self.expert, self.head, self.direction, *self.enabled):
+            control.observe(lambda _: self.redraw(), "value")
+        self.all_on.on_click(self._on_all_on)
+
+        shape_rows = [W.HBox([k, x, y, r]) for k, x, y, r in zip(self.kinds, self.xs, self.ys, self.radii, strict=True)]
+        self.widget = W.VBox([
+            W.HBox([self.index, self.new_image]),
+            W.Accordion([W.VBox([*shape_rows, self.compose])], titles=("compose an image",)),
+            W.HBox([self.expert, self.head, self.direction]),
+            W.HBox([W.Label("experts on:"), W.GridBox(self.enabled, layout=W.Layout(
+                grid_template_columns=f"repeat({min(m, 16)}, 48px)")), self.all_on]),
+            self.picture,
+            self.scores,
+        ])
+        self.redraw()
+
+    @staticmethod
+    def _fraction(name: str, value: float) -> W.FloatSlider:
+        return W.FloatSlider(value, min=0.1, max=0.9, step=0.05, description=name, continuous_update=False,
+                             layout=W.Layout(width="220px"))
+
+    @property
+    def expert_mask(self) -> torch.Tensor:
+        """``M`` bools from the checkboxes."""
+        return torch.tensor([box.value for box in self.enabled])
+
+    def composed_shapes(self) -> list[Shape]:
+        return [Shape(k.value, x.value, y.value, r.value, angle=15.0 * i)
+                for i, (k, x, y, r) in enumerate(zip(self.kinds, self.xs, self.ys, self.radii, strict=True))
+                if k.value != "none"]
+
+    def _on_index(self, change: dict) -> None:
+        self.source = SOURCES[0]
+        self.image, self.mask = self.data[change["new"]]
+        self.redraw()
+
+    def _on_new_image(self, _: W.Button) -> None:
+        self._next_seed += 1
+        fresh = synthetic_shapes(1, self.size, seed=10_000 + self._next_seed, split="test")
+        self.source = SOURCES[1]
+        self.image, self.mask = fresh[0]
+        self.redraw()
+
+    def _on_compose(self, _: W.Button) -> None:
+        shapes = self.composed_shapes()
+        if not shapes:
+            self.scores.value = "<b>Choose at least one shape to compose an image.</b>"
+            return
+        self.source = SOURCES[2]
+        self.image, self.mask = compose_shapes(shapes, self.size)
+        self.redraw()
+
+    def _on_all_on(self, _: W.Button) -> None:
+        self._quiet = True  # one redraw at the end, not one per checkbox
+        try:
+            for box in self.enabled:
+                box.value = True
+        finally:
+            self._quiet = False
+        self.redraw()
+
+    def _iou(self, prediction: torch.Tensor) -> list[float | None]:
+        confusion = ConfusionMatrix(len(self.class_names))
+        confusion.update(prediction[None], self.mask[None])
+        return confusion.compute().per_class_iou
+
+    @torch.no_grad()
+    def view(self) -> dict:
+        """Everything one redraw shows: ``prediction`` ``H×W``, ``attention`` ``h×w``, ``assignment``
+        ``h×w``, ``usage`` ``M``, ``iou`` and ``iou_all_on`` (per class, ``None`` where absent),
+        ``routing_entropy`` (nats) and ``nmi`` of the argmax-expert map against the classes."""
+        mask = self.expert_mask
+        if not mask.any():
+            raise ValueError("expert_mask: at least one expert must stay on, got all off")
+        x = self.image[None]
+        out = self.model(x, return_attention=True, expert_mask=mask)
+        prediction = out.logits.argmax(1)[0]
+        maps = out.latent_attention if self.direction.value == DIRECTIONS[0] else out.pixel_attention
+        maps = maps[0, :, self.expert.value]  # heads×h×w
+        attention = maps.mean(0) if self.head.value < 0 else maps[self.head.value]
+        all_on = prediction if mask.all() else self.model(x).argmax(1)[0]
+        assignment = expert_assignment(out)  # 1×h×w
+        classes = downsample_mask(self.mask[None], tuple(assignment.shape[-2:]), len(self.class_names))
+        matrix = expert_class_matrix(assignment, classes, len(mask), len(self.class_names))
+        return {"prediction": prediction, "attention": attention, "assignment": assignment[0],
+                "usage": expert_usage(out), "iou": self._iou(prediction), "iou_all_on": self._iou(all_on),
+                "routing_entropy": routing_entropy(out.pixel_attention), "nmi": normalized_mutual_information(matrix)}
+
+    def figure(self, view: dict | None = None) -> Figure:
+        """The current view as a matplotlib Figure: what the widget shows, as a static picture."""
+        v = view or self.view()
+        head = "mean of heads" if self.head.value < 0 else f"head {self.head.value}"
+        title = f"expert {self.expert.value}, {head}\n{self.direction.value}"
+        return explorer_figure(self.image, self.mask, v["prediction"], v["attention"], v["assignment"], v["usage"],
+                               self.expert_mask, self.class_names, title)
+
+    def redraw(self) -> None:
+        """Recompute and redraw in place; times itself in ``last_redraw_seconds``."""
+        if self._quiet:
+            return
+        start = time.perf_counter()
+        if not self.expert_mask.any():
+            self.scores.value = "<b>At least one expert must stay on.</b>"
+            return
+        v = self.view()
+        self.picture.value = figure_png(self.figure(v))
+        self.scores.value = self._scores_html(v)
+        self.last_redraw_seconds = time.perf_counter() - start
+
+    def _scores_html(self, v: dict) -> str:
+        def cell(x: float | None) -> str:
+            return "–" if x is None else f"{x:.3f}"
+
+        off = [str(k) for k, on in enumerate(self.expert_mask.tolist()) if not on]
+        rows = "".join(f"<tr><td>{name}</td><td>{cell(a)}</td><td>{cell(b)}</td></tr>"
+                       for name, a, b in zip(self.class_names, v["iou"], v["iou_all_on"], strict=True))
+        present = [a for a in v["iou"] if a is not None]
+        present_all = [b for b in v["iou_all_on"] if b is not None]
+        miou = sum(present) / len(present)
+        miou_all = sum(present_all) / len(present_all)
+        entropy = v["routing_entropy"] / math.log(len(self.enabled))
+        return (f"<p>image: {self.source}; experts off: {', '.join(off) or 'none'}; "
+                f"routing entropy {entropy:.2f}·ln M; NMI(argmax expert, class) {v['nmi']:.2f} on this image</p>"
+                f"<table><tr><th>class</th><th>IoU now</th><th>IoU all on</th></tr>{rows}"
+                f"<tr><td><b>mIoU</b></td><td><b>{miou:.3f}</b></td><td><b>{miou_all:.3f}</b></td></tr></table>")
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        bundle = self.widget._repr_mimebundle_(**kwargs) or {}
+        bundle["image/png"] = base64.b64encode(self.picture.value).decode("ascii")
+        return bundle

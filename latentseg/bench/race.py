@@ -1,0 +1,142 @@
+"""The race: every model trained on the same synthetic data with the same recipe for the same
+budget, then tested; with the throughput rows and the attention timings, what ``bench`` reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from ..analysis.specialisation import specialisation_report
+from ..checks import check_positive_float
+from ..data.shapes import SHAPE_CLASSES, synthetic_shapes
+from ..device import pick_device
+from ..models import MODELS, build_model
+from ..models.base import Segmenter, count_parameters
+from ..training.loop import evaluate, fit
+from ..training.recipe import RECIPE, Recipe
+from .throughput import attention_comparison, inference_rates, throughput
+
+TARGET_MIOU = 0.90
+SPECIALISATION_KEYS = ("routing_entropy", "routing_entropy_ratio", "nmi", "ari", "duplicate_pairs", "mean_latent_cosine",
+                       "experts_used", "duplicate_pairs_used")
+
+
+def summarise_runs(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation (0 for one run) over runs of ``test_miou``, ``steps`` and, for
+    latent models, the specialisation figures."""
+    values: dict[str, list[float]] = {"test_miou": [r["test_miou"] for r in runs], "steps": [r["steps"] for r in runs]}
+    if "specialisation" in runs[0]:
+        values.update({k: [r["specialisation"][k] for r in runs] for k in SPECIALISATION_KEYS})
+    summary = {}
+    for key, v in values.items():
+        mean = sum(v) / len(v)
+        std = (sum((x - mean) ** 2 for x in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0
+        summary[key] = {"mean": mean, "std": std}
+    return summary
+
+
+def seconds_to_reach(records: list[dict[str, float]], target: float) -> float | None:
+    """Training seconds at the first validation with ``val_miou ≥ target``, or ``None`` if never."""
+    return next((r["seconds"] for r in records if r.get("val_miou", 0.0) >= target), None)
+
+
+def train_for_budget(
+    model: Segmenter, train: Dataset, val: Dataset, test: Dataset, budget_s: float, *,
+    recipe: Recipe = RECIPE, val_every: int = 50, seed: int = 0, device: str | None = None, progress: bool = False,
+) -> dict[str, Any]:
+    """Train ``model`` for ``budget_s`` seconds (validation not counted) with ``recipe``, its schedule
+    on the clock.
+
+    Returns ``test_miou``, ``test_per_class_iou``, ``train_seconds``, ``steps``, ``seconds_to_target``
+    (first validation at ``TARGET_MIOU`` or above, else ``None``) and ``curve`` (``[[seconds, val mIoU], …]``).
+    """
+    check_positive_float("budget_s", budget_s)
+    history = fit(model, train, val, recipe=recipe, epochs=1_000_000, device=device, seed=seed,
+                  max_seconds=budget_s, val_every=val_every, progress=progress)
+    metrics = evaluate(model, test, device=device)
+    return {
+        "test_miou": metrics.miou,
+        "test_per_class_iou": metrics.per_class_iou,
+        "train_seconds": history.last["seconds"],
+        "steps": history.last["step"],
+        "seconds_to_target": seconds_to_reach(history.records, TARGET_MIOU),
+        "curve": [[r["seconds"], r["val_miou"]] for r in history.records],
+    }
+
+
+def throughput_rows(models: list[str], sizes: list[int] | tuple[int, ...], recipe: Recipe, repeats: int,
+                    device: str | None, precision: str, seed: int) -> list[dict[str, Any]]:
+    """:func:`~latentseg.bench.throughput.throughput` of each model at each size; with several models,
+    inference is timed again side by side (:func:`inference_rates`), so that the ratio to the seed
+    model (``inference_ratio_to_seed``) survives the machine's drift."""
+    rows = []
+    built: dict[int, dict[str, Segmenter]] = {size: {} for size in sizes}
+    for name in models:
+        for size in sizes:
+            torch.manual_seed(seed)
+            model = built[size][name] = build_model(name, num_classes=len(SHAPE_CLASSES))
+            rows.append({"model": name, "size": size, "batch_size": recipe.batch_size,
+                         **throughput(model, size, recipe.batch_size, repeats, device, precision, recipe=recipe)})
+    if len(models) > 1:
+        for size in sizes:
+            rates = inference_rates(built[size], size, recipe.batch_size, 4 * repeats, device, precision)
+            for row in (r for r in rows if r["size"] == size):
+                row["inference_images_per_s"] = rates[row["model"]]
+    seed_rate = {r["size"]: r["inference_images_per_s"] for r in rows if r["model"] == "seed"}
+    for row in rows:
+        base = seed_rate.get(row["size"])
+        row["inference_ratio_to_seed"] = row["inference_images_per_s"] / base if base else None
+    return rows
+
+
+def race_one(name: str, seed: int, budget_s: float, recipe: Recipe, sizes: dict[str, int], image_size: int,
+             val_every: int, device: str | None) -> dict[str, Any]:
+    """One model trained once on the synthetic data of ``seed`` (``sizes``: images per split), with the
+    specialisation figures for a model that has experts."""
+    train, val, test = (synthetic_shapes(sizes[split], image_size, seed, split) for split in ("train", "val", "test"))
+    torch.manual_seed(seed)
+    model = build_model(name, num_classes=len(SHAPE_CLASSES))
+    run = {"seed": seed, "params": count_parameters(model), **train_for_budget(
+        model, train, val, test, budget_s, recipe=recipe, val_every=val_every, seed=seed, device=device)}
+    if model.has_experts:  # do its latents act as experts?
+        report = specialisation_report(model.cpu(), test.images[:200], test.masks[:200])
+        run["specialisation"] = {k: report[k] for k in SPECIALISATION_KEYS}
+    return run
+
+
+def run_bench(
+    models: list[str] | None = None, budget_s: float = 60.0, sizes: list[int] | tuple[int, ...] = (64,),
+    repeats: int = 5, device: str | None = None, seed: int = 0, image_size: int = 64, train_size: int = 4000,
+    val_size: int = 200, test_size: int = 500, val_every: int = 50, precision: str = "auto",
+    attention_sizes: list[int] | tuple[int, ...] = (), seeds: list[int] | None = None, recipe: Recipe = RECIPE,
+) -> dict[str, Any]:
+    """Every model in one run: throughput at each size (:func:`throughput_rows`), attention alone at
+    each of ``attention_sizes`` (:func:`~latentseg.bench.throughput.attention_comparison`, token grids
+    of 1/4 the image side), then training for ``budget_s`` seconds with ``recipe`` (``0`` skips it):
+    :func:`race_one` on ``train_size`` synthetic images of ``image_size``, tested on ``test_size``.
+
+    With several ``seeds`` each model trains once per seed (data, initialisation and shuffling all
+    change); ``training[name]`` holds the first run's fields, every run under ``runs`` and ``summary``
+    (:func:`summarise_runs`). Returns a JSON-ready dict: ``device``, ``threads``, ``torch``, ``budget_s``,
+    ``image_size``, ``train_size``, ``target_miou``, ``recipe``, ``rows``, ``attention``, ``training``.
+    """
+    models = list(models or MODELS)
+    for name in models:
+        if name not in MODELS:
+            raise ValueError(f"models: expected names from {sorted(MODELS)}, got {name!r}")
+    if budget_s < 0:
+        raise ValueError(f"budget_s: expected seconds ≥ 0 (0 skips training), got {budget_s}")
+    rows = throughput_rows(models, sizes, recipe, repeats, device, precision, seed)
+    attention = attention_comparison(attention_sizes, recipe.batch_size, repeats, device) if attention_sizes else None
+    split_sizes = {"train": train_size, "val": val_size, "test": test_size}
+    training = {}
+    for name in models if budget_s > 0 else []:
+        runs = [race_one(name, s, budget_s, recipe, split_sizes, image_size, val_every, device) for s in seeds or [seed]]
+        training[name] = {**runs[0], "runs": runs, "summary": summarise_runs(runs)}
+    return {
+        "device": str(pick_device(device)), "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "budget_s": budget_s, "image_size": image_size, "train_size": train_size, "target_miou": TARGET_MIOU,
+        "recipe": recipe.to_dict(), "rows": rows, "attention": attention, "training": training,
+    }

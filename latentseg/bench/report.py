@@ -1,0 +1,82 @@
+"""``bench``'s result as text tables: throughput, attention timings, and the race."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def throughput_table(result: dict[str, Any]) -> list[str]:
+    """Parameters, images/s, the inference ratio to the seed model and activation memory per model and size."""
+    precision = result["rows"][0]["precision"] if result["rows"] else "fp32"
+    lines = [f"device {result['device']}, {result['threads']} threads, torch {result['torch']}, "
+             f"batch {result['recipe']['batch_size']}, {precision}",
+             f"{'model':<10}{'size':>6}{'params':>10}{'train img/s':>13}{'infer img/s':>13}{'vs seed':>9}{'act. MiB':>10}"]
+    for r in result["rows"]:
+        ratio = "" if r["inference_ratio_to_seed"] is None else f"{r['inference_ratio_to_seed']:.2f}×"
+        lines.append(f"{r['model']:<10}{r['size']:>6}{r['params']:>10,}{r['train_images_per_s']:>13.1f}"
+                     f"{r['inference_images_per_s']:>13.1f}{ratio:>9}{r['activation_memory_mb']:>10.1f}")
+    return lines
+
+
+def attention_table(attention: dict[str, Any]) -> list[str]:
+    """Milliseconds per step of one attention layer (SDPA, ``nn.MultiheadAttention``, full) and the slopes."""
+    lines = ["", "one attention layer (dim 64, 4 heads, 16 latents), forward + backward, ms per step:",
+             f"{'image':>7}{'tokens':>8}{'latent SDPA':>13}{'latent nn.MHA':>15}{'full SDPA':>11}"
+             f"{'SDPA speed-up':>15}{'full / latent':>15}"]
+    seconds = {(r["kind"], r["tokens"]): r["seconds"] for r in attention["rows"]}
+    for r in attention["ratios"]:
+        n = r["tokens"]
+        lines.append(f"{r['image_size']:>7}{n:>8}{seconds['latent', n] * 1e3:>13.2f}{seconds['latent_mha', n] * 1e3:>15.2f}"
+                     f"{seconds['full', n] * 1e3:>11.1f}{r['sdpa_speedup_over_mha']:>14.2f}×{r['full_over_latent']:>14.1f}×")
+    slopes = attention["slopes"]
+    lines.append("time slope against pixels (log-log): " + ", ".join(f"{k} {v['seconds']:.2f}" for k, v in slopes.items()))
+    return lines
+
+
+def _run_line(label: str, run: dict[str, Any]) -> str:
+    reached = "never" if run["seconds_to_target"] is None else f"{run['seconds_to_target']:.1f}"
+    spec = run.get("specialisation")
+    if spec:
+        duplicates = f"{spec['duplicate_pairs']:.1f} ({spec['duplicate_pairs_used']:.1f})"
+        experts = f"{spec['routing_entropy_ratio']:>14.2f}{spec['nmi']:>7.3f}{spec['experts_used']:>6}{duplicates:>19}"
+    else:
+        experts = f"{'–':>14}{'–':>7}{'–':>6}{'–':>19}"
+    return f"{label:<10}{run['steps']:>7}{run['test_miou']:>11.4f}{reached:>14}{experts}"
+
+
+def _summary_line(name: str, summary: dict[str, dict[str, float]]) -> str:
+    line = f"{name + ' mean ± std':<24}mIoU {summary['test_miou']['mean']:.4f} ± {summary['test_miou']['std']:.4f}"
+    if "nmi" in summary:
+        line += (f", entropy/ln M {summary['routing_entropy_ratio']['mean']:.2f} ± "
+                 f"{summary['routing_entropy_ratio']['std']:.2f}, NMI {summary['nmi']['mean']:.3f} ± "
+                 f"{summary['nmi']['std']:.3f}, dup. {summary['duplicate_pairs']['mean']:.1f} "
+                 f"({summary['duplicate_pairs_used']['mean']:.1f} among used)")
+    return line
+
+
+def race_table(result: dict[str, Any]) -> list[str]:
+    """One line per model and seed (steps, test mIoU, seconds to the target, expert figures), and the
+    mean ± std over seeds."""
+    recipe, size = result["recipe"], result["image_size"]
+    momentum = f" momentum {recipe['muon_momentum']:g}" if recipe["optimizer"] == "muon" else ""
+    lines = ["", f"training for {result['budget_s']:g} s each on {result['train_size']} synthetic {size}×{size} images "
+             f"({recipe['optimizer']}{momentum}, lr {recipe['lr']:g}, {recipe['schedule']} schedule, "
+             f"batch {recipe['batch_size']}, dice {recipe['dice_weight']:g}, edge weight {recipe['edge_weight']:g}):",
+             f"{'model':<10}{'steps':>7}{'test mIoU':>11}{'to ' + format(result['target_miou'], '.2f') + ' (s)':>14}"
+             f"{'entropy/ln M':>14}{'NMI':>7}{'used':>6}{'dup. pairs (used)':>19}"]
+    for name, t in result["training"].items():
+        for run in t["runs"]:
+            lines.append(_run_line(name if len(t["runs"]) == 1 else f"{name} s{run['seed']}", run))
+        if len(t["runs"]) > 1:
+            lines.append(_summary_line(name, t["summary"]))
+    return lines
+
+
+def bench_report(result: dict[str, Any]) -> str:
+    """The whole result of :func:`~latentseg.bench.race.run_bench` as text."""
+    lines = throughput_table(result)
+    if result["attention"]:
+        lines += attention_table(result["attention"])
+    if result["training"]:
+        lines += race_table(result)
+    return "\n".join(lines)

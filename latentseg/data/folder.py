@@ -1,0 +1,189 @@
+"""Image/mask pairs on disk: read on access, checked, mapped to classes and brought to one size.
+
+A folder data set is ``images/`` and ``masks/`` with matching file stems; a mask is a single-channel
+PNG (greyscale or palette) whose pixel values are class indices, 255 meaning "ignore".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from .dataset import IGNORE_INDEX, SegmentationData
+from .images import image_size, read_image, read_mask
+from .shapes import synthetic_shapes
+from .transforms import Resize
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+SPLIT_FOLDERS = ("train", "val", "test")
+
+
+class FileSegmentationData(Dataset):
+    """Pairs of files, read when indexed; item ``i`` is ``(image 3×H×W in [0, 1], mask H×W int64)``.
+
+    ``mask_map`` turns a file's raw values into class indices (e.g. Pets trimaps); values outside
+    ``0..K-1`` other than 255 raise a ``ValueError`` naming the file. ``transform`` is a joint
+    transform (:mod:`latentseg.data.transforms`) that also brings every pair to one size for batching.
+    """
+
+    def __init__(
+        self,
+        pairs: Sequence[tuple[Path, Path]],
+        class_names: Sequence[str],
+        transform: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
+        mask_map: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        if len(class_names) < 2:
+            raise ValueError(f"class_names: expected at least 2 classes, got {list(class_names)}")
+        self.pairs = [(Path(i), Path(m)) for i, m in pairs]
+        self.class_names = tuple(class_names)
+        self.transform = transform
+        self.mask_map = mask_map
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def read(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pair ``index`` as stored, before the transform: ``3×H×W`` and ``H×W``."""
+        image_path, mask_path = self.pairs[index]
+        image, mask = read_image(image_path), read_mask(mask_path)
+        if image.shape[-2:] != mask.shape:
+            raise ValueError(f"mask: {mask_path} is {mask.shape[1]}×{mask.shape[0]} but its image {image_path} is "
+                             f"{image.shape[2]}×{image.shape[1]} (width×height); they must match")
+        if self.mask_map is not None:
+            mask = self.mask_map(mask)
+        bad = (mask >= self.num_classes) & (mask != IGNORE_INDEX) | (mask < 0)
+        if bad.any():
+            values = sorted(set(mask[bad].unique().tolist()))[:5]
+            raise ValueError(f"mask: {mask_path} holds values {values}, expected class indices 0..{self.num_classes - 1} "
+                             f"({', '.join(self.class_names)}) or {IGNORE_INDEX} (ignore)")
+        return image, mask
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, mask = self.read(index)
+        return self.transform(image, mask) if self.transform is not None else (image, mask)
+
+    def subset(self, limit: int | None) -> FileSegmentationData:
+        """At most ``limit`` pairs, spread evenly over the (sorted) list, so every part of it is represented."""
+        if limit is None or limit >= len(self):
+            return self
+        if limit <= 0:
+            raise ValueError(f"limit: expected a positive int, got {limit}")
+        keep = torch.linspace(0, len(self) - 1, limit).round().long().tolist()
+        return FileSegmentationData([self.pairs[i] for i in keep], self.class_names, self.transform, self.mask_map)
+
+    def in_memory(self, size: int | Sequence[int]) -> SegmentationData:
+        """Every pair resized to ``size`` and stacked: a :class:`SegmentationData` for fast evaluation and plots."""
+        resize = Resize(size)
+        images, masks = zip(*(resize(*self.read(i)) for i in range(len(self))), strict=True)
+        return SegmentationData(torch.stack(images), torch.stack(masks), self.class_names)
+
+
+def _files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.suffix.lower() in suffixes and not path.name.startswith("."):
+            if path.stem in files:
+                raise ValueError(f"{folder.name}: two files share the stem {path.stem!r}: {files[path.stem].name}, {path.name}")
+            files[path.stem] = path
+    return files
+
+
+def match_pairs(root: Path) -> list[tuple[Path, Path]]:
+    """Sorted ``(image, mask)`` pairs of ``root/images`` and ``root/masks`` by stem; unmatched files are errors,
+    and so are an image and its mask of different sizes (checked from the file headers)."""
+    for name in ("images", "masks"):
+        if not (root / name).is_dir():
+            raise FileNotFoundError(f"data: expected a folder {root / name} (layout: images/<stem>.jpg|png, "
+                                    "masks/<stem>.png)")
+    images, masks = _files(root / "images", IMAGE_SUFFIXES), _files(root / "masks", (".png",))
+    no_mask = sorted(set(images) - set(masks))
+    no_image = sorted(set(masks) - set(images))
+    if no_mask or no_image:
+        raise ValueError(f"data: in {root}, images without a mask: {[images[s].name for s in no_mask[:5]]}; "
+                         f"masks without an image: {[masks[s].name for s in no_image[:5]]} (file stems must match)")
+    if not images:
+        raise ValueError(f"data: {root / 'images'} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    pairs = [(images[s], masks[s]) for s in sorted(images)]
+    for image_path, mask_path in pairs:
+        if image_size(image_path) != image_size(mask_path):
+            (ih, iw), (mh, mw) = image_size(image_path), image_size(mask_path)
+            raise ValueError(f"mask: {mask_path} is {mw}×{mh} but its image {image_path} is {iw}×{ih} (width×height)")
+    return pairs
+
+
+def read_class_names(root: Path, num_classes: int | None, pairs: Sequence[tuple[Path, Path]]) -> tuple[str, ...]:
+    """Class names from ``root/classes.txt`` (one per line), else ``num_classes``, else 1 + the largest mask value."""
+    names_file = root / "classes.txt"
+    if names_file.is_file():
+        names = tuple(line.strip() for line in names_file.read_text().splitlines() if line.strip())
+        if num_classes is not None and num_classes != len(names):
+            raise ValueError(f"num_classes: {names_file} names {len(names)} classes, got num_classes={num_classes}")
+        return names
+    if num_classes is None:
+        largest = max(int(m[m != IGNORE_INDEX].max(initial=0)) for m in (read_mask(p).numpy() for _, p in pairs))
+        num_classes = max(largest + 1, 2)
+    return tuple(f"class {k}" for k in range(num_classes))
+
+
+def folder_dataset(
+    root: str | os.PathLike, split: str = "train", num_classes: int | None = None, transform=None,
+    val_fraction: float = 0.1, test_fraction: float = 0.1,
+) -> FileSegmentationData:
+    """Your own images and masks. Layout, either
+
+    - ``root/images/``, ``root/masks/``: split by a fixed shuffle of the sorted stems into
+      ``val_fraction`` for ``val``, ``test_fraction`` for ``test`` and the rest for ``train``; or
+    - ``root/train/``, ``root/val/``, ``root/test/``, each with ``images/`` and ``masks/``.
+
+    ``root/classes.txt`` (optional) names the classes, one per line, in index order.
+    """
+    root = Path(root).expanduser()
+    if split not in SPLIT_FOLDERS:
+        raise ValueError(f"split: expected one of {SPLIT_FOLDERS}, got {split!r}")
+    if not root.is_dir():
+        raise FileNotFoundError(f"data: no folder at {root}")
+    if (root / "train").is_dir():
+        splits = {name: match_pairs(root / name) for name in SPLIT_FOLDERS if (root / name).is_dir()}
+        if split not in splits:
+            raise FileNotFoundError(f"data: {root} has split folders but no {root / split}")
+        pairs, everything = splits[split], [pair for found in splits.values() for pair in found]
+    else:
+        if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+            raise ValueError(f"val_fraction, test_fraction: expected fractions summing below 1, got "
+                             f"{val_fraction}, {test_fraction}")
+        everything = match_pairs(root)
+        order = torch.randperm(len(everything), generator=torch.Generator().manual_seed(0)).tolist()
+        n_val = max(1, round(val_fraction * len(order))) if val_fraction else 0
+        n_test = max(1, round(test_fraction * len(order))) if test_fraction else 0
+        if len(order) - n_val - n_test < 1:
+            raise ValueError(f"data: {root} has {len(order)} pairs, too few to split into train, val and test")
+        chosen = {"val": order[:n_val], "test": order[n_val:n_val + n_test], "train": order[n_val + n_test:]}[split]
+        pairs = [everything[i] for i in sorted(chosen)]
+    # names come from every split, so train and test agree on the number of classes
+    return FileSegmentationData(pairs, read_class_names(root, num_classes, everything), transform)
+
+
+def write_shapes_folder(root: str | os.PathLike, num_images: int = 12, size: int = 48, seed: int = 0) -> Path:
+    """Write synthetic shapes as a folder data set, ``root/images/*.png``, ``root/masks/*.png`` and
+    ``classes.txt`` (four shape classes), in the layout :func:`folder_dataset` reads: a way to try the
+    folder path before you have data of your own. Returns ``root``."""
+    root = Path(root)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(parents=True, exist_ok=True)
+    data = synthetic_shapes(num_images, size=size, seed=seed, split="train")
+    for k in range(num_images):
+        image = (data.images[k] * 255).round().byte().permute(1, 2, 0).numpy()
+        Image.fromarray(image).save(root / "images" / f"img_{k:03d}.png")
+        Image.fromarray(data.masks[k].to(torch.uint8).numpy()).save(root / "masks" / f"img_{k:03d}.png")
+    (root / "classes.txt").write_text("\n".join(data.class_names) + "\n")
+    return root

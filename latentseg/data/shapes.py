@@ -1,0 +1,194 @@
+"""Seeded synthetic shapes with structure to learn, and the seed article's noise with none.
+
+Images are float32 ``N×3×H×W`` in ``[0, 1]``; masks are int64 ``N×H×W`` class indices.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..checks import check_positive_int
+from .dataset import SegmentationData
+
+SHAPE_CLASSES = ("background", "circle", "square", "triangle")
+SPLITS = ("train", "val", "test")
+_CHUNK = 256  # images drawn per generator
+_MAX_SEED = 2**40
+
+
+def split_seed(seed: int, split: str) -> int:
+    """The generator seed of one split: ``3·seed + {train: 0, val: 1, test: 2}``.
+
+    The map is one-to-one, so no split of any seed shares a generator with a split of another.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < _MAX_SEED:
+        raise ValueError(f"seed: expected an int in [0, 2**40), got {seed!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
+    return 3 * seed + SPLITS.index(split)
+
+
+def _generator(seed: int, chunk: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 2**20 + chunk)
+
+
+def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Hue, saturation, value in [0, 1] (any shape) → RGB with a trailing axis of 3."""
+    k = (torch.tensor([5.0, 3.0, 1.0]) + h[..., None] * 6) % 6
+    return v[..., None] - v[..., None] * s[..., None] * (torch.minimum(k, 4 - k).clamp(0, 1))
+
+
+def _textured_background(n: int, size: int, g: torch.Generator) -> torch.Tensor:
+    """Greyish, smoothly blotched, noisy backgrounds ``n×3×size×size`` (saturation ≤ 0.3)."""
+    base = _hsv_to_rgb(torch.rand(n, generator=g), 0.3 * torch.rand(n, generator=g),
+                       0.25 + 0.6 * torch.rand(n, generator=g))  # n×3
+    blotches = torch.rand(n, 3, 4, 4, generator=g) - 0.5  # low-frequency texture
+    blotches = F.interpolate(blotches, size=(size, size), mode="bicubic", align_corners=False)
+    return base[:, :, None, None] + 0.25 * blotches
+
+
+def _shape_colours(n: int, num_shapes: int, g: torch.Generator) -> torch.Tensor:
+    """Saturated colours ``n×S×3`` whose hues are spread evenly, so shapes in one image never share one.
+
+    Colour says "shape, not background" but nothing about which class: that must come from form.
+    """
+    hue = torch.rand(n, 1, generator=g) + torch.arange(num_shapes) / num_shapes
+    hue = hue + 0.1 / num_shapes * torch.rand(n, num_shapes, generator=g)
+    saturation = 0.6 + 0.4 * torch.rand(n, num_shapes, generator=g)
+    value = 0.55 + 0.45 * torch.rand(n, num_shapes, generator=g)
+    return _hsv_to_rgb(hue % 1, saturation, value)
+
+
+def _rasterise(
+    classes: torch.Tensor, active: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor,
+    angles: torch.Tensor, size: int,
+) -> torch.Tensor:
+    """Index of the topmost shape at each pixel, ``n×size×size`` (0 = background, s+1 = shape s).
+
+    A square or triangle is the set of points whose projection on each of its outward edge normals
+    is at most its inradius; a circle is a disc. Shapes share one area, so size says nothing of class.
+    """
+    coords = torch.arange(size, dtype=torch.float32) + 0.5
+    dx = coords[None, None, None, :] - centres[..., 0, None, None]  # n×S×1×W
+    dy = coords[None, None, :, None] - centres[..., 1, None, None]  # n×S×H×1
+    inside_circle = dx**2 + dy**2 <= radii[..., None, None] ** 2
+    sides = torch.where(classes == 2, 4, 3)  # squares 4 normals, triangles 3 (first one repeated)
+    k = torch.arange(4)
+    k = torch.where(k[None, None] < sides[..., None], k[None, None], 0)  # n×S×4
+    phi = angles[..., None] + 2 * math.pi * k / sides[..., None]
+    proj = dx[..., None] * torch.cos(phi)[:, :, None, None] + dy[..., None] * torch.sin(phi)[:, :, None, None]
+    # Equal area with the circle: square half-side r·√π/2, equilateral triangle inradius r·√(π/(3√3)).
+    inradius = radii * torch.where(classes == 2, math.sqrt(math.pi) / 2, math.sqrt(math.pi / (3 * math.sqrt(3))))
+    inside_polygon = proj.amax(dim=-1) <= inradius[..., None, None]
+    inside = torch.where((classes == 1)[..., None, None], inside_circle, inside_polygon) & active[..., None, None]
+    order = torch.arange(1, classes.shape[1] + 1)[None, :, None, None]
+    return (inside * order).amax(dim=1)  # later shapes are painted over earlier ones
+
+
+def _shapes_chunk(n: int, size: int, max_shapes: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    counts = torch.randint(1, max_shapes + 1, (n,), generator=g)
+    active = torch.arange(max_shapes)[None] < counts[:, None]  # n×S
+    classes = torch.randint(1, len(SHAPE_CLASSES), (n, max_shapes), generator=g)
+    centres = (0.15 + 0.7 * torch.rand(n, max_shapes, 2, generator=g)) * size
+    radii = (0.08 + 0.12 * torch.rand(n, max_shapes, generator=g)) * size
+    angles = 2 * math.pi * torch.rand(n, max_shapes, generator=g)
+    background = _textured_background(n, size, g)
+    colours = _shape_colours(n, max_shapes, g)
+    top = _rasterise(classes, active, centres, radii, angles, size)  # n×H×W
+    return _paint(top, classes, colours, background, g)
+
+
+def _paint(
+    top: torch.Tensor, classes: torch.Tensor, colours: torch.Tensor, background: torch.Tensor, g: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and masks from the topmost-shape index ``n×H×W``: shape colours over the background, plus noise."""
+    n, size = top.shape[0], top.shape[-1]
+    pad = torch.zeros(n, 1, dtype=classes.dtype)
+    masks = torch.gather(torch.cat([pad, classes], 1), 1, top.flatten(1)).view(n, size, size)
+    paint = torch.gather(torch.cat([torch.zeros(n, 1, 3), colours], 1), 1, top.flatten(1)[..., None].expand(-1, -1, 3))
+    paint = paint.transpose(1, 2).reshape(n, 3, size, size)
+    images = torch.where((top > 0)[:, None], paint, background)
+    images = images + 0.05 * torch.randn(images.shape, generator=g)
+    return images.clamp(0, 1), masks
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One shape to draw with :func:`compose_shapes`: ``kind`` is ``circle``, ``square`` or ``triangle``;
+    ``x``, ``y`` (centre) and ``radius`` are fractions of the image side; ``angle`` is in degrees.
+
+    ``radius`` is that of the circle of the same area (the generator draws 0.08–0.2).
+    """
+
+    kind: str
+    x: float = 0.5
+    y: float = 0.5
+    radius: float = 0.15
+    angle: float = 0.0
+
+
+def compose_shapes(shapes: list[Shape], size: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw ``shapes`` in order (later ones on top) on a seeded textured background, as the
+    generator would: image ``3×size×size`` in ``[0, 1]`` and mask ``size×size``."""
+    if check_positive_int("size", size) < 16:
+        raise ValueError(f"size: expected at least 16 pixels, got {size}")
+    if not shapes:
+        raise ValueError("shapes: expected at least one Shape, got none")
+    for shape in shapes:
+        if shape.kind not in SHAPE_CLASSES[1:]:
+            raise ValueError(f"shapes: kind must be one of {SHAPE_CLASSES[1:]}, got {shape.kind!r}")
+        if not 0 < shape.radius <= 0.5:
+            raise ValueError(f"shapes: radius is a fraction of the image side in (0, 0.5], got {shape.radius}")
+    g = _generator(split_seed(seed, "test"), 2**19)  # its own stream, apart from every chunk of the data sets
+    n = len(shapes)
+    classes = torch.tensor([[SHAPE_CLASSES.index(s.kind) for s in shapes]])
+    centres = torch.tensor([[[s.x * size, s.y * size] for s in shapes]], dtype=torch.float32)
+    radii = torch.tensor([[s.radius * size for s in shapes]], dtype=torch.float32)
+    angles = torch.tensor([[math.radians(s.angle) for s in shapes]], dtype=torch.float32)
+    background = _textured_background(1, size, g)
+    colours = _shape_colours(1, n, g)
+    top = _rasterise(classes, torch.ones(1, n, dtype=torch.bool), centres, radii, angles, size)
+    image, mask = _paint(top, classes, colours, background, g)
+    return image[0], mask[0]
+
+
+def synthetic_shapes(
+    num_images: int, size: int = 64, seed: int = 0, split: str = "train", max_shapes: int = 4
+) -> SegmentationData:
+    """Seeded shapes on textured backgrounds; classes ``background, circle, square, triangle``.
+
+    Each image holds 1..``max_shapes`` shapes of random class, position, size (radius 8–20 % of
+    the image), rotation and colour, painted in order so later shapes cover earlier ones. The same
+    ``(seed, split)`` gives the same data on every machine; ``train``, ``val`` and ``test`` use
+    disjoint generator seeds (:func:`split_seed`).
+    """
+    check_positive_int("num_images", num_images)
+    check_positive_int("max_shapes", max_shapes)
+    if check_positive_int("size", size) < 16:
+        raise ValueError(f"size: expected at least 16 pixels, got {size}")
+    base_seed = split_seed(seed, split)
+    images, masks = [], []
+    for chunk, start in enumerate(range(0, num_images, _CHUNK)):
+        n = min(_CHUNK, num_images - start)
+        # always draw a whole chunk, so the first k images are the same whatever the set's size
+        x, y = _shapes_chunk(_CHUNK, size, max_shapes, _generator(base_seed, chunk))
+        images.append(x[:n])
+        masks.append(y[:n])
+    return SegmentationData(torch.cat(images), torch.cat(masks), SHAPE_CLASSES)
+
+
+def noise_data(
+    num_images: int, size: int = 64, seed: int = 0, split: str = "train", num_classes: int = 2
+) -> SegmentationData:
+    """The seed article's data: ``randn`` images with ``randint`` labels. Nothing in it can be learned."""
+    check_positive_int("num_images", num_images)
+    check_positive_int("size", size)
+    check_positive_int("num_classes", num_classes)
+    g = _generator(split_seed(seed, split), 0)
+    images = torch.randn(num_images, 3, size, size, generator=g)
+    masks = torch.randint(0, num_classes, (num_images, size, size), generator=g)
+    return SegmentationData(images, masks, tuple(f"class {k}" for k in range(num_classes)))

@@ -1,0 +1,92 @@
+"""One name for each data source, as the command line and notebooks spell it: ``synthetic``,
+``pets`` or ``folder:PATH``, turned into training, validation and test sets of one image size."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from ..checks import check_positive_int
+from .dataset import SegmentationData
+from .folder import FileSegmentationData, folder_dataset
+from .pets import oxford_pets
+from .shapes import SHAPE_CLASSES, synthetic_shapes
+from .transforms import Resize, train_transform
+
+SYNTHETIC_SIZES = {"train": 4000, "val": 300, "test": 500}
+
+
+@dataclass
+class DataSplits:
+    """``train`` yields augmented pairs; ``val`` is in memory (validated often); ``test`` is read lazily."""
+
+    train: Dataset
+    val: SegmentationData
+    test: Dataset
+    class_names: tuple[str, ...]
+    description: str
+
+    def test_examples(self, count: int) -> SegmentationData:
+        """The first ``count`` test pairs in memory, for pictures."""
+        if isinstance(self.test, SegmentationData):
+            return SegmentationData(self.test.images[:count], self.test.masks[:count], self.class_names)
+        first = FileSegmentationData(self.test.pairs[:count], self.class_names, None, self.test.mask_map)
+        return first.in_memory(self.test.transform.size)
+
+
+def parse_source(spec: str) -> tuple[str, Path | None]:
+    """``"synthetic"`` / ``"pets"`` → (name, None); ``"folder:PATH"`` → ("folder", PATH)."""
+    if spec in ("synthetic", "pets"):
+        return spec, None
+    if spec.startswith("folder:") and len(spec) > len("folder:"):
+        return "folder", Path(spec[len("folder:"):]).expanduser()
+    raise ValueError(f"data: expected 'synthetic', 'pets' or 'folder:PATH', got {spec!r}")
+
+
+def load_splits(
+    spec: str, image_size: int, seed: int = 0, train_size: int | None = None, val_size: int | None = None,
+    test_size: int | None = None, root: str | os.PathLike | None = None, download: bool = True,
+) -> DataSplits:
+    """Data for training and testing at ``image_size``×``image_size``.
+
+    Synthetic data is drawn (sizes default to 4000/300/500 images). Real data (``pets`` under
+    ``root``, or a folder) is augmented for training (random resized crop, flip) and resized for
+    validation and test; sizes, when given, keep that many images spread over each split.
+    """
+    check_positive_int("image_size", image_size)
+    for name, value in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
+        if value is not None:
+            check_positive_int(name, value)
+    kind, path = parse_source(spec)
+    if kind == "synthetic":
+        sizes = {"train": train_size, "val": val_size, "test": test_size}
+        sets = {split: synthetic_shapes(n or SYNTHETIC_SIZES[split], image_size, seed, split) for split, n in sizes.items()}
+        return DataSplits(sets["train"], sets["val"], sets["test"], SHAPE_CLASSES,
+                          f"{len(sets['train'])} synthetic {image_size}×{image_size} images")
+
+    train = _real_split(spec, "train", train_transform(image_size), root, download).subset(train_size)
+    val = _real_split(spec, "val", None, root, download).subset(val_size).in_memory(image_size)
+    test = load_test(spec, image_size, seed, test_size, root, download)
+    where = "Oxford-IIIT Pet" if kind == "pets" else f"the folder {path}"
+    return DataSplits(train, val, test, train.class_names,
+                      f"{len(train)} images of {where}, augmented and resized to {image_size}×{image_size}")
+
+
+def _real_split(spec: str, split: str, transform, root, download: bool) -> FileSegmentationData:
+    kind, path = parse_source(spec)
+    if kind == "pets":
+        return oxford_pets(split, root=root, transform=transform, download=download)
+    return folder_dataset(path, split, transform=transform)
+
+
+def load_test(
+    spec: str, image_size: int, seed: int = 0, test_size: int | None = None, root: str | os.PathLike | None = None,
+    download: bool = True,
+) -> Dataset:
+    """The test split alone, as :func:`load_splits` makes it (for evaluating a checkpoint)."""
+    if parse_source(spec)[0] == "synthetic":
+        return synthetic_shapes(test_size or SYNTHETIC_SIZES["test"], image_size, seed, "test")
+    return _real_split(spec, "test", Resize(image_size), root, download).subset(test_size)

@@ -1,0 +1,34 @@
+"""The models, and the zoo by name: ``seed`` (the article's design, :mod:`.seed`), ``improved``
+(notebook 06, :mod:`.improved`) and ``unet`` (the convolutional baseline, :mod:`.unet`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import SegmentationOutput, Segmenter, count_parameters
+from .improved import ImprovedConfig, ImprovedSegmentationModel
+from .seed import ExpertSegmentation, LatentAttention, ModelConfig, SegmentationModel, SimpleEncoder
+from .unet import UNet, UNetConfig
+
+MODELS: dict[str, type[Segmenter]] = {"seed": SegmentationModel, "improved": ImprovedSegmentationModel, "unet": UNet}
+
+__all__ = [
+    "MODELS", "build_model", "model_name", "Segmenter", "SegmentationOutput", "count_parameters",
+    "SimpleEncoder", "LatentAttention", "ExpertSegmentation", "ModelConfig", "SegmentationModel",
+    "ImprovedConfig", "ImprovedSegmentationModel", "UNet", "UNetConfig",
+]
+
+
+def build_model(name: str, **config: Any) -> Segmenter:
+    """A new model by name; ``config`` overrides fields of that model's config (e.g. ``num_classes=4``)."""
+    if name not in MODELS:
+        raise ValueError(f"model: expected one of {sorted(MODELS)}, got {name!r}")
+    return MODELS[name].from_config(config)
+
+
+def model_name(model: object) -> str:
+    """The zoo name of ``model``'s class; ``TypeError`` for anything else."""
+    for name, model_class in MODELS.items():
+        if type(model) is model_class:
+            return name
+    raise TypeError(f"model: expected one of the latentseg models {sorted(MODELS)}, got {type(model).__name__}")

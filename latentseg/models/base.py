@@ -1,0 +1,109 @@
+"""What every latentseg model shares: input standardisation, ``num_classes``, ``min_size``, ``predict``,
+the attention maps of the latent models, and the interface through which training asks a model for
+its own training-only losses."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from .config import BaseConfig
+
+
+class SegmentationOutput(NamedTuple):
+    """What a latent model's ``forward(x, return_attention=True)`` returns.
+
+    - ``logits``: ``B×K×H×W``, at the input's own size.
+    - ``latent_attention``: ``B×heads×M×h×w``, expert → pixels; for each expert and head the map
+      sums to 1 over the ``h×w`` feature positions (where that expert looks).
+    - ``pixel_attention``: ``B×heads×M×h×w``, pixel → experts; at every position and head the
+      values sum to 1 over the ``M`` experts (which experts that pixel reads).
+    - ``latents``: ``B×M×latent_dim``, the experts after reading the image.
+    """
+
+    logits: torch.Tensor
+    latent_attention: torch.Tensor
+    pixel_attention: torch.Tensor
+    latents: torch.Tensor
+
+    @classmethod
+    def from_token_weights(
+        cls, logits: torch.Tensor, latent_weights: torch.Tensor, pixel_weights: torch.Tensor, latents: torch.Tensor,
+        h: int, w: int,
+    ) -> SegmentationOutput:
+        """From weights over tokens, latent ``B×heads×M×N`` and pixel ``B×heads×N×M`` (``N = h·w``)."""
+        b, heads, m = latent_weights.shape[:3]
+        return cls(logits=logits, latent_attention=latent_weights.reshape(b, heads, m, h, w),
+                   pixel_attention=pixel_weights.transpose(2, 3).reshape(b, heads, m, h, w), latents=latents)
+
+
+class Segmenter(nn.Module):
+    """Base of the models: images ``B×C×H×W`` in ``[0, 1]`` → logits ``B×num_classes×H×W``.
+
+    Subclasses name their ``config_class``, set ``self.config`` (with ``num_classes`` and
+    ``in_channels``) and ``min_size``, the smallest ``H`` and ``W`` they accept, take the config's
+    fields as keyword arguments, and call :meth:`standardise` on their input.
+
+    Declared, so that callers never probe with ``hasattr``:
+
+    - ``has_experts``: the model has latents ("experts") and accepts ``return_attention=True`` and
+      ``expert_mask`` (the seed and improved models; not the U-Net).
+    - :attr:`has_auxiliary_loss` / :meth:`auxiliary_loss`: training-only loss terms. A model that has
+      them returns ``(logits, extras)`` from ``forward(x, with_extras=True)``; ``auxiliary_loss(extras,
+      masks)`` turns those extras into a loss. The extras travel as a return value, never on ``self``,
+      so wrappers (``torch.compile``, ``DistributedDataParallel``) and repeated calls stay correct.
+    """
+
+    config_class: type[BaseConfig]
+    input_mean = 0.5
+    input_std = 0.25
+    min_size = 4
+    has_experts = False
+    #: names (or name prefixes) of parameters that stay with AdamW under ``optimizer="muon"``: the layers
+    #: that read the image or write class logits (:mod:`latentseg.training.optim`)
+    adamw_only: tuple[str, ...] = ()
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        """``(x - 0.5) / 0.25``: zero-mean, unit-variance-ish input for images in ``[0, 1]``."""
+        return (x - self.input_mean) / self.input_std
+
+    @classmethod
+    def from_config(cls, config: BaseConfig | dict[str, Any]) -> Segmenter:
+        """Rebuild from a config object or its plain dict (unknown keys are named in the error)."""
+        if not isinstance(config, cls.config_class):
+            config = cls.config_class.from_dict(config)  # a dict, or a clear TypeError for anything else
+        return cls(**config.to_dict())
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    @property
+    def has_auxiliary_loss(self) -> bool:
+        """Whether training should call ``forward(x, with_extras=True)`` and add :meth:`auxiliary_loss`."""
+        return False
+
+    def auxiliary_loss(self, extras: dict[str, torch.Tensor], masks: torch.Tensor) -> torch.Tensor:
+        """The training-only loss from the ``extras`` of one ``forward(x, with_extras=True)`` and that
+        batch's masks ``B×H×W``. Models without such terms never get asked."""
+        raise NotImplementedError(f"{type(self).__name__} has no auxiliary loss")
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        """Class index per pixel, ``B×H×W`` (int64), in eval mode; the training mode is restored after.
+
+        ``kwargs`` go to ``forward`` (e.g. ``expert_mask`` for the latent models).
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            return self(x, **kwargs).argmax(dim=1)
+        finally:
+            self.train(was_training)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

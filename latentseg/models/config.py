@@ -1,0 +1,52 @@
+"""Model configurations: frozen dataclasses of plain values, checked on creation and stored in checkpoints."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from typing import Any, TypeVar
+
+from ..checks import check_positive_int
+
+C = TypeVar("C", bound="BaseConfig")
+
+
+class BaseConfig:
+    """Checks every field on creation: ``int`` fields must be positive ints, ``float`` fields finite
+    numbers ≥ 0, ``bool`` fields bools.
+
+    Subclasses are ``@dataclass(frozen=True)`` with annotated defaults.
+    """
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.type in (bool, "bool"):
+                if not isinstance(value, bool):
+                    raise TypeError(f"{f.name}: expected True or False, got {type(value).__name__} {value!r}")
+            elif f.type in (float, "float"):
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise TypeError(f"{f.name}: expected a number ≥ 0, got {type(value).__name__} {value!r}")
+                if not 0 <= value < float("inf"):
+                    raise ValueError(f"{f.name}: expected a number ≥ 0, got {value}")
+            else:
+                check_positive_int(f.name, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def merged(cls: type[C], config: C | None = None, **overrides: Any) -> C:
+        """``config`` (or the defaults) with ``overrides`` applied, checked again."""
+        return cls(**{**(config or cls()).to_dict(), **overrides})
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+        """Build from a plain dict, naming any key that is not a config field."""
+        if not isinstance(data, dict):
+            raise TypeError(f"config: expected a dict, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"config: unknown keys {unknown}; expected a subset of {sorted(known)}")
+        return cls(**data)
+

@@ -1,0 +1,210 @@
+"""The improved latent-expert model: the seed's idea (latents read the pixels, pixels read the
+latents) with the pieces that make it segment. Notebook 06 adds them one at a time and measures each.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..checks import check_divisible, check_expert_mask, check_image_batch
+from ..data.dataset import IGNORE_INDEX
+from .base import SegmentationOutput, Segmenter
+from .blocks import ConvBlock, CrossAttentionBlock, ResidualConvBlock, fourier_positions
+from .config import BaseConfig
+
+
+@dataclass(frozen=True)
+class ImprovedConfig(BaseConfig):
+    """Everything needed to rebuild an :class:`ImprovedSegmentationModel`.
+
+    The switches turn off one improvement each, so the ablation in notebook 06 is a set of configs:
+
+    - ``encoder_blocks``: residual blocks at 1/4 resolution; they widen what each feature sees from
+      the seed's 10×10 window to 45×45 pixels with two blocks (attention adds the rest of the image);
+    - ``dilation_growth``: block ``i`` uses dilation ``dilation_growth**i``. 1 keeps every 3×3 kernel
+      dense; 2 (dilation 1, 2, 4, …, the first design) widens the window to 61×61 but steps over the
+      pixel-scale detail that tells a small square from a small circle, and scored lower (README);
+    - ``positional``: add Fourier features of each pixel's position to its feature;
+    - ``residual``: pre-norm residual + LayerNorm + MLP around every attention (else the seed's bare
+      attention), plus latent self-attention between rounds;
+    - ``rounds``: how many times the latents re-read the pixels;
+    - ``competition``: experts compete for pixels when reading them (softmax over experts, as in
+      Slot Attention), so each pixel is gathered mostly by one expert;
+    - ``mask_classification``: coarse logits come only through the experts, MaskFormer-style:
+      ``p(class | pixel) = Σ_m p(expert m | pixel) · p(class | expert m)``, so routing must carry the class;
+    - ``routing_weight``: weight of an auxiliary loss, during training, that asks the pixel → expert
+      routing to be sharp: each pixel reading mostly one expert (:func:`routing_entropy_loss`);
+    - ``expert_supervision``: weight of an auxiliary cross-entropy, during training, on the class
+      predicted *through the experts* (as ``mask_classification`` predicts it), while the prediction
+      itself keeps the direct head: routing is taught to carry the class without narrowing the output;
+    - ``skip``: a light path through the 1/2- and full-resolution encoder features that adds a
+      correction to the upsampled coarse logits near edges: logits from 1/4 resolution cap mIoU even
+      with perfect classes (:func:`latentseg.analysis.probes.resolution_ceiling` measures the cap).
+
+    Width: 64 channels for features and latents (369k parameters); notebook 06 compares it with 48
+    under AdamW and under Muon (:data:`latentseg.training.RECIPE`).
+    """
+
+    in_channels: int = 3
+    num_classes: int = 4
+    stem_dim: int = 16
+    mid_dim: int = 32
+    feature_dim: int = 64
+    latent_dim: int = 64
+    num_latents: int = 16
+    num_heads: int = 4
+    encoder_blocks: int = 2
+    dilation_growth: int = 1
+    rounds: int = 2
+    num_frequencies: int = 4
+    positional: bool = True
+    residual: bool = True
+    skip: bool = True
+    competition: bool = False
+    mask_classification: bool = False
+    routing_weight: float = 0.01
+    expert_supervision: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_divisible("latent_dim", self.latent_dim, self.num_heads)
+
+
+class ImprovedSegmentationModel(Segmenter):
+    """Image ``B×C×H×W`` in ``[0, 1]`` → class logits ``B×num_classes×H×W``.
+
+    1. encoder: full-resolution stem ``B×stem×H×W`` → ``B×mid×H/2×W/2`` → ``B×D×H/4×W/4`` with
+       residual blocks; tokens ``B×N×L`` (``N = h·w``), plus Fourier positions;
+    2. ``rounds`` times: the ``M`` latents (experts) read the tokens (cross-attention), then each
+       other (self-attention) → ``B×M×L``;
+    3. every token reads the experts (cross-attention) → ``B×N×L``;
+    4. a 1×1 convolution to coarse class logits at ``h×w``, resized (bilinear) to ``H×W``; with
+       ``skip``, plus a correction computed from the pixel features fused (1×1 convolutions) with
+       the 1/2- and full-resolution encoder features: sharp edges at little cost.
+
+    ``forward(x, return_attention=True)`` gives a :class:`SegmentationOutput`, as for the seed model;
+    ``expert_mask`` (``M`` bools) switches experts off: pixels cannot read a masked expert;
+    ``forward(x, with_extras=True)`` gives ``(logits, extras)`` for :meth:`auxiliary_loss`.
+    """
+
+    config_class = ImprovedConfig
+    has_experts = True
+    adamw_only = ("stem", "position", "head", "edge_head", "expert_classes")
+
+    def __init__(self, config: ImprovedConfig | None = None, **overrides: Any) -> None:
+        super().__init__()
+        self.config = c = ImprovedConfig.merged(config, **overrides)
+        self.stem = ConvBlock(c.in_channels, c.stem_dim)
+        self.down1 = nn.Sequential(ConvBlock(c.stem_dim, c.mid_dim, stride=2), ConvBlock(c.mid_dim, c.mid_dim))
+        self.down2 = nn.Sequential(
+            ConvBlock(c.mid_dim, c.feature_dim, stride=2),
+            *[ResidualConvBlock(c.feature_dim, dilation=c.dilation_growth**i) for i in range(c.encoder_blocks)],
+        )
+        self.to_tokens = nn.Linear(c.feature_dim, c.latent_dim)
+        self.position = nn.Linear(4 * c.num_frequencies, c.latent_dim) if c.positional else None
+        self.latents = nn.Parameter(torch.randn(c.num_latents, c.latent_dim))
+        self.read_pixels = nn.ModuleList(
+            CrossAttentionBlock(c.latent_dim, c.num_heads, residual=c.residual, competition=c.competition)
+            for _ in range(c.rounds))
+        self.think = nn.ModuleList(
+            CrossAttentionBlock(c.latent_dim, c.num_heads) for _ in range(c.rounds if c.residual else 0))
+        self.read_experts = CrossAttentionBlock(c.latent_dim, c.num_heads, residual=c.residual)
+        if c.skip:
+            # a 1×1 convolution of concatenated inputs is a sum of 1×1 convolutions, and those commute with
+            # bilinear upsampling: project the coarse input first, then upsample fewer channels
+            self.half_from_pixels = nn.Conv2d(c.latent_dim, c.mid_dim, 1, bias=False)
+            self.half_from_encoder = nn.Conv2d(c.mid_dim, c.mid_dim, 1, bias=False)
+            self.fuse_half = nn.Sequential(nn.BatchNorm2d(c.mid_dim), nn.ReLU(inplace=True),
+                                           ConvBlock(c.mid_dim, c.mid_dim))
+            self.full_from_half = nn.Conv2d(c.mid_dim, c.stem_dim, 1, bias=False)
+            self.full_from_encoder = nn.Conv2d(c.stem_dim, c.stem_dim, 1, bias=False)
+            self.fuse_full = nn.Sequential(nn.BatchNorm2d(c.stem_dim), nn.ReLU(inplace=True))
+            self.edge_head = nn.Conv2d(c.stem_dim, c.num_classes, 1)
+        self.head = None if c.mask_classification else nn.Conv2d(c.latent_dim, c.num_classes, 1)
+        through_experts = c.mask_classification or c.expert_supervision > 0
+        self.expert_classes = nn.Linear(c.latent_dim, c.num_classes) if through_experts else None
+
+    @property
+    def has_auxiliary_loss(self) -> bool:
+        return self.config.routing_weight > 0 or self.config.expert_supervision > 0
+
+    def forward(
+        self, x: torch.Tensor, return_attention: bool = False, expert_mask: torch.Tensor | None = None,
+        with_extras: bool = False,
+    ) -> torch.Tensor | SegmentationOutput | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``x``: ``B×C×H×W`` float → logits ``B×K×H×W``, or a :class:`SegmentationOutput`
+        (``return_attention``), or ``(logits, extras)`` (``with_extras``: the routing ``B×N×M`` and the
+        log-probabilities through the experts ``B×K×h×w`` that :meth:`auxiliary_loss` needs)."""
+        check_image_batch("x", x, self.config.in_channels, self.min_size)
+        expert_mask = check_expert_mask(expert_mask, self.config.num_latents, x.device)
+        full = self.stem(self.standardise(x))  # B×stem×H×W
+        half = self.down1(full)  # B×mid×H/2×W/2
+        features = self.down2(half)  # B×D×h×w
+        b, _, h, w = features.shape
+        tokens = self.to_tokens(features.flatten(2).transpose(1, 2))  # B×N×L
+        if self.position is not None:
+            tokens = tokens + self.position(fourier_positions(h, w, self.config.num_frequencies, x.device))
+        latents = self.latents.expand(b, -1, -1)  # B×M×L
+        for i, read in enumerate(self.read_pixels):
+            latents, latent_w = read(latents, tokens, return_attention=True) if return_attention else (
+                read(latents, tokens), None)
+            if self.config.residual:
+                latents = self.think[i](latents, latents)
+        c = self.config
+        need_weights = return_attention or c.mask_classification or with_extras
+        out = self.read_experts(tokens, latents, need_weights, expert_mask)
+        pixels, pixel_w = out if need_weights else (out, None)  # B×N×L, B×heads×N×M
+        pixels = pixels.transpose(1, 2).reshape(b, -1, h, w)  # B×L×h×w
+        wanted = c.mask_classification or (with_extras and c.expert_supervision > 0)
+        through_experts = self._through_experts(pixel_w, latents, h, w) if wanted else None
+        coarse = through_experts if c.mask_classification else self.head(pixels)  # B×K×h×w
+        logits = _resize(coarse, full)  # B×K×H×W: coarse, from 1/4 resolution
+        if self.config.skip:
+            fine = self.fuse_half(_resize(self.half_from_pixels(pixels), half) + self.half_from_encoder(half))
+            fine = self.fuse_full(_resize(self.full_from_half(fine), full) + self.full_from_encoder(full))  # B×stem×H×W
+            logits = logits + self.edge_head(fine)  # the skip path corrects the coarse logits near edges
+        if with_extras:
+            return logits, {"routing": pixel_w.mean(1), "through_experts": through_experts}
+        if not return_attention:
+            return logits
+        return SegmentationOutput.from_token_weights(logits, latent_w, pixel_w, latents, h, w)
+
+    def _through_experts(self, pixel_w: torch.Tensor, latents: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """Log-probabilities ``B×K×h×w`` of ``Σ_m p(expert m | pixel) · p(class | expert m)``."""
+        class_probs = self.expert_classes(latents).softmax(-1)  # B×M×K
+        coarse = (pixel_w.mean(1) @ class_probs).clamp_min(1e-6).log()  # B×N×K
+        return coarse.transpose(1, 2).reshape(latents.shape[0], -1, h, w)
+
+    def auxiliary_loss(self, extras: dict[str, torch.Tensor], masks: torch.Tensor) -> torch.Tensor:
+        """The training-only losses of one ``forward(x, with_extras=True)``, against that batch's masks
+        ``B×H×W``: ``routing_weight × routing entropy`` plus ``expert_supervision × cross-entropy`` of
+        the class predicted through the experts."""
+        c = self.config
+        loss = c.routing_weight * routing_entropy_loss(extras["routing"])
+        if c.expert_supervision > 0:
+            through = F.interpolate(extras["through_experts"], size=masks.shape[-2:], mode="bilinear",
+                                    align_corners=False).contiguous()  # nll_loss's backward needs it
+            loss = loss + c.expert_supervision * F.nll_loss(through, masks, ignore_index=IGNORE_INDEX)
+        return loss
+
+
+def _resize(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def routing_entropy_loss(routing: torch.Tensor) -> torch.Tensor:
+    """Mean per-pixel entropy of routing ``B×N×M`` (rows sum to 1) as a share of ``ln M``, in ``[0, 1]``.
+
+    Minimising it asks every pixel to read mostly one expert. It does not ask for balanced use of the
+    experts: with one class covering most pixels, balance would force experts to split that class.
+    Collapse onto one expert is prevented by the task itself when logits come only through the experts
+    (``mask_classification``).
+    """
+    p = routing.clamp_min(1e-9)
+    return -(p * p.log()).sum(-1).mean() / math.log(routing.shape[-1])

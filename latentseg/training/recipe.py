@@ -1,0 +1,82 @@
+"""The training recipe: how a model is optimised, as one frozen value that ``fit``, ``train``,
+``bench``, the notebooks and the checkpoints all read.
+
+- :data:`RECIPE` is what ``python -m latentseg train`` and ``bench`` use, and ``fit``'s default:
+  Muon for the hidden weight matrices and AdamW for the rest (:mod:`.optim`), with Muon's momentum at
+  0.85 (the usual 0.95 averages over too many of a short run's few hundred steps); batch 8; peak
+  learning rate 6·10⁻³, held, then decayed linearly over the second half (``wsd``, :mod:`.schedules`);
+  cross-entropy plus soft Dice, with pixels on class boundaries counting 5 times (:mod:`.losses`).
+- :data:`PLAIN` is the seed article's loop, AdamW on plain cross-entropy at a constant rate.
+  Notebooks 00–04 train with it because they teach the seed design and the loop itself; notebook 06
+  changes it into :data:`RECIPE` one piece at a time and measures each.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from ..checks import check_positive_int
+from .optim import OPTIMIZERS
+from .schedules import SCHEDULES
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Optimiser, schedule, batch and loss of a training run; every value is checked on creation.
+
+    - ``optimizer``: ``muon`` or ``adamw``; ``lr``: peak learning rate (both optimisers);
+      ``muon_momentum`` in ``[0, 1)``; ``weight_decay`` ≥ 0 (decoupled);
+    - ``schedule``: ``constant``, ``cosine`` or ``wsd``; ``batch_size`` images per step (per process);
+    - ``dice_weight``: loss = cross-entropy + this × soft Dice; ``edge_weight``: boundary pixels count
+      ``1 + edge_weight`` times in the cross-entropy.
+    """
+
+    optimizer: str = "muon"
+    lr: float = 6e-3
+    muon_momentum: float = 0.85
+    weight_decay: float = 1e-4
+    schedule: str = "wsd"
+    batch_size: int = 8
+    dice_weight: float = 1.0
+    edge_weight: float = 4.0
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule: expected one of {SCHEDULES}, got {self.schedule!r}")
+        check_positive_int("batch_size", self.batch_size)
+        _check_number("lr", self.lr, "a finite number > 0", lambda v: v > 0)
+        _check_number("muon_momentum", self.muon_momentum, "a number in [0, 1)", lambda v: 0 <= v < 1)
+        for name in ("weight_decay", "dice_weight", "edge_weight"):
+            _check_number(name, getattr(self, name), "a finite number ≥ 0", lambda v: v >= 0)
+
+    def replace(self, **changes: Any) -> Recipe:
+        """A copy with ``changes`` (recipe fields only; ``None`` keeps the current value)."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"recipe: unknown keys {unknown}; expected a subset of {sorted(known)}")
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        """From a plain dict such as a checkpoint's metadata; keys that are not recipe fields are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _check_number(name: str, value: object, expected: str, ok) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name}: expected {expected}, got {type(value).__name__} {value!r}")
+    if not (math.isfinite(value) and ok(value)):
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+
+
+RECIPE = Recipe()
+PLAIN = Recipe(optimizer="adamw", lr=3e-3, schedule="constant", batch_size=16, dice_weight=0.0, edge_weight=0.0)

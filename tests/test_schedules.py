@@ -1,0 +1,27 @@
+"""Learning-rate schedules."""
+
+import math
+
+import torch
+
+from latentseg.models.improved import ImprovedSegmentationModel
+
+SMALL = dict(stem_dim=4, mid_dim=8, feature_dim=16, latent_dim=16, num_latents=4, num_heads=2)
+
+
+def small_model(**overrides) -> ImprovedSegmentationModel:
+    torch.manual_seed(0)
+    return ImprovedSegmentationModel(**{**SMALL, **overrides})
+
+
+def test_learning_rate_schedule():
+    from latentseg.training.loop import learning_rate_factor
+
+    assert learning_rate_factor("constant", 0.7) == 1
+    assert learning_rate_factor("cosine", 0.0) == 0.01 and learning_rate_factor("cosine", 0.05) == 1
+    assert math.isclose(learning_rate_factor("cosine", 0.525), 0.5, abs_tol=1e-9)
+    assert learning_rate_factor("cosine", 1.0) == 0.01
+    assert learning_rate_factor("wsd", 0.0) == 0.01 and learning_rate_factor("wsd", 0.025) == 0.5
+    assert learning_rate_factor("wsd", 0.05) == learning_rate_factor("wsd", 0.5) == 1, "stable at the peak"
+    assert math.isclose(learning_rate_factor("wsd", 0.75), 0.5) and learning_rate_factor("wsd", 1.0) == 0.01
+    assert learning_rate_factor("wsd", 0.7, decay=0.2) == 1 and math.isclose(learning_rate_factor("wsd", 0.9, decay=0.2), 0.5)
