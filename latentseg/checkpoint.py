@@ -1,10 +1,10 @@
-"""Checkpoints: a ``state_dict`` plus the model config, written atomically, read with ``weights_only=True``."""
+"""Checkpoints: a ``state_dict`` plus the model config, written atomically, read with ``weights_only=True``
+and checked against the SHA-256 digest of the weights stored beside them."""
 
 from __future__ import annotations
 
+import hashlib
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,39 @@ from .models import MODELS, model_name
 from .models.base import Segmenter
 
 FORMAT = "latentseg-checkpoint"
-VERSION = 2
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 #: version 2 added ``ImprovedConfig.dilation_growth`` (default 1); version-1 improved models were built with 2
 _VERSION_1_DEFAULTS = {"improved": {"dilation_growth": 2}}
+#: version 3 added ``weights_sha256``, which every version-3 checkpoint must carry
+
+
+def weights_digest(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _check_plain(name: str, value: Any) -> None:
+    """Refuse what ``torch.load(weights_only=True)`` would not read back: only plain Python values."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_plain(f"{name}[{i}]", item)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int)):
+                raise TypeError(f"{name}: keys must be str or int, got {type(key).__name__} {key!r}")
+            _check_plain(f"{name}[{key!r}]", item)
+        return
+    raise TypeError(f"{name}: expected plain values (None, bool, int, float, str, list, tuple, dict) that a "
+                    f"weights-only load reads back, got {type(value).__name__}")
 
 
 def save_checkpoint(
@@ -26,16 +56,23 @@ def save_checkpoint(
     class_names: tuple[str, ...] | list[str] | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``model``'s name, config and weights to ``path``. ``metadata`` must hold plain Python values."""
+    """Write ``model``'s name, config, weights and their digest to ``path``.
+
+    ``metadata`` must hold plain Python values (checked before anything is written); ``class_names``
+    one string per class."""
     name = model_name(model)
-    if class_names is not None and len(class_names) != model.num_classes:
-        raise ValueError(f"class_names: expected {model.num_classes} names, got {len(class_names)}")
+    if class_names is not None:
+        if len(class_names) != model.num_classes or not all(isinstance(c, str) for c in class_names):
+            raise ValueError(f"class_names: expected {model.num_classes} names (str), got {list(class_names)!r}")
+    _check_plain("metadata", dict(metadata or {}))
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {
         "format": FORMAT,
         "version": VERSION,
         "model": name,
         "config": model.config.to_dict(),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": state,
+        "weights_sha256": weights_digest(state),
         "class_names": list(class_names) if class_names is not None else None,
         "metadata": dict(metadata or {}),
     }
@@ -50,14 +87,15 @@ def _read(path: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"checkpoint: no file at {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as err:
+    except Exception as err:  # a text file, a truncated zip, pickled code: whatever it is, it is not ours
         raise ValueError(f"checkpoint: {path} is not a readable latentseg checkpoint ({type(err).__name__}: "
                          f"{str(err).splitlines()[0] if str(err) else 'no detail'})") from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"checkpoint: {path} is not a latentseg checkpoint (expected format {FORMAT!r})")
     version = payload.get("version")
-    if version not in (1, VERSION):
-        raise ValueError(f"checkpoint: {path} has version {version!r}, this latentseg reads 1 and {VERSION}")
+    if version not in READABLE_VERSIONS:
+        raise ValueError(f"checkpoint: {path} has version {version!r}, this latentseg reads versions "
+                         f"{', '.join(map(str, READABLE_VERSIONS))}")
     if version == 1 and isinstance(payload.get("config"), dict):
         # a field added since keeps the value the model was built with, not today's default
         payload["config"] = {**_VERSION_1_DEFAULTS.get(payload.get("model", "seed"), {}), **payload["config"]}
@@ -72,6 +110,8 @@ def load_checkpoint(
     ``info`` holds ``model`` (the zoo name), ``config``, ``class_names`` and ``metadata``. A missing file raises
     ``FileNotFoundError``; a corrupt, foreign or mismatched file raises ``ValueError``.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"checkpoint: expected a file path (str or os.PathLike), got {type(path).__name__}")
     path = Path(path)
     payload = _read(path)
     name = payload.get("model", "seed")  # early checkpoints held only the seed model
@@ -92,6 +132,17 @@ def load_checkpoint(
     if missing or unexpected or wrong_shape:
         raise ValueError(f"checkpoint: {path} does not match its config; missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]}, wrong shapes {wrong_shape[:5]}")
+    _check_digest(path, payload, state)
     model.load_state_dict(state)
     info = {"model": name} | {k: payload.get(k) for k in ("config", "class_names", "metadata")}
     return model.to(device).eval(), info
+
+
+def _check_digest(path: Path, payload: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
+    """Version 3 stores the weights' SHA-256; a mismatch means the file was damaged after it was written."""
+    stored = payload.get("weights_sha256")
+    if stored is None and payload.get("version", 1) < 3:
+        return  # written before digests existed
+    if stored != weights_digest(state):
+        raise ValueError(f"checkpoint: {path} is damaged: its weights do not match the SHA-256 digest stored "
+                         "with them (the file changed after it was written); train again or restore a copy")

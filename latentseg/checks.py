@@ -88,3 +88,11 @@ def check_expert_mask(mask: torch.Tensor | None, num_latents: int, device: torch
     if not mask.any():
         raise ValueError("expert_mask: at least one expert must stay on, got all False")
     return None if mask.all() else mask.to(device)
+
+
+def check_finite(name: str, x: torch.Tensor) -> torch.Tensor:
+    """Refuse a tensor holding NaN or infinite values: one such pixel would spread through every logit."""
+    if not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"{name}: expected finite values, got {bad} NaN or infinite of {x.numel()}")
+    return x

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -12,33 +13,63 @@ import torch
 
 from .bench import bench_report, run_bench
 from .checkpoint import load_checkpoint, save_checkpoint
+from .checks import check_finite
 from .data.download import DATA_ENV
 from .data.sources import load_splits, load_test, parse_source
 from .device import PRECISIONS, pick_device, seed_everything
-from .files import write_text_atomic
+from .files import check_out_folder, check_run_folder, run_folder, write_text_atomic
 from .inference import predict_image, read_image, write_mask, write_png
 from .models import MODELS, build_model
 from .models.base import count_parameters
-from .training import RECIPE, Recipe, distributed, evaluate, fit
+from .training import RECIPE, Recipe, TrainingInterrupted, distributed, evaluate, fit
 from .training.optim import OPTIMIZERS
 from .training.schedules import SCHEDULES
 
 DEFAULT_OUT = Path("runs") / "latest"
 LATENT_FLAGS = ("feature-dim", "latent-dim", "num-latents", "num-heads")
+RUN_FILES = ("model.pt", "history.json", "predictions.png")
+INTERRUPTED = 130  # the exit status of a program stopped by Ctrl-C (128 + SIGINT)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one line for a bad option: ``python -m latentseg train: error: …``, exit 2."""
+
+    def error(self, message: str):  # noqa: ANN201 - argparse's signature
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _number(kind: type, low: float, inclusive: bool, what: str):
+    """An argparse type: a finite ``kind`` above ``low`` (or at it, if ``inclusive``); ``what`` says so."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (math.isfinite(value) and (value >= low if inclusive else value > low)):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+        return value
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
+
+
+POSITIVE_INT = _number(int, 0, False, "a positive integer")
+COUNT = _number(int, 0, True, "an integer ≥ 0")
+POSITIVE = _number(float, 0, False, "a finite number > 0")
+NON_NEGATIVE = _number(float, 0, True, "a finite number ≥ 0")
 
 
 def _add_recipe_arguments(parser: argparse.ArgumentParser, batch_help: str) -> None:
     """The fields of :class:`~latentseg.training.Recipe`, :data:`RECIPE`'s values as defaults (train and bench)."""
-    parser.add_argument("--batch-size", type=int, default=RECIPE.batch_size, help=batch_help)
-    parser.add_argument("--lr", type=float, default=RECIPE.lr, help="peak learning rate (both optimisers)")
+    parser.add_argument("--batch-size", type=POSITIVE_INT, default=RECIPE.batch_size, help=batch_help)
+    parser.add_argument("--lr", type=POSITIVE, default=RECIPE.lr, help="peak learning rate (both optimisers)")
     parser.add_argument("--optimizer", default=RECIPE.optimizer, choices=list(OPTIMIZERS),
                         help="muon: Muon for hidden weight matrices, AdamW for the rest; adamw: AdamW for everything")
-    parser.add_argument("--muon-momentum", type=float, default=RECIPE.muon_momentum,
+    parser.add_argument("--muon-momentum", type=NON_NEGATIVE, default=RECIPE.muon_momentum,
                         help="Muon's momentum (0.95 is usual; short runs do better with less)")
-    parser.add_argument("--weight-decay", type=float, default=RECIPE.weight_decay, help="decoupled weight decay")
-    parser.add_argument("--dice-weight", type=float, default=RECIPE.dice_weight,
+    parser.add_argument("--weight-decay", type=NON_NEGATIVE, default=RECIPE.weight_decay, help="decoupled weight decay")
+    parser.add_argument("--dice-weight", type=NON_NEGATIVE, default=RECIPE.dice_weight,
                         help="loss = cross-entropy + this × soft Dice (0: cross-entropy alone)")
-    parser.add_argument("--edge-weight", type=float, default=RECIPE.edge_weight,
+    parser.add_argument("--edge-weight", type=NON_NEGATIVE, default=RECIPE.edge_weight,
                         help="pixels at class boundaries count 1 + this in the cross-entropy (0: all alike)")
     parser.add_argument("--schedule", default=RECIPE.schedule, choices=list(SCHEDULES),
                         help="learning-rate schedule (on the clock under a time budget): wsd holds the peak, then "
@@ -46,8 +77,12 @@ def _add_recipe_arguments(parser: argparse.ArgumentParser, batch_help: str) -> N
 
 
 def _recipe(args: argparse.Namespace) -> Recipe:
-    """The recipe given (or defaulted) on the command line; a bad value is named in a ``ValueError``."""
-    return Recipe.from_dict(vars(args))
+    """The recipe given (or defaulted) on the command line; a bad value is named by its flag."""
+    try:
+        return Recipe.from_dict(vars(args))
+    except (ValueError, TypeError) as err:
+        field, _, rest = str(err).partition(": ")
+        raise ValueError(f"--{field.replace('_', '-')}: {rest}") from None
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, int]:
@@ -74,26 +109,27 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
                         "and masks/ (or train/, val/, test/ each holding both)")
     t.add_argument("--data-root", type=Path, default=None,
                    help=f"where pets is cached; default ${DATA_ENV}, then ~/.cache/latentseg")
-    t.add_argument("--epochs", type=int, default=3)
-    t.add_argument("--train-size", type=int, default=None,
+    t.add_argument("--epochs", type=POSITIVE_INT, default=3)
+    t.add_argument("--train-size", type=POSITIVE_INT, default=None,
                    help="training images; default 4000 synthetic, every image of real data")
-    t.add_argument("--val-size", type=int, default=None,
+    t.add_argument("--val-size", type=POSITIVE_INT, default=None,
                    help="validation images (checked every epoch); default 300 synthetic, all of real data")
-    t.add_argument("--test-size", type=int, default=None, help="test images (final metrics); default 500 synthetic, all real")
-    t.add_argument("--image-size", type=int, default=None,
+    t.add_argument("--test-size", type=POSITIVE_INT, default=None,
+                   help="test images (final metrics); default 500 synthetic, all real")
+    t.add_argument("--image-size", type=POSITIVE_INT, default=None,
                    help="side of the square training images; default 64 synthetic, 128 real (resized and cropped)")
     _add_recipe_arguments(t, "per process (under torchrun the global batch is this × processes); on a CPU small "
                              "batches give more updates per second")
-    t.add_argument("--max-seconds", type=float, default=None, help="stop training after this many seconds")
-    t.add_argument("--seed", type=int, default=0, help="fixes data, initialisation and shuffling")
+    t.add_argument("--max-seconds", type=POSITIVE, default=None, help="stop training after this many seconds")
+    t.add_argument("--seed", type=COUNT, default=0, help="fixes data, initialisation and shuffling")
     for flag in LATENT_FLAGS:
-        t.add_argument(f"--{flag}", type=int, default=None, help="latent models only; default: the model's own")
+        t.add_argument(f"--{flag}", type=POSITIVE_INT, default=None, help="latent models only; default: the model's own")
     t.add_argument("--precision", default="auto", choices=list(PRECISIONS),
                    help="autocast dtype; auto: bf16 on CUDA (fp16 on GPUs without bf16), fp32 on CPU")
     t.add_argument("--compile", action="store_true", help="train through torch.compile (slow start, faster steps on GPU)")
     t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="NHWC images and conv weights; default on for CUDA, off elsewhere")
-    t.add_argument("--num-workers", type=int, default=0,
+    t.add_argument("--num-workers", type=COUNT, default=0,
                    help="background processes that read and augment training batches (real photos on a GPU: 4–8)")
     t.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for model.pt, predictions.png, history.json")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
@@ -107,11 +143,13 @@ def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--data", default=None, metavar="synthetic|pets|folder:PATH",
                    help="default: the data the checkpoint was trained on")
     e.add_argument("--data-root", type=Path, default=None, help=f"where pets is cached; default ${DATA_ENV}")
-    e.add_argument("--seed", type=int, default=0, help="chooses the synthetic test split (disjoint from training)")
-    e.add_argument("--num-images", type=int, default=None, help="default 500 synthetic, every test image of real data")
-    e.add_argument("--image-size", type=int, default=None, help="default: the size the checkpoint was trained at")
-    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--seed", type=COUNT, default=0, help="chooses the synthetic test split (disjoint from training)")
+    e.add_argument("--num-images", type=POSITIVE_INT, default=None, help="default 500 synthetic, every test image of real data")
+    e.add_argument("--image-size", type=POSITIVE_INT, default=None, help="default: the size the checkpoint was trained at")
+    e.add_argument("--batch-size", type=POSITIVE_INT, default=64)
     e.add_argument("--json", action="store_true", help="print one JSON object of metrics")
+    e.add_argument("--any-class-names", action="store_true",
+                   help="score a model on data whose class names differ from those it was trained on (by index)")
     _add_common(e)
 
 
@@ -121,9 +159,10 @@ def _add_predict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", type=Path)
     p.add_argument("images", type=Path, nargs="+", help="PNG/JPEG images of any size (at least 4×4)")
     p.add_argument("--out", type=Path, required=True, help="folder for the masks (<stem>.png)")
-    p.add_argument("--max-size", type=int, default=None,
-                   help="downscale longer sides above this for the forward pass; default: the training size for a "
-                        "model trained on real photos, 1024 otherwise")
+    p.add_argument("--max-size", type=POSITIVE_INT, default=None,
+                   help="downscale longer sides above this for the forward pass (and read images too large to read "
+                        "whole at this size); default: the training size for a model trained on real photos, 1024 "
+                        "otherwise")
     p.add_argument("--color", action="store_true", help="also write <stem>_color.png, a coloured mask to look at")
     _add_common(p)
 
@@ -132,31 +171,32 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("bench", help="throughput, memory, and mIoU within a training-time budget, per model",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     b.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    b.add_argument("--budget", type=float, default=60.0,
+    b.add_argument("--budget", type=NON_NEGATIVE, default=60.0,
                    help="training seconds per model (validation not counted); 0 skips training")
-    b.add_argument("--sizes", type=int, nargs="+", default=[64], help="image sizes for the throughput rows")
+    b.add_argument("--sizes", type=POSITIVE_INT, nargs="+", default=[64], help="image sizes for the throughput rows")
     _add_recipe_arguments(b, "for training and throughput")
-    b.add_argument("--repeats", type=int, default=5, help="timed steps per throughput figure")
+    b.add_argument("--repeats", type=POSITIVE_INT, default=5, help="timed steps per throughput figure")
     b.add_argument("--precision", default="auto", choices=list(PRECISIONS),
                    help="autocast for the throughput rows; auto: bf16 on CUDA, fp32 on CPU")
-    b.add_argument("--attention-sizes", type=int, nargs="*", default=[64, 128, 256],
+    b.add_argument("--attention-sizes", type=POSITIVE_INT, nargs="*", default=[64, 128, 256],
                    help="image sizes whose (size/4)² tokens time one attention layer: SDPA vs nn.MultiheadAttention "
                         "vs full self-attention (none: skip)")
-    b.add_argument("--image-size", type=int, default=64, help="synthetic images for the training race")
-    b.add_argument("--train-size", type=int, default=4000)
-    b.add_argument("--val-size", type=int, default=200, help="validated every --val-every steps")
-    b.add_argument("--test-size", type=int, default=500)
-    b.add_argument("--val-every", type=int, default=50)
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--seeds", type=int, nargs="+", default=None,
+    b.add_argument("--image-size", type=POSITIVE_INT, default=64, help="synthetic images for the training race")
+    b.add_argument("--train-size", type=POSITIVE_INT, default=4000)
+    b.add_argument("--val-size", type=POSITIVE_INT, default=200, help="validated every --val-every steps")
+    b.add_argument("--test-size", type=POSITIVE_INT, default=500)
+    b.add_argument("--val-every", type=POSITIVE_INT, default=50)
+    b.add_argument("--seed", type=COUNT, default=0)
+    b.add_argument("--seeds", type=COUNT, nargs="+", default=None,
                    help="train every model once per seed and report mean ± std (default: --seed only)")
     b.add_argument("--out", type=Path, default=Path("runs") / "bench", help="folder for bench.json and bench.png")
     _add_common(b)
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m latentseg", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,predict,bench}")
+    parser = _Parser(prog="python -m latentseg", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,predict,bench}",
+                                parser_class=_Parser)
     for add in (_add_train_parser, _add_evaluate_parser, _add_predict_parser, _add_bench_parser):
         add(sub)
     return parser
@@ -182,11 +222,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _train_process(args: argparse.Namespace, device: torch.device) -> int:
-    from .analysis.plots import save_figure, show_predictions
-
     main, world = distributed.is_main(), distributed.world_size()
     say = print if main else (lambda *a, **k: None)
     recipe = _recipe(args)  # bad values are refused before any data is read
+    if main:
+        check_run_folder(args.out, RUN_FILES)  # and an output folder that cannot take the model, before training
     seed_everything(args.seed)  # the same initial weights in every process
     size = _image_size(args.data, args.image_size)
     data = load_splits(args.data, size, args.seed, args.train_size, args.val_size, args.test_size, args.data_root)
@@ -195,10 +235,15 @@ def _train_process(args: argparse.Namespace, device: torch.device) -> int:
     say(f"training the {args.model} model ({count_parameters(model):,} parameters) on {data.description}, "
         f"{args.epochs} epochs, device {device}{processes}")
     start = time.perf_counter()
-    history = fit(model, data.train, data.val, recipe=recipe, epochs=args.epochs, device=device, seed=args.seed,
-                  max_seconds=args.max_seconds, precision=args.precision, compile=args.compile,
-                  channels_last=args.channels_last, num_workers=args.num_workers,
-                  progress=not args.quiet and main, verbose=not args.quiet and main)
+    try:
+        history = fit(model, data.train, data.val, recipe=recipe, epochs=args.epochs, device=device, seed=args.seed,
+                      max_seconds=args.max_seconds, precision=args.precision, compile=args.compile,
+                      channels_last=args.channels_last, num_workers=args.num_workers,
+                      progress=not args.quiet and main, verbose=not args.quiet and main)
+    except TrainingInterrupted as stop:
+        if main:
+            _write_interrupted(args, model, data, recipe, stop, time.perf_counter() - start)
+        return INTERRUPTED
     seconds = time.perf_counter() - start
     if not main:
         distributed.barrier()  # wait while rank 0 tests and writes
@@ -206,19 +251,42 @@ def _train_process(args: argparse.Namespace, device: torch.device) -> int:
     metrics = evaluate(model, data.test, device=device).to_dict(data.class_names)
     print(f"trained in {seconds:.1f} s; test split ({len(data.test)} images):")
     _print_metrics(metrics, list(data.class_names))
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    metadata = {"model": args.model, "data": args.data, "image_size": size, "seed": args.seed, "epochs": args.epochs,
-                "train_size": len(data.train), "train_seconds": seconds, "processes": world,
-                **recipe.to_dict(), "history": history.records, "test_metrics": metrics}
-    save_checkpoint(args.out / "model.pt", model.cpu(), data.class_names, metadata)
-    write_text_atomic(args.out / "history.json", json.dumps(history.records, indent=1))
-    shown = data.test_examples(8)
-    save_figure(show_predictions(shown.images, shown.masks, model.predict(shown.images), data.class_names),
-                args.out / "predictions.png")
-    print(f"wrote {args.out / 'model.pt'}, {args.out / 'predictions.png'}, {args.out / 'history.json'}")
+    metadata = _run_metadata(args, data, recipe, size, seconds, world, history.records) | {"test_metrics": metrics}
+    with run_folder(args.out) as staging:  # the folder holds the previous run or this one, never a mix
+        _write_run(staging, model, data, metadata, history.records, pictures=True)
+    print(f"wrote {', '.join(str(args.out / name) for name in RUN_FILES)}")
     distributed.barrier()
     return 0
+
+
+def _run_metadata(args: argparse.Namespace, data, recipe: Recipe, size: int, seconds: float, world: int,
+                  records: list[dict]) -> dict:
+    return {"model": args.model, "data": args.data, "image_size": size, "seed": args.seed, "epochs": args.epochs,
+            "train_size": len(data.train), "train_seconds": seconds, "processes": world, **recipe.to_dict(),
+            "history": records}
+
+
+def _write_run(folder: Path, model, data, metadata: dict, records: list[dict], pictures: bool) -> None:
+    from .analysis.plots import save_figure, show_predictions
+
+    save_checkpoint(folder / "model.pt", model.cpu(), data.class_names, metadata)
+    write_text_atomic(folder / "history.json", json.dumps(records, indent=1))
+    if pictures:
+        shown = data.test_examples(8)
+        save_figure(show_predictions(shown.images, shown.masks, model.predict(shown.images), data.class_names),
+                    folder / "predictions.png")
+
+
+def _write_interrupted(args: argparse.Namespace, model, data, recipe: Recipe, stop: TrainingInterrupted,
+                       seconds: float) -> None:
+    """Keep the model trained so far in ``<out>-interrupted``; ``--out`` stays as it was."""
+    out = args.out.with_name(args.out.name + "-interrupted")
+    metadata = _run_metadata(args, data, recipe, _image_size(args.data, args.image_size), seconds,
+                             distributed.world_size(), stop.history.records) | {"interrupted_at_step": stop.step}
+    with run_folder(out) as staging:
+        _write_run(staging, model, data, metadata, stop.history.records, pictures=False)
+    print(f"interrupted at step {stop.step} (epoch {stop.epoch}): the model trained so far is in {out / 'model.pt'}; "
+          f"{args.out} is as it was", file=sys.stderr)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -227,10 +295,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     source = args.data or metadata.get("data", "synthetic")
     size = args.image_size or metadata.get("image_size") or _image_size(source, None)
     test = load_test(source, size, args.seed, args.num_images, args.data_root)
-    class_names = getattr(test, "class_names", None)
+    class_names = tuple(test.class_names)
+    trained_on = tuple(info["class_names"] or ())
     if model.num_classes != len(class_names):
         raise ValueError(f"checkpoint: the {source} data has {len(class_names)} classes ({', '.join(class_names)}), "
                          f"but the model predicts {model.num_classes}")
+    if trained_on and trained_on != class_names and not args.any_class_names:
+        raise ValueError(f"checkpoint: the model was trained on the classes {', '.join(trained_on)}, but the {source} "
+                         f"data names {', '.join(class_names)}; pass --any-class-names to score it by index anyway")
     metrics = evaluate(model, test, batch_size=args.batch_size, device=args.device).to_dict(class_names)
     metrics.update(checkpoint=str(args.checkpoint), data=source, split="test", seed=args.seed, num_images=len(test),
                    image_size=size)
@@ -249,11 +321,15 @@ def _predict(args: argparse.Namespace) -> int:
     clashes = sorted({s for s in stems if stems.count(s) > 1})
     if clashes:
         raise ValueError(f"images: several inputs share a file stem, so their masks would overwrite each other: {clashes}")
+    check_out_folder(args.out)
     model, info = load_checkpoint(args.checkpoint, device=pick_device(args.device))
+    if args.max_size is not None and args.max_size < model.min_size:
+        raise ValueError(f"--max-size: expected at least the model's smallest input side {model.min_size}, "
+                         f"got {args.max_size}")
     metadata = info["metadata"] or {}
     real = parse_source(metadata.get("data", "synthetic"))[0] != "synthetic"
     max_size = args.max_size or (metadata.get("image_size", 1024) if real else 1024)
-    images = [read_image(path, model.config.in_channels) for path in args.images]  # read all before writing any
+    images = [_read_checked(path, model.config.in_channels, args.max_size) for path in args.images]  # all, then write
     args.out.mkdir(parents=True, exist_ok=True)
     for path, image in zip(args.images, images, strict=True):
         mask = predict_image(model, image, max_size=max_size)
@@ -265,9 +341,23 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_checked(path: Path, channels: int, max_side: int | None) -> torch.Tensor:
+    """An image file for ``predict``: EXIF orientation applied, refused with its name if it holds NaN or
+    infinite values, read shrunk to ``max_side`` only when it is too large to read whole."""
+    try:
+        image = read_image(path, channels)
+    except ValueError as err:
+        if max_side is None or "megapixel" not in str(err):
+            raise
+        image = read_image(path, channels, max_side=max_side)
+        print(f"{path}: read shrunk to {image.shape[2]}×{image.shape[1]} (--max-size {max_side}); its mask has that size")
+    return check_finite(f"image {path}", image)
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .analysis.plots import plot_curves, save_figure
 
+    check_out_folder(args.out)
     result = run_bench(args.models, args.budget, args.sizes, args.repeats, args.device, args.seed,
                        image_size=args.image_size, train_size=args.train_size, val_size=args.val_size,
                        test_size=args.test_size, val_every=args.val_every, precision=args.precision,
@@ -287,9 +377,13 @@ COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "bench"
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; an error is one line on stderr and exit status 2, Ctrl-C exit status 130."""
     args = _build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: {args.command} stopped; files it writes are written whole or not at all", file=sys.stderr)
+        return INTERRUPTED

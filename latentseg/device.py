@@ -12,14 +12,27 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     """``device`` if given, else CUDA when present, then Apple MPS, then CPU."""
     if device is not None and str(device) != "auto":
         try:
-            return torch.device(device)
+            chosen = torch.device(device)
         except RuntimeError as err:
             raise ValueError(f"device: expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}") from err
+        _check_available(chosen)
+        return chosen
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _check_available(device: torch.device) -> None:
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise ValueError(f"device: {device} was asked for, but {build}; use 'cpu' or 'auto'")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device: {device} was asked for, but there are {torch.cuda.device_count()} GPUs")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device: {device} was asked for, but Apple's MPS is not available here; use 'cpu' or 'auto'")
 
 
 def seed_everything(seed: int) -> None:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .checks import check_image_batch, check_positive_int
+from .checks import check_finite, check_image_batch, check_positive_int
 from .data.images import read_image
 from .files import atomic_path
 from .models.base import Segmenter
@@ -23,14 +23,17 @@ def predict_image(model: Segmenter, image: torch.Tensor, max_size: int = 1024) -
 
     Images whose longer side exceeds ``max_size`` are downscaled for the forward pass and the
     logits resized back, which bounds memory (the encoder's first layer holds 32 channels at full
-    resolution) at the cost of detail.
+    resolution) at the cost of detail. NaN or infinite pixels are refused (they would make every
+    logit NaN and the whole map background).
     """
     check_positive_int("max_size", max_size)
+    if max_size < model.min_size:
+        raise ValueError(f"max_size: expected at least the model's smallest input side {model.min_size}, got {max_size}")
     if not isinstance(image, torch.Tensor):
         raise TypeError(f"image: expected a tensor C×H×W, got {type(image).__name__}")
     if image.dim() != 3:
         raise ValueError(f"image: expected one image C×H×W, got shape {tuple(image.shape)}")
-    x = check_image_batch("image", image[None], model.config.in_channels, model.min_size)
+    x = check_finite("image", check_image_batch("image", image[None], model.config.in_channels, model.min_size))
     x = x.to(next(model.parameters()).device)
     height, width = x.shape[-2:]
     scale = max_size / max(height, width)

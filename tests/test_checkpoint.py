@@ -1,8 +1,11 @@
+import os
+import stat
+import tempfile
+
 import pytest
 import torch
 
 from latentseg import SegmentationModel, load_checkpoint, save_checkpoint
-from latentseg.files import atomic_path
 from latentseg.models import MODELS, build_model, model_name
 
 
@@ -72,20 +75,8 @@ def test_failed_save_leaves_nothing_behind(tmp_path, tiny_model, monkeypatch):
     assert (tmp_path / "m.pt").read_bytes() == before
 
 
-def test_atomic_path_replaces_only_on_success(tmp_path):
-    target = tmp_path / "out.txt"
-    with atomic_path(target) as tmp:
-        tmp.write_text("new")
-    assert target.read_text() == "new"
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("partial")
-            raise RuntimeError
-    assert target.read_text() == "new" and len(list(tmp_path.iterdir())) == 1
-
-
 def test_save_checks_arguments(tmp_path, tiny_model):
-    with pytest.raises(ValueError, match="class_names: expected 4 names, got 2"):
+    with pytest.raises(ValueError, match=r"class_names: expected 4 names \(str\), got \[.a., .b.\]"):
         save_checkpoint(tmp_path / "m.pt", tiny_model, ["a", "b"])
     with pytest.raises(TypeError, match="model: expected one of the latentseg models"):
         save_checkpoint(tmp_path / "m.pt", torch.nn.Linear(2, 2))
@@ -104,9 +95,9 @@ def test_version_1_checkpoint_of_the_improved_model_keeps_its_dilation(tmp_path,
     assert loaded.config.dilation_growth == 2 and info["config"]["dilation_growth"] == 2
     x = torch.rand(1, 3, 32, 32)
     assert torch.equal(old(x), loaded(x))
-    payload["version"] = 3
+    payload["version"] = 4
     torch.save(payload, path)
-    with pytest.raises(ValueError, match="has version 3, this latentseg reads 1 and 2"):
+    with pytest.raises(ValueError, match="has version 4, this latentseg reads versions 1, 2, 3"):
         load_checkpoint(path)
 
 
@@ -119,3 +110,83 @@ def test_checkpoint_round_trip_for_every_model(tmp_path, name):
     assert info["model"] == name == model_name(loaded) and type(loaded) is type(model)
     x = torch.rand(1, 3, 32, 32)
     assert torch.equal(model(x), loaded(x))
+
+
+def test_a_damaged_checkpoint_is_refused_by_its_digest(tmp_path, tiny_model):
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model)
+    payload = torch.load(path, weights_only=True)
+    assert len(payload["weights_sha256"]) == 64 and payload["version"] == 3
+    payload["state_dict"]["encoder.conv1.weight"][0, 0, 0, 0] += 1900.0  # what flipped bytes do to a weight
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match=r"m.pt is damaged: its weights do not match the SHA-256 digest"):
+        load_checkpoint(path)
+    payload.pop("weights_sha256")
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="is damaged"):
+        load_checkpoint(path)  # a version-3 file without its digest is damaged too
+
+
+def test_bytes_flipped_in_the_file_never_load_silently(tmp_path, tiny_model):
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 200] = bytes(b ^ 0xFF for b in data[middle:middle + 200])
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="is damaged|is not a readable latentseg checkpoint"):
+        load_checkpoint(path)
+
+
+def test_checkpoints_without_a_digest_still_load(tmp_path, tiny_model):
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model)
+    payload = torch.load(path, weights_only=True)
+    payload.pop("weights_sha256")
+    payload["version"] = 2
+    torch.save(payload, path)
+    model, _ = load_checkpoint(path)
+    x = torch.rand(1, 3, 16, 16)
+    torch.testing.assert_close(model(x), tiny_model.eval()(x))
+
+
+def test_metadata_that_cannot_be_read_back_is_refused_before_writing(tmp_path, tiny_model):
+    with pytest.raises(TypeError, match=r"metadata\['when'\]: expected plain values .* got PosixPath"):
+        save_checkpoint(tmp_path / "m.pt", tiny_model, metadata={"when": tmp_path})
+    with pytest.raises(TypeError, match=r"metadata\['runs'\]\[1\]: expected plain values .* got Tensor"):
+        save_checkpoint(tmp_path / "m.pt", tiny_model, metadata={"runs": [1, torch.zeros(2)]})
+    with pytest.raises(ValueError, match="class_names: expected 4 names"):
+        save_checkpoint(tmp_path / "m.pt", tiny_model, class_names=[1, 2, 3, 4])
+    assert list(tmp_path.iterdir()) == []
+    save_checkpoint(tmp_path / "m.pt", tiny_model, metadata={"a": [1, 2.5, None, "x", (True, {"b": 1})]})
+    assert load_checkpoint(tmp_path / "m.pt")[1]["metadata"]["a"][4] == (True, {"b": 1})
+
+
+def test_not_a_checkpoint_path_and_text_files(tmp_path):
+    with pytest.raises(TypeError, match="checkpoint: expected a file path .* got NoneType"):
+        load_checkpoint(None)
+    (tmp_path / "notes.txt").write_text("eeeeeeeee these are my notes\n" * 20)
+    with pytest.raises(ValueError, match="notes.txt is not a readable latentseg checkpoint"):
+        load_checkpoint(tmp_path / "notes.txt")
+
+
+def test_saving_onto_a_folder_or_into_a_read_only_one_names_the_path(tmp_path, tiny_model):
+    (tmp_path / "model.pt").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"model.pt: is a folder; expected the path of a file"):
+        save_checkpoint(tmp_path / "model.pt", tiny_model)
+
+
+def test_a_folder_that_refuses_writes_is_named_with_the_reason(tmp_path, tiny_model, monkeypatch):
+    # as root every folder is writable, so the refusal is simulated where the file is created
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(PermissionError, match=r"m.pt: cannot write in .* \(Permission denied\)"):
+        save_checkpoint(tmp_path / "m.pt", tiny_model)
+
+
+def test_written_files_get_the_umask_mode_not_0600(tmp_path, tiny_model):
+    old = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "m.pt", tiny_model)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

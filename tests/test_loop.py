@@ -146,12 +146,16 @@ def test_a_loss_that_diverges_stops_training_before_the_weights_change():
         fit(model, synthetic_shapes(32, size=16), recipe=PLAIN.replace(batch_size=4, lr=1e30), epochs=2, progress=False)
 
 
-def test_non_finite_images_are_named_when_they_stop_training():
+def test_non_finite_images_are_refused_by_fit_and_evaluate():
     data = synthetic_shapes(8, size=16)
     data.images[3, 0, 5, 5] = float("nan")
     torch.manual_seed(0)
     model = SegmentationModel(feature_dim=8, latent_dim=8, num_latents=2, num_heads=2, num_classes=4)
-    before = [p.detach().clone() for p in model.parameters()]
-    with pytest.raises(NonFiniteLoss, match="the batch's images hold NaN or infinite values"):
+    with pytest.raises(ValueError, match="train_data: images: expected finite values, got 1 NaN or infinite"):
         fit(model, data, recipe=PLAIN.replace(batch_size=8), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="data: images 0–7: expected finite values"):
+        evaluate(model, data)
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(NonFiniteLoss, match="the batch's images hold NaN or infinite values"):  # data read lazily
+        fit(model, _Flipped(data), recipe=PLAIN.replace(batch_size=8), epochs=1, progress=False)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True)), "no step was taken"

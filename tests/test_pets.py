@@ -129,3 +129,23 @@ def test_a_truncated_archive_is_not_unpacked(tmp_path, archives):
     with pytest.raises(ValueError, match="cannot unpack"):
         extract(broken, tmp_path / "out", "images")
     assert _everything_under(tmp_path / "out") == []
+
+
+def test_pets_offline_with_a_damaged_archive_in_place_says_the_checksum_failed(tmp_path, monkeypatch):
+    def offline(url):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(dl, "_open", offline)
+    base = tmp_path / "cache" / "oxford-iiit-pet"
+    base.mkdir(parents=True)
+    (base / "images.tar.gz").write_bytes(b"the first megabytes of a download that broke off")
+    for download in (True, False):
+        with pytest.raises(FileNotFoundError, match=r"images.tar.gz already there failed its checksum \(MD5 [0-9a-f]{32}, "
+                                                    r"expected 5c4f3ee8e5d25df40f4fd59a7f44e54c"):
+            oxford_pets("train", root=tmp_path / "cache", download=download)
+
+
+def test_the_download_shows_progress(tmp_path, archives, capsys):
+    url, md5 = archives["annotations"]
+    dl.download(url, tmp_path / "annotations.tar.gz", md5)
+    assert "downloading annotations.tar.gz" in capsys.readouterr().err

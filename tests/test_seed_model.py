@@ -122,3 +122,12 @@ def test_config_round_trip_and_unknown_keys():
     assert SegmentationModel.from_config(config.to_dict()).config == config
     with pytest.raises(ValueError, match="unknown keys"):
         ModelConfig.from_dict({"num_classes": 4, "depth": 3})
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_images_of_another_float_dtype_meet_the_weights_dtype(tiny_model, dtype):
+    x = torch.rand(2, 3, 16, 16)
+    tiny_model.eval()
+    out = tiny_model(x.to(dtype))
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, tiny_model(x.to(dtype).float()))

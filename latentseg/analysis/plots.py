@@ -15,17 +15,30 @@ from matplotlib.ticker import NullFormatter
 
 from ..files import atomic_path
 
-# background dark grey, then clearly separable colours (colour-blind friendly first four)
+# background dark grey, then clearly separable colours (colour-blind friendly first four); white is "ignore"
 PALETTE = np.array(
     [[40, 40, 40], [230, 159, 0], [86, 180, 233], [0, 158, 115], [240, 228, 66], [0, 114, 178],
-     [213, 94, 0], [204, 121, 167], [255, 255, 255]], dtype=np.uint8)
+     [213, 94, 0], [204, 121, 167]], dtype=np.uint8)
+IGNORE_COLOUR = np.array([255, 255, 255], dtype=np.uint8)
+
+
+def class_colours(num_classes: int) -> np.ndarray:
+    """``num_classes×3`` uint8 colours, one per class: :data:`PALETTE` first, then hues spread by the
+    golden ratio (distinct for any count, never white)."""
+    extra = max(num_classes - len(PALETTE), 0)
+    hues = (np.arange(extra) * 0.618034) % 1
+    more = plt.cm.hsv(hues)[:, :3] * np.where(np.arange(extra) % 2, 0.75, 0.95)[:, None]  # alternate brightness
+    return np.concatenate([PALETTE, (more * 255).round().astype(np.uint8)])[:num_classes]
 
 
 def colorize(mask: torch.Tensor | np.ndarray) -> np.ndarray:
-    """Class map ``H×W`` → RGB ``H×W×3`` uint8 (ignored pixels, 255, are white)."""
+    """Class map ``H×W`` → RGB ``H×W×3`` uint8, one colour per class (:func:`class_colours`, any number
+    of classes); ignored pixels, 255, are white."""
     mask = np.asarray(mask.cpu() if isinstance(mask, torch.Tensor) else mask).astype(np.int64)
-    colours = np.where(mask[..., None] == 255, 255, PALETTE[np.clip(mask, 0, len(PALETTE) - 2) % (len(PALETTE) - 1)])
-    return colours.astype(np.uint8)
+    ignored = mask == 255
+    classes = np.where(ignored, 0, mask.clip(min=0))
+    colours = class_colours(int(classes.max(initial=0)) + 1)[classes]
+    return np.where(ignored[..., None], IGNORE_COLOUR, colours).astype(np.uint8)
 
 
 def to_rgb(image: torch.Tensor) -> np.ndarray:
@@ -38,7 +51,7 @@ def to_rgb(image: torch.Tensor) -> np.ndarray:
 
 
 def _legend(ax: plt.Axes, class_names: Sequence[str]) -> None:
-    handles = [plt.Rectangle((0, 0), 1, 1, color=PALETTE[k] / 255) for k in range(len(class_names))]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c / 255) for c in class_colours(len(class_names))]
     ax.legend(handles, class_names, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False)
 
 
@@ -181,7 +194,7 @@ def explorer_figure(
     axes[4].set_title("share of positions won", fontsize=9)
     axes[4].set_xlabel("expert", fontsize=8)
     axes[4].tick_params(labelsize=7)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=PALETTE[k] / 255) for k in range(len(class_names))]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c / 255) for c in class_colours(len(class_names))]
     fig.legend(handles, class_names, loc="lower left", ncol=len(class_names), fontsize=8, frameon=False)
     return fig
 
@@ -208,7 +221,7 @@ def plot_ablation(drops: torch.Tensor, class_names: Sequence[str]) -> Figure:
     width = 0.8 / k
     for c in range(k):
         ax.bar(np.arange(m) + (c - (k - 1) / 2) * width, drops[:, c].numpy(), width, label=class_names[c],
-               color=PALETTE[c] / 255)
+               color=class_colours(k)[c] / 255)
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set(xlabel="expert switched off", ylabel="IoU drop", xticks=range(m), title="what each expert is needed for")
     ax.legend(fontsize=8, ncol=k)

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from tqdm.auto import tqdm
+
 from ..files import atomic_path
 
 DATA_ENV = "LATENTSEG_DATA"
@@ -45,6 +47,18 @@ def _open(url: str) -> BinaryIO:
     return urllib.request.urlopen(url, timeout=60)
 
 
+def _copy_with_progress(response: BinaryIO, out: BinaryIO, name: str) -> None:
+    """Copy in 1 MiB blocks under a tqdm bar (a widget in notebooks, text in terminals), sized from
+    the response's ``Content-Length`` when it gives one."""
+    headers = getattr(response, "headers", None)
+    length = headers.get("Content-Length") if headers is not None else None
+    with tqdm(total=int(length) if length else None, unit="B", unit_scale=True, unit_divisor=1024,
+              desc=f"downloading {name}") as bar:
+        for block in iter(lambda: response.read(_BLOCK), b""):
+            out.write(block)
+            bar.update(len(block))
+
+
 def download(url: str, path: str | os.PathLike, md5: str, opener: Callable[[str], BinaryIO] | None = None) -> Path:
     """Fetch ``url`` to ``path`` unless a file with the right MD5 is already there.
 
@@ -58,7 +72,7 @@ def download(url: str, path: str | os.PathLike, md5: str, opener: Callable[[str]
     try:
         with atomic_path(path) as tmp:
             with (opener or _open)(url) as response, open(tmp, "wb") as out:
-                shutil.copyfileobj(response, out, _BLOCK)
+                _copy_with_progress(response, out, path.name)
             got = file_md5(tmp)
             if got != md5:
                 raise ValueError(f"download: {url} has MD5 {got}, expected {md5}; the file was discarded, try again")

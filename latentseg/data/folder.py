@@ -106,6 +106,10 @@ def match_pairs(root: Path) -> list[tuple[Path, Path]]:
             raise FileNotFoundError(f"data: expected a folder {root / name} (layout: images/<stem>.jpg|png, "
                                     "masks/<stem>.png)")
     images, masks = _files(root / "images", IMAGE_SUFFIXES), _files(root / "masks", (".png",))
+    lossy = sorted(p.name for s, p in _files(root / "masks", IMAGE_SUFFIXES).items() if s in images and s not in masks)
+    if lossy:
+        raise ValueError(f"data: masks must be PNG files (lossless: JPEG changes class values at every edge), "
+                         f"got {lossy[:5]} in {root / 'masks'}; save them as <stem>.png")
     no_mask = sorted(set(images) - set(masks))
     no_image = sorted(set(masks) - set(images))
     if no_mask or no_image:

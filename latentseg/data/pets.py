@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .download import DATA_ENV, data_root, download, extract
+from .download import DATA_ENV, data_root, download, extract, file_md5
 from .folder import FileSegmentationData
 
 BASE_URL = "https://www.robots.ox.ac.uk/~vgg/data/pets/data"
@@ -52,12 +52,15 @@ def pets_folder(root: str | os.PathLike | None = None, download_missing: bool = 
         if (base / name).is_dir():
             continue
         archive = base / Path(url).name
-        if not download_missing and not archive.is_file():
-            raise FileNotFoundError(_missing_message(base, name, url, "download=False"))
+        found = file_md5(archive) if archive.is_file() else None
+        damaged = (f"; the {archive.name} already there failed its checksum (MD5 {found}, expected {md5}: a partial "
+                   "or damaged copy, delete it)") if found not in (None, md5) else ""
+        if not download_missing and found != md5:
+            raise FileNotFoundError(_missing_message(base, name, url, "download=False" + damaged))
         try:
             download(url, archive, md5)
         except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-            raise FileNotFoundError(_missing_message(base, name, url, f"download failed: {err}")) from err
+            raise FileNotFoundError(_missing_message(base, name, url, f"download failed: {err}{damaged}")) from err
         extract(archive, base, name)
         archive.unlink()
     return base

@@ -66,8 +66,10 @@ class Segmenter(nn.Module):
     adamw_only: tuple[str, ...] = ()
 
     def standardise(self, x: torch.Tensor) -> torch.Tensor:
-        """``(x - 0.5) / 0.25``: zero-mean, unit-variance-ish input for images in ``[0, 1]``."""
-        return (x - self.input_mean) / self.input_std
+        """``(x - 0.5) / 0.25``: zero-mean, unit-variance-ish input for images in ``[0, 1]``, in the
+        dtype of the model's weights (a float64 or float16 image meets float32 weights)."""
+        dtype = next(self.parameters()).dtype
+        return (x.to(dtype) - self.input_mean) / self.input_std
 
     @classmethod
     def from_config(cls, config: BaseConfig | dict[str, Any]) -> Segmenter:

@@ -1,10 +1,10 @@
 """Training: the recipe (:mod:`.recipe`), the loop and evaluation (:mod:`.loop`), losses, optimisers,
 schedules, metrics, and data-parallel training under torchrun (:mod:`.distributed`)."""
 
-from .loop import History, NonFiniteLoss, evaluate, fit, training_loss
+from .loop import History, NonFiniteLoss, TrainingInterrupted, evaluate, fit, training_loss
 from .losses import segmentation_loss
 from .metrics import ConfusionMatrix, Metrics
 from .recipe import PLAIN, RECIPE, Recipe
 
-__all__ = ["History", "NonFiniteLoss", "evaluate", "fit", "training_loss", "segmentation_loss", "ConfusionMatrix",
-           "Metrics", "PLAIN", "RECIPE", "Recipe"]
+__all__ = ["History", "NonFiniteLoss", "TrainingInterrupted", "evaluate", "fit", "training_loss", "segmentation_loss",
+           "ConfusionMatrix", "Metrics", "PLAIN", "RECIPE", "Recipe"]

@@ -5,7 +5,11 @@ mixed precision, compilation, channels-last and data-parallel training as option
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -15,8 +19,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
-from ..checks import check_positive_float, check_positive_int
-from ..data.dataset import IGNORE_INDEX
+from ..checks import check_finite, check_positive_float, check_positive_int
+from ..data.dataset import IGNORE_INDEX, SegmentationData
 from ..device import autocast_to, pick_device, resolve_precision, seed_everything
 from . import distributed
 from .losses import segmentation_loss
@@ -51,6 +55,16 @@ class NonFiniteLoss(ValueError):
     """Training stopped because the loss became NaN or infinite."""
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``fit``: training stopped at the end of a step. The model holds the weights
+    trained so far; ``history`` the records up to that step (the last one made at the stop)."""
+
+    def __init__(self, history: History, step: int, epoch: int) -> None:
+        super().__init__(f"training interrupted at step {step} (epoch {epoch}); the model holds the weights "
+                         "trained so far")
+        self.history, self.step, self.epoch = history, step, epoch
+
+
 def _num_classes(model: nn.Module) -> int:
     config = getattr(model, "config", None)
     if config is None:
@@ -68,8 +82,10 @@ def _validate(model: nn.Module, loader: DataLoader, device: torch.device) -> tup
     was_training = model.training
     model.eval()
     confusion = ConfusionMatrix(_num_classes(model))
-    loss_sum, pixels = 0.0, 0
+    loss_sum, pixels, seen = 0.0, 0, 0
     for images, masks in loader:
+        check_finite(f"data: images {seen}–{seen + len(images) - 1}", images)
+        seen += len(images)
         images, masks = images.to(device), masks.to(device)
         logits = model(images)
         loss_sum += float(F.cross_entropy(logits, masks, ignore_index=IGNORE_INDEX, reduction="sum"))
@@ -133,14 +149,15 @@ class _Run:
     history: History = field(default_factory=History)
     val_data: Dataset | None = None
     verbose: bool = False
+    stop_requested: bool = False
     step: int = 0
     seconds: float = 0.0
     loss_sum: float = 0.0
     seen: int = 0
 
 
-def _check_fit_arguments(model: nn.Module, train_data: Dataset, recipe: Recipe, epochs: int, max_seconds: float | None,
-                         val_every: int | None, num_workers: int) -> None:
+def _check_fit_arguments(model: nn.Module, train_data: Dataset, val_data: Dataset | None, recipe: Recipe, epochs: int,
+                         max_seconds: float | None, val_every: int | None, num_workers: int) -> None:
     if not isinstance(recipe, Recipe):
         raise TypeError(f"recipe: expected a latentseg Recipe, got {type(recipe).__name__}")
     check_positive_int("epochs", epochs)
@@ -152,6 +169,9 @@ def _check_fit_arguments(model: nn.Module, train_data: Dataset, recipe: Recipe, 
         check_positive_int("val_every", val_every)
     if len(train_data) == 0:
         raise ValueError("train_data: expected at least one example, got an empty data set")
+    for name, data in (("train_data", train_data), ("val_data", val_data)):
+        if isinstance(data, SegmentationData):  # in memory: check it all now; files are checked batch by batch
+            check_finite(f"{name}: images", data.images)
     num_classes = _num_classes(model)
     data_classes = getattr(train_data, "num_classes", num_classes)
     if data_classes != num_classes:
@@ -255,20 +275,19 @@ def fit(
     initial weights give the same losses. ``max_seconds`` stops early, after the batch that crosses
     it, and then runs the schedule on the clock: the result depends on the machine's speed (``bench``
     uses it; notebooks train for epochs). ``seconds`` in the history counts training only.
-    A loss that becomes NaN or infinite stops training with :class:`NonFiniteLoss` (a ``ValueError``).
+    A loss that becomes NaN or infinite stops training with :class:`NonFiniteLoss` (a ``ValueError``);
+    Ctrl-C stops it at the end of the current step with :class:`TrainingInterrupted` (a ``KeyboardInterrupt``).
 
-    Speed: ``precision`` (:func:`latentseg.device.resolve_precision`; ``auto`` = bf16 on CUDA, fp32
-    on CPU) runs the forward pass under autocast, with loss scaling for fp16; ``compile`` trains
-    through ``torch.compile``; ``channels_last`` (default: on for CUDA) stores images and convolution
-    weights NHWC; ``num_workers`` loads training batches in background processes (photos from disk).
-    Validation always runs in fp32.
+    Speed: ``precision`` (:func:`latentseg.device.resolve_precision`: bf16 on CUDA, fp32 on CPU; fp16
+    with loss scaling) for the forward pass, ``compile`` (``torch.compile``), ``channels_last`` (NHWC;
+    default on for CUDA), ``num_workers`` (background loading). Validation always runs in fp32.
 
     Under ``torchrun`` (:mod:`latentseg.training.distributed`) the model is wrapped in
     ``DistributedDataParallel``; each process trains on its shard with ``recipe.batch_size`` images
     per step and its own seed ``seed + rank``; only rank 0 validates, logs and returns a history with
     validation figures. Dice overlaps and boundary weights are then summed within each process's batch.
     """
-    _check_fit_arguments(model, train_data, recipe, epochs, max_seconds, val_every, num_workers)
+    _check_fit_arguments(model, train_data, val_data, recipe, epochs, max_seconds, val_every, num_workers)
     device = pick_device(device)
     seed_everything(seed + distributed.rank())
     run = _prepare(model, recipe, device, precision, compile, channels_last)
@@ -276,12 +295,15 @@ def fit(
     loader = _train_loader(train_data, recipe.batch_size, seed, num_workers)
     bar = tqdm(total=epochs * len(loader), desc="training", unit="batch", disable=not (progress and distributed.is_main()))
     try:
-        for epoch in range(1, epochs + 1):
-            loader.sampler.set_epoch(epoch)
-            out_of_time = _train_epoch(run, loader, epoch, epochs * len(loader), max_seconds, val_every, bar)
-            _record(run, epoch)
-            if out_of_time:
-                break
+        with _stop_at_step_end(run):
+            for epoch in range(1, epochs + 1):
+                loader.sampler.set_epoch(epoch)
+                stopped = _train_epoch(run, loader, epoch, epochs * len(loader), max_seconds, val_every, bar)
+                _record(run, epoch)
+                if stopped == "interrupted":
+                    raise TrainingInterrupted(run.history, run.step, epoch)
+                if stopped:
+                    break
     finally:
         bar.close()
         if run.channels_last:
@@ -290,19 +312,43 @@ def fit(
 
 
 def _train_epoch(run: _Run, loader: DataLoader, epoch: int, total_steps: int, max_seconds: float | None,
-                 val_every: int | None, bar: tqdm) -> bool:
+                 val_every: int | None, bar: tqdm) -> str:
     """One pass over ``loader``, recording every ``val_every`` steps (the epoch's end is recorded by
-    ``fit``); returns whether ``max_seconds`` ran out (every rank agrees)."""
+    ``fit``). Returns why it stopped early, ``"out of time"`` or ``"interrupted"``, or ``""``; every
+    rank agrees on it."""
     for images, masks in loader:
         done = run.step / total_steps if max_seconds is None else max(run.step / total_steps, run.seconds / max_seconds)
         loss = _train_step(run, images, masks, learning_rate_factor(run.recipe.schedule, done), epoch)
         bar.update(1)
         bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", refresh=False)
-        out_of_time = max_seconds is not None and run.seconds > max_seconds
-        if distributed.world_size() > 1 and max_seconds is not None:
-            out_of_time = distributed.any_across(out_of_time, run.device)  # every rank stops at the same step
+        flags = [float(max_seconds is not None and run.seconds > max_seconds), float(run.stop_requested)]
+        out_of_time, interrupted = distributed.sum_across(flags, run.device)  # every rank stops at the same step
+        if interrupted:
+            return "interrupted"
         if out_of_time:
-            return True
+            return "out of time"
         if val_every is not None and run.step % val_every == 0 and run.step % len(loader):
             _record(run, epoch)
-    return False
+    return ""
+
+
+@contextmanager
+def _stop_at_step_end(run: _Run) -> Iterator[None]:
+    """While training, Ctrl-C (SIGINT) asks to stop at the end of the current step instead of breaking
+    into it; a second Ctrl-C interrupts at once. Only in the main thread, where signals arrive."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def ask_to_stop(signum, frame) -> None:  # noqa: ANN001 - the signal module's signature
+        if run.stop_requested:
+            raise KeyboardInterrupt
+        run.stop_requested = True
+        tqdm.write("stopping at the end of this step (Ctrl-C again to stop at once)")
+
+    signal.signal(signal.SIGINT, ask_to_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
