@@ -15,7 +15,7 @@ from .bench import bench_report, run_bench
 from .checkpoint import load_checkpoint, save_checkpoint
 from .checks import check_finite
 from .data.download import DATA_ENV
-from .data.sources import load_splits, load_test, parse_source
+from .data.sources import SHAPE_SOURCES, load_splits, load_test, parse_source
 from .device import PRECISIONS, pick_device, seed_everything
 from .files import check_out_folder, check_run_folder, run_folder, write_text_atomic
 from .inference import predict_image, read_image, write_mask, write_png
@@ -71,6 +71,9 @@ def _add_recipe_arguments(parser: argparse.ArgumentParser, batch_help: str) -> N
                         help="loss = cross-entropy + this × soft Dice (0: cross-entropy alone)")
     parser.add_argument("--edge-weight", type=NON_NEGATIVE, default=RECIPE.edge_weight,
                         help="pixels at class boundaries count 1 + this in the cross-entropy (0: all alike)")
+    parser.add_argument("--colour-jitter", action=argparse.BooleanOptionalAction, default=RECIPE.colour_jitter,
+                        help="random hue, saturation, brightness, contrast, greyscale, channel order and inversion of "
+                             "every training batch (masks untouched)")
     parser.add_argument("--schedule", default=RECIPE.schedule, choices=list(SCHEDULES),
                         help="learning-rate schedule (on the clock under a time budget): wsd holds the peak, then "
                              "decays linearly over the second half")
@@ -104,9 +107,9 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--model", default="improved", choices=sorted(MODELS),
                    help="improved: the latent-expert model of notebook 06; seed: the article's; unet: the baseline")
-    t.add_argument("--data", default="synthetic", metavar="synthetic|pets|folder:PATH",
-                   help="built-in shapes; Oxford-IIIT Pet (downloaded once, about 800 MB); or PATH with images/ "
-                        "and masks/ (or train/, val/, test/ each holding both)")
+    t.add_argument("--data", default="synthetic", metavar="synthetic|classic|pets|folder:PATH",
+                   help="built-in shapes (classic: in the old look, where colour gives them away); Oxford-IIIT Pet "
+                        "(downloaded once, about 800 MB); or PATH with images/ and masks/ (or train/, val/, test/)")
     t.add_argument("--data-root", type=Path, default=None,
                    help=f"where pets is cached; default ${DATA_ENV}, then ~/.cache/latentseg")
     t.add_argument("--epochs", type=POSITIVE_INT, default=3)
@@ -140,8 +143,9 @@ def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("evaluate", help="metrics of a checkpoint on a synthetic test split",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     e.add_argument("checkpoint", type=Path)
-    e.add_argument("--data", default=None, metavar="synthetic|pets|folder:PATH",
-                   help="default: the data the checkpoint was trained on")
+    e.add_argument("--data", default=None, metavar="synthetic|classic|shifted|pets|folder:PATH",
+                   help="default: the data the checkpoint was trained on; shifted: shapes drawn with another look, "
+                        "which no model trains on")
     e.add_argument("--data-root", type=Path, default=None, help=f"where pets is cached; default ${DATA_ENV}")
     e.add_argument("--seed", type=COUNT, default=0, help="chooses the synthetic test split (disjoint from training)")
     e.add_argument("--num-images", type=POSITIVE_INT, default=None, help="default 500 synthetic, every test image of real data")
@@ -173,6 +177,13 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     b.add_argument("--budget", type=NON_NEGATIVE, default=60.0,
                    help="training seconds per model (validation not counted); 0 skips training")
+    b.add_argument("--steps", type=POSITIVE_INT, default=None,
+                   help="train each model for this many steps instead of --budget seconds: the same models on any "
+                        "machine")
+    b.add_argument("--look", default="varied", choices=["varied", "classic"],
+                   help="the synthetic shapes' look to train and test on (classic: colour gives shapes away)")
+    b.add_argument("--shifted-size", type=POSITIVE_INT, default=200,
+                   help="images of the shifted test set (other drawing code, other looks) each model is scored on")
     b.add_argument("--sizes", type=POSITIVE_INT, nargs="+", default=[64], help="image sizes for the throughput rows")
     _add_recipe_arguments(b, "for training and throughput")
     b.add_argument("--repeats", type=POSITIVE_INT, default=5, help="timed steps per throughput figure")
@@ -209,7 +220,7 @@ def _print_metrics(metrics: dict, class_names: list[str]) -> None:
 
 
 def _image_size(data: str, given: int | None) -> int:
-    return given or (64 if parse_source(data)[0] == "synthetic" else 128)
+    return given or (64 if parse_source(data)[0] in SHAPE_SOURCES else 128)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -327,7 +338,7 @@ def _predict(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-size: expected at least the model's smallest input side {model.min_size}, "
                          f"got {args.max_size}")
     metadata = info["metadata"] or {}
-    real = parse_source(metadata.get("data", "synthetic"))[0] != "synthetic"
+    real = parse_source(metadata.get("data", "synthetic"))[0] not in SHAPE_SOURCES
     max_size = args.max_size or (metadata.get("image_size", 1024) if real else 1024)
     images = [_read_checked(path, model.config.in_channels, args.max_size) for path in args.images]  # all, then write
     args.out.mkdir(parents=True, exist_ok=True)
@@ -361,7 +372,8 @@ def _bench(args: argparse.Namespace) -> int:
     result = run_bench(args.models, args.budget, args.sizes, args.repeats, args.device, args.seed,
                        image_size=args.image_size, train_size=args.train_size, val_size=args.val_size,
                        test_size=args.test_size, val_every=args.val_every, precision=args.precision,
-                       attention_sizes=args.attention_sizes, seeds=args.seeds, recipe=_recipe(args))
+                       attention_sizes=args.attention_sizes, seeds=args.seeds, recipe=_recipe(args), steps=args.steps,
+                       shifted_size=args.shifted_size, look=args.look)
     print(bench_report(result))
     write_text_atomic(args.out / "bench.json", json.dumps(result, indent=1))
     if not result["training"]:

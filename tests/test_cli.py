@@ -115,6 +115,8 @@ def test_bench_tiny_run_writes_json_and_plot(tmp_path):
         present = [v for v in t["test_per_class_iou"] if v is not None]
         assert t["test_miou"] == pytest.approx(sum(present) / len(present)) and len(t["test_per_class_iou"]) == 4
         assert t["steps"] >= 1 and t["curve"][-1][0] == t["train_seconds"]
+        assert all(0 <= t[k] <= 1 for k in ("shifted_miou", "greyscale_miou", "hue_agreement"))
+        assert set(t["summary"]) >= {"test_miou", "shifted_miou", "greyscale_miou", "hue_agreement"}
         assert t["seconds_to_target"] is None or t["seconds_to_target"] <= t["train_seconds"]
         assert all(0 <= miou <= 1 for _, miou in t["curve"])
     for name in ("seed", "improved"):
@@ -208,3 +210,13 @@ def test_bench_throughput_only(tmp_path):
     bad = cli("bench", "--precision", "fp16", "--budget", "0", "--sizes", "16", "--attention-sizes", "--out", tmp_path,
               check=False)
     assert bad.returncode == 2 and "fp16 autocast needs a CUDA device" in bad.stderr
+
+
+def test_bench_for_a_fixed_number_of_steps(tmp_path):
+    result = cli("bench", "--steps", "3", "--models", "seed", "--sizes", "16", "--batch-size", "2", "--repeats", "1",
+                 "--image-size", "16", "--train-size", "8", "--val-size", "4", "--test-size", "4", "--shifted-size", "3",
+                 "--attention-sizes", "--look", "classic", "--out", tmp_path)
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert data["steps"] == 3 and data["budget_s"] is None and data["look"] == "classic"
+    assert data["training"]["seed"]["steps"] == 3 and "training for 3 steps" in result.stdout
+    assert "shifted" in result.stdout and "classic look" in result.stdout

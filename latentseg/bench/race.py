@@ -8,9 +8,12 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from ..analysis.robustness import robustness_report
 from ..analysis.specialisation import specialisation_report
 from ..checks import check_positive_float
 from ..data.shapes import SHAPE_CLASSES, synthetic_shapes
+from ..data.shifted import shifted_shapes
+from ..data.sources import SHIFTED_TEST_SIZE
 from ..device import pick_device
 from ..models import MODELS, build_model
 from ..models.base import Segmenter, count_parameters
@@ -24,9 +27,10 @@ SPECIALISATION_KEYS = ("routing_entropy", "routing_entropy_ratio", "nmi", "ari",
 
 
 def summarise_runs(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Mean and sample standard deviation (0 for one run) over runs of ``test_miou``, ``steps`` and, for
-    latent models, the specialisation figures."""
-    values: dict[str, list[float]] = {"test_miou": [r["test_miou"] for r in runs], "steps": [r["steps"] for r in runs]}
+    """Mean and sample standard deviation (0 for one run) over runs of ``test_miou``, the robustness
+    figures, ``steps`` and, for latent models, the specialisation figures."""
+    keys = ("test_miou", "shifted_miou", "greyscale_miou", "hue_agreement", "steps")
+    values: dict[str, list[float]] = {k: [r[k] for r in runs] for k in keys if k in runs[0]}
     if "specialisation" in runs[0]:
         values.update({k: [r["specialisation"][k] for r in runs] for k in SPECIALISATION_KEYS})
     summary = {}
@@ -43,18 +47,22 @@ def seconds_to_reach(records: list[dict[str, float]], target: float) -> float | 
 
 
 def train_for_budget(
-    model: Segmenter, train: Dataset, val: Dataset, test: Dataset, budget_s: float, *,
-    recipe: Recipe = RECIPE, val_every: int = 50, seed: int = 0, device: str | None = None, progress: bool = False,
+    model: Segmenter, train: Dataset, val: Dataset, test: Dataset, budget_s: float | None = None, *,
+    steps: int | None = None, recipe: Recipe = RECIPE, val_every: int = 50, seed: int = 0, device: str | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Train ``model`` for ``budget_s`` seconds (validation not counted) with ``recipe``, its schedule
-    on the clock.
+    """Train ``model`` with ``recipe`` for ``budget_s`` seconds (validation not counted; the schedule
+    on the clock) or for ``steps`` steps (the same model on every machine): exactly one of them.
 
     Returns ``test_miou``, ``test_per_class_iou``, ``train_seconds``, ``steps``, ``seconds_to_target``
     (first validation at ``TARGET_MIOU`` or above, else ``None``) and ``curve`` (``[[seconds, val mIoU], …]``).
     """
-    check_positive_float("budget_s", budget_s)
-    history = fit(model, train, val, recipe=recipe, epochs=1_000_000, device=device, seed=seed,
-                  max_seconds=budget_s, val_every=val_every, progress=progress)
+    if (budget_s is None) == (steps is None):
+        raise ValueError(f"budget_s, steps: expected exactly one, got budget_s={budget_s}, steps={steps}")
+    if budget_s is not None:
+        check_positive_float("budget_s", budget_s)
+    history = fit(model, train, val, recipe=recipe, epochs=1_000_000, device=device, seed=seed, max_seconds=budget_s,
+                  max_steps=steps, val_every=val_every, progress=progress)
     metrics = evaluate(model, test, device=device)
     return {
         "test_miou": metrics.miou,
@@ -91,15 +99,20 @@ def throughput_rows(models: list[str], sizes: list[int] | tuple[int, ...], recip
     return rows
 
 
-def race_one(name: str, seed: int, budget_s: float, recipe: Recipe, sizes: dict[str, int], image_size: int,
-             val_every: int, device: str | None) -> dict[str, Any]:
-    """One model trained once on the synthetic data of ``seed`` (``sizes``: images per split), with the
-    specialisation figures for a model that has experts."""
-    train, val, test = (synthetic_shapes(sizes[split], image_size, seed, split) for split in ("train", "val", "test"))
+def race_one(name: str, seed: int, budget_s: float | None, recipe: Recipe, sizes: dict[str, int], image_size: int,
+             val_every: int, device: str | None, steps: int | None = None, look: str = "varied") -> dict[str, Any]:
+    """One model trained once on the synthetic data of ``seed`` in ``look`` (``sizes``: images per split)
+    for ``budget_s`` seconds or ``steps`` steps, then scored on data it did not train on
+    (:func:`~latentseg.analysis.robustness.robustness_report`: the shifted set, greyscale copies, hue
+    rotations), with the specialisation figures for a model that has experts."""
+    train, val, test = (synthetic_shapes(sizes[split], image_size, seed, split, look=look)
+                        for split in ("train", "val", "test"))
     torch.manual_seed(seed)
     model = build_model(name, num_classes=len(SHAPE_CLASSES))
     run = {"seed": seed, "params": count_parameters(model), **train_for_budget(
-        model, train, val, test, budget_s, recipe=recipe, val_every=val_every, seed=seed, device=device)}
+        model, train, val, test, budget_s, steps=steps, recipe=recipe, val_every=val_every, seed=seed, device=device)}
+    shifted = shifted_shapes(sizes.get("shifted", SHIFTED_TEST_SIZE), image_size, seed)
+    run |= robustness_report(model, test, shifted, device=device)
     if model.has_experts:  # do its latents act as experts?
         report = specialisation_report(model.cpu(), test.images[:200], test.masks[:200])
         run["specialisation"] = {k: report[k] for k in SPECIALISATION_KEYS}
@@ -111,11 +124,13 @@ def run_bench(
     repeats: int = 5, device: str | None = None, seed: int = 0, image_size: int = 64, train_size: int = 4000,
     val_size: int = 200, test_size: int = 500, val_every: int = 50, precision: str = "auto",
     attention_sizes: list[int] | tuple[int, ...] = (), seeds: list[int] | None = None, recipe: Recipe = RECIPE,
+    steps: int | None = None, shifted_size: int = SHIFTED_TEST_SIZE, look: str = "varied",
 ) -> dict[str, Any]:
     """Every model in one run: throughput at each size (:func:`throughput_rows`), attention alone at
     each of ``attention_sizes`` (:func:`~latentseg.bench.throughput.attention_comparison`, token grids
-    of 1/4 the image side), then training for ``budget_s`` seconds with ``recipe`` (``0`` skips it):
-    :func:`race_one` on ``train_size`` synthetic images of ``image_size``, tested on ``test_size``.
+    of 1/4 the image side), then training for ``budget_s`` seconds, or ``steps`` steps when given, with
+    ``recipe`` (``budget_s=0`` and no ``steps`` skip it): :func:`race_one` on ``train_size`` synthetic
+    images of ``image_size`` in ``look``, tested on ``test_size`` of them and ``shifted_size`` shifted ones.
 
     With several ``seeds`` each model trains once per seed (data, initialisation and shuffling all
     change); ``training[name]`` holds the first run's fields, every run under ``runs`` and ``summary``
@@ -130,13 +145,16 @@ def run_bench(
         raise ValueError(f"budget_s: expected seconds ≥ 0 (0 skips training), got {budget_s}")
     rows = throughput_rows(models, sizes, recipe, repeats, device, precision, seed)
     attention = attention_comparison(attention_sizes, recipe.batch_size, repeats, device) if attention_sizes else None
-    split_sizes = {"train": train_size, "val": val_size, "test": test_size}
+    split_sizes = {"train": train_size, "val": val_size, "test": test_size, "shifted": shifted_size}
+    budget = None if steps else budget_s
     training = {}
-    for name in models if budget_s > 0 else []:
-        runs = [race_one(name, s, budget_s, recipe, split_sizes, image_size, val_every, device) for s in seeds or [seed]]
+    for name in models if budget_s > 0 or steps else []:
+        runs = [race_one(name, s, budget, recipe, split_sizes, image_size, val_every, device, steps, look)
+                for s in seeds or [seed]]
         training[name] = {**runs[0], "runs": runs, "summary": summarise_runs(runs)}
     return {
         "device": str(pick_device(device)), "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "budget_s": budget_s, "image_size": image_size, "train_size": train_size, "target_miou": TARGET_MIOU,
+        "budget_s": budget, "steps": steps, "look": look, "image_size": image_size, "train_size": train_size,
+        "target_miou": TARGET_MIOU,
         "recipe": recipe.to_dict(), "rows": rows, "attention": attention, "training": training,
     }

@@ -35,17 +35,22 @@ def attention_table(attention: dict[str, Any]) -> list[str]:
 
 def _run_line(label: str, run: dict[str, Any]) -> str:
     reached = "never" if run["seconds_to_target"] is None else f"{run['seconds_to_target']:.1f}"
+    robust = f"{run['shifted_miou']:>9.4f}{run['greyscale_miou']:>8.4f}{run['hue_agreement']:>7.3f}"
     spec = run.get("specialisation")
     if spec:
         duplicates = f"{spec['duplicate_pairs']:.1f} ({spec['duplicate_pairs_used']:.1f})"
         experts = f"{spec['routing_entropy_ratio']:>14.2f}{spec['nmi']:>7.3f}{spec['experts_used']:>6}{duplicates:>19}"
     else:
         experts = f"{'–':>14}{'–':>7}{'–':>6}{'–':>19}"
-    return f"{label:<10}{run['steps']:>7}{run['test_miou']:>11.4f}{reached:>14}{experts}"
+    return f"{label:<10}{run['steps']:>7}{run['test_miou']:>11.4f}{robust}{reached:>14}{experts}"
 
 
 def _summary_line(name: str, summary: dict[str, dict[str, float]]) -> str:
-    line = f"{name + ' mean ± std':<24}mIoU {summary['test_miou']['mean']:.4f} ± {summary['test_miou']['std']:.4f}"
+    def pm(key: str, digits: int = 4) -> str:
+        return f"{summary[key]['mean']:.{digits}f} ± {summary[key]['std']:.{digits}f}"
+
+    line = (f"{name + ' mean ± std':<24}mIoU {pm('test_miou')}, shifted {pm('shifted_miou')}, "
+            f"greyscale {pm('greyscale_miou')}, hue agreement {pm('hue_agreement', 3)}")
     if "nmi" in summary:
         line += (f", entropy/ln M {summary['routing_entropy_ratio']['mean']:.2f} ± "
                  f"{summary['routing_entropy_ratio']['std']:.2f}, NMI {summary['nmi']['mean']:.3f} ± "
@@ -59,10 +64,14 @@ def race_table(result: dict[str, Any]) -> list[str]:
     mean ± std over seeds."""
     recipe, size = result["recipe"], result["image_size"]
     momentum = f" momentum {recipe['muon_momentum']:g}" if recipe["optimizer"] == "muon" else ""
-    lines = ["", f"training for {result['budget_s']:g} s each on {result['train_size']} synthetic {size}×{size} images "
-             f"({recipe['optimizer']}{momentum}, lr {recipe['lr']:g}, {recipe['schedule']} schedule, "
-             f"batch {recipe['batch_size']}, dice {recipe['dice_weight']:g}, edge weight {recipe['edge_weight']:g}):",
-             f"{'model':<10}{'steps':>7}{'test mIoU':>11}{'to ' + format(result['target_miou'], '.2f') + ' (s)':>14}"
+    budget = f"{result['steps']} steps" if result.get("steps") else f"{result['budget_s']:g} s"
+    lines = ["", f"training for {budget} each on {result['train_size']} synthetic {size}×{size} images "
+             f"({result.get('look', 'varied')} look; "
+             f"{recipe['optimizer']}{momentum}, lr {recipe['lr']:g}, {recipe['schedule']} schedule, "
+             f"batch {recipe['batch_size']}, dice {recipe['dice_weight']:g}, edge weight {recipe['edge_weight']:g}, "
+             f"colour jitter {'on' if recipe.get('colour_jitter') else 'off'}):",
+             f"{'model':<10}{'steps':>7}{'test mIoU':>11}{'shifted':>9}{'grey':>8}{'hue':>7}"
+             f"{'to ' + format(result['target_miou'], '.2f') + ' (s)':>14}"
              f"{'entropy/ln M':>14}{'NMI':>7}{'used':>6}{'dup. pairs (used)':>19}"]
     for name, t in result["training"].items():
         for run in t["runs"]:

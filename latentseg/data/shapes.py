@@ -9,10 +9,10 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from ..checks import check_positive_int
 from .dataset import SegmentationData
+from .looks import LOOKS, paint
 
 SHAPE_CLASSES = ("background", "circle", "square", "triangle")
 SPLITS = ("train", "val", "test")
@@ -34,33 +34,6 @@ def split_seed(seed: int, split: str) -> int:
 
 def _generator(seed: int, chunk: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 2**20 + chunk)
-
-
-def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Hue, saturation, value in [0, 1] (any shape) → RGB with a trailing axis of 3."""
-    k = (torch.tensor([5.0, 3.0, 1.0]) + h[..., None] * 6) % 6
-    return v[..., None] - v[..., None] * s[..., None] * (torch.minimum(k, 4 - k).clamp(0, 1))
-
-
-def _textured_background(n: int, size: int, g: torch.Generator) -> torch.Tensor:
-    """Greyish, smoothly blotched, noisy backgrounds ``n×3×size×size`` (saturation ≤ 0.3)."""
-    base = _hsv_to_rgb(torch.rand(n, generator=g), 0.3 * torch.rand(n, generator=g),
-                       0.25 + 0.6 * torch.rand(n, generator=g))  # n×3
-    blotches = torch.rand(n, 3, 4, 4, generator=g) - 0.5  # low-frequency texture
-    blotches = F.interpolate(blotches, size=(size, size), mode="bicubic", align_corners=False)
-    return base[:, :, None, None] + 0.25 * blotches
-
-
-def _shape_colours(n: int, num_shapes: int, g: torch.Generator) -> torch.Tensor:
-    """Saturated colours ``n×S×3`` whose hues are spread evenly, so shapes in one image never share one.
-
-    Colour says "shape, not background" but nothing about which class: that must come from form.
-    """
-    hue = torch.rand(n, 1, generator=g) + torch.arange(num_shapes) / num_shapes
-    hue = hue + 0.1 / num_shapes * torch.rand(n, num_shapes, generator=g)
-    saturation = 0.6 + 0.4 * torch.rand(n, num_shapes, generator=g)
-    value = 0.55 + 0.45 * torch.rand(n, num_shapes, generator=g)
-    return _hsv_to_rgb(hue % 1, saturation, value)
 
 
 def _rasterise(
@@ -89,31 +62,21 @@ def _rasterise(
     return (inside * order).amax(dim=1)  # later shapes are painted over earlier ones
 
 
-def _shapes_chunk(n: int, size: int, max_shapes: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _shapes_chunk(n: int, size: int, max_shapes: int, look: str, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     counts = torch.randint(1, max_shapes + 1, (n,), generator=g)
     active = torch.arange(max_shapes)[None] < counts[:, None]  # n×S
     classes = torch.randint(1, len(SHAPE_CLASSES), (n, max_shapes), generator=g)
     centres = (0.15 + 0.7 * torch.rand(n, max_shapes, 2, generator=g)) * size
     radii = (0.08 + 0.12 * torch.rand(n, max_shapes, generator=g)) * size
     angles = 2 * math.pi * torch.rand(n, max_shapes, generator=g)
-    background = _textured_background(n, size, g)
-    colours = _shape_colours(n, max_shapes, g)
     top = _rasterise(classes, active, centres, radii, angles, size)  # n×H×W
-    return _paint(top, classes, colours, background, g)
+    return paint(look, top, max_shapes, g), _masks(top, classes)
 
 
-def _paint(
-    top: torch.Tensor, classes: torch.Tensor, colours: torch.Tensor, background: torch.Tensor, g: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images and masks from the topmost-shape index ``n×H×W``: shape colours over the background, plus noise."""
-    n, size = top.shape[0], top.shape[-1]
-    pad = torch.zeros(n, 1, dtype=classes.dtype)
-    masks = torch.gather(torch.cat([pad, classes], 1), 1, top.flatten(1)).view(n, size, size)
-    paint = torch.gather(torch.cat([torch.zeros(n, 1, 3), colours], 1), 1, top.flatten(1)[..., None].expand(-1, -1, 3))
-    paint = paint.transpose(1, 2).reshape(n, 3, size, size)
-    images = torch.where((top > 0)[:, None], paint, background)
-    images = images + 0.05 * torch.randn(images.shape, generator=g)
-    return images.clamp(0, 1), masks
+def _masks(top: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """Class maps ``n×H×W`` from the topmost-shape index ``top`` and each shape's class ``n×S``."""
+    pad = torch.zeros(classes.shape[0], 1, dtype=classes.dtype)
+    return torch.gather(torch.cat([pad, classes], 1), 1, top.flatten(1)).view(top.shape)
 
 
 @dataclass(frozen=True)
@@ -131,9 +94,9 @@ class Shape:
     angle: float = 0.0
 
 
-def compose_shapes(shapes: list[Shape], size: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw ``shapes`` in order (later ones on top) on a seeded textured background, as the
-    generator would: image ``3×size×size`` in ``[0, 1]`` and mask ``size×size``."""
+def compose_shapes(shapes: list[Shape], size: int = 64, seed: int = 0, look: str = "varied") -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw ``shapes`` in order (later ones on top), coloured as the generator would in ``look``:
+    image ``3×size×size`` in ``[0, 1]`` and mask ``size×size``."""
     if check_positive_int("size", size) < 16:
         raise ValueError(f"size: expected at least 16 pixels, got {size}")
     if not shapes:
@@ -149,25 +112,26 @@ def compose_shapes(shapes: list[Shape], size: int = 64, seed: int = 0) -> tuple[
     centres = torch.tensor([[[s.x * size, s.y * size] for s in shapes]], dtype=torch.float32)
     radii = torch.tensor([[s.radius * size for s in shapes]], dtype=torch.float32)
     angles = torch.tensor([[math.radians(s.angle) for s in shapes]], dtype=torch.float32)
-    background = _textured_background(1, size, g)
-    colours = _shape_colours(1, n, g)
     top = _rasterise(classes, torch.ones(1, n, dtype=torch.bool), centres, radii, angles, size)
-    image, mask = _paint(top, classes, colours, background, g)
-    return image[0], mask[0]
+    return paint(look, top, n, g)[0], _masks(top, classes)[0]
 
 
 def synthetic_shapes(
-    num_images: int, size: int = 64, seed: int = 0, split: str = "train", max_shapes: int = 4
+    num_images: int, size: int = 64, seed: int = 0, split: str = "train", max_shapes: int = 4, look: str = "varied",
 ) -> SegmentationData:
-    """Seeded shapes on textured backgrounds; classes ``background, circle, square, triangle``.
+    """Seeded shapes; classes ``background, circle, square, triangle``.
 
     Each image holds 1..``max_shapes`` shapes of random class, position, size (radius 8–20 % of
-    the image), rotation and colour, painted in order so later shapes cover earlier ones. The same
-    ``(seed, split)`` gives the same data on every machine; ``train``, ``val`` and ``test`` use
-    disjoint generator seeds (:func:`split_seed`).
+    the image) and rotation, painted in order so later shapes cover earlier ones, coloured in
+    ``look`` (:mod:`latentseg.data.looks`: ``varied``, where appearance says nothing of the class or
+    of shape versus background; ``classic``, where saturation does). The same ``(seed, split)`` gives
+    the same shapes in every look and the same data on every machine; ``train``, ``val`` and
+    ``test`` use disjoint generator seeds (:func:`split_seed`).
     """
     check_positive_int("num_images", num_images)
     check_positive_int("max_shapes", max_shapes)
+    if look not in LOOKS:
+        raise ValueError(f"look: expected one of {LOOKS}, got {look!r}")
     if check_positive_int("size", size) < 16:
         raise ValueError(f"size: expected at least 16 pixels, got {size}")
     base_seed = split_seed(seed, split)
@@ -175,7 +139,7 @@ def synthetic_shapes(
     for chunk, start in enumerate(range(0, num_images, _CHUNK)):
         n = min(_CHUNK, num_images - start)
         # always draw a whole chunk, so the first k images are the same whatever the set's size
-        x, y = _shapes_chunk(_CHUNK, size, max_shapes, _generator(base_seed, chunk))
+        x, y = _shapes_chunk(_CHUNK, size, max_shapes, look, _generator(base_seed, chunk))
         images.append(x[:n])
         masks.append(y[:n])
     return SegmentationData(torch.cat(images), torch.cat(masks), SHAPE_CLASSES)

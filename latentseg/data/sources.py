@@ -14,6 +14,7 @@ from .dataset import SegmentationData
 from .folder import FileSegmentationData, folder_dataset
 from .pets import oxford_pets
 from .shapes import SHAPE_CLASSES, synthetic_shapes
+from .shifted import shifted_shapes
 from .transforms import Resize, train_transform
 
 SYNTHETIC_SIZES = {"train": 4000, "val": 300, "test": 500}
@@ -37,13 +38,22 @@ class DataSplits:
         return first.in_memory(self.test.transform.size)
 
 
+#: the names ``--data`` takes besides ``folder:PATH``; ``shifted`` is a test set only
+NAMED_SOURCES = ("synthetic", "classic", "shifted", "pets")
+#: sources drawn in memory from the shape classes (the rest are read from files)
+SHAPE_SOURCES = ("synthetic", "classic", "shifted")
+SHIFTED_TEST_SIZE = 200
+
+
 def parse_source(spec: str) -> tuple[str, Path | None]:
-    """``"synthetic"`` / ``"pets"`` → (name, None); ``"folder:PATH"`` → ("folder", PATH)."""
-    if spec in ("synthetic", "pets"):
+    """A named source → (name, None): ``synthetic`` (the shapes in the varied look), ``classic`` (the
+    old look, where colour gives shapes away), ``shifted`` (:mod:`latentseg.data.shifted`, test only),
+    ``pets``; ``"folder:PATH"`` → ("folder", PATH)."""
+    if spec in NAMED_SOURCES:
         return spec, None
     if spec.startswith("folder:") and len(spec) > len("folder:"):
         return "folder", Path(spec[len("folder:"):]).expanduser()
-    raise ValueError(f"data: expected 'synthetic', 'pets' or 'folder:PATH', got {spec!r}")
+    raise ValueError(f"data: expected one of {', '.join(map(repr, NAMED_SOURCES))} or 'folder:PATH', got {spec!r}")
 
 
 def load_splits(
@@ -61,11 +71,16 @@ def load_splits(
         if value is not None:
             check_positive_int(name, value)
     kind, path = parse_source(spec)
-    if kind == "synthetic":
+    if kind == "shifted":
+        raise ValueError("data: 'shifted' is a test set only, so that no model ever trains on it; train on "
+                         "'synthetic' and evaluate with --data shifted")
+    if kind in SHAPE_SOURCES:
+        look = "classic" if kind == "classic" else "varied"
         sizes = {"train": train_size, "val": val_size, "test": test_size}
-        sets = {split: synthetic_shapes(n or SYNTHETIC_SIZES[split], image_size, seed, split) for split, n in sizes.items()}
+        sets = {split: synthetic_shapes(n or SYNTHETIC_SIZES[split], image_size, seed, split, look=look)
+                for split, n in sizes.items()}
         return DataSplits(sets["train"], sets["val"], sets["test"], SHAPE_CLASSES,
-                          f"{len(sets['train'])} synthetic {image_size}×{image_size} images")
+                          f"{len(sets['train'])} synthetic {image_size}×{image_size} images ({look} look)")
 
     train = _real_split(spec, "train", train_transform(image_size), root, download).subset(train_size)
     val = _real_split(spec, "val", None, root, download).subset(val_size).in_memory(image_size)
@@ -87,6 +102,10 @@ def load_test(
     download: bool = True,
 ) -> Dataset:
     """The test split alone, as :func:`load_splits` makes it (for evaluating a checkpoint)."""
-    if parse_source(spec)[0] == "synthetic":
-        return synthetic_shapes(test_size or SYNTHETIC_SIZES["test"], image_size, seed, "test")
+    kind = parse_source(spec)[0]
+    if kind == "shifted":
+        return shifted_shapes(test_size or SHIFTED_TEST_SIZE, image_size, seed)
+    if kind in SHAPE_SOURCES:
+        look = "classic" if kind == "classic" else "varied"
+        return synthetic_shapes(test_size or SYNTHETIC_SIZES["test"], image_size, seed, "test", look=look)
     return _real_split(spec, "test", Resize(image_size), root, download).subset(test_size)

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from ..checks import check_finite, check_positive_float, check_positive_int
 from ..data.dataset import IGNORE_INDEX, SegmentationData
+from ..data.transforms import ColourJitter
 from ..device import autocast_to, pick_device, resolve_precision, seed_everything
 from . import distributed
 from .losses import segmentation_loss
@@ -146,6 +147,7 @@ class _Run:
     device: torch.device
     amp_dtype: torch.dtype | None
     channels_last: bool
+    jitter: ColourJitter | None = None
     history: History = field(default_factory=History)
     val_data: Dataset | None = None
     verbose: bool = False
@@ -179,7 +181,7 @@ def _check_fit_arguments(model: nn.Module, train_data: Dataset, val_data: Datase
 
 
 def _prepare(model: nn.Module, recipe: Recipe, device: torch.device, precision: str, compile: bool,
-             channels_last: bool | None) -> _Run:
+             channels_last: bool | None, seed: int) -> _Run:
     """Move ``model`` to ``device``, wrap it (data-parallel under torchrun, then compiled) and build its optimisers."""
     amp_dtype = resolve_precision(precision, device)
     channels_last = device.type == "cuda" if channels_last is None else channels_last
@@ -197,7 +199,8 @@ def _prepare(model: nn.Module, recipe: Recipe, device: torch.device, precision: 
     optimizers = build_optimizers(model, recipe.optimizer, recipe.lr, recipe.weight_decay,
                                   fused=device.type in ("cpu", "cuda"), muon_momentum=recipe.muon_momentum)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    return _Run(model, net, optimizers, scaler, recipe, device, amp_dtype, channels_last)
+    jitter = ColourJitter(seed=seed + distributed.rank()) if recipe.colour_jitter else None
+    return _Run(model, net, optimizers, scaler, recipe, device, amp_dtype, channels_last, jitter)
 
 
 def _train_step(run: _Run, images: torch.Tensor, masks: torch.Tensor, lr_factor: float, epoch: int) -> float:
@@ -207,6 +210,8 @@ def _train_step(run: _Run, images: torch.Tensor, masks: torch.Tensor, lr_factor:
     for group in (g for opt in run.optimizers for g in opt.param_groups):
         group["lr"] = group["peak_lr"] * lr_factor
     images, masks = images.to(run.device, non_blocking=True), masks.to(run.device, non_blocking=True)
+    if run.jitter is not None:
+        images = run.jitter(images)
     if run.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     loss = training_loss(run.model, run.net, images, masks, run.recipe, run.amp_dtype)
@@ -258,6 +263,7 @@ def fit(
     seed: int = 0,
     device: str | torch.device | None = None,
     max_seconds: float | None = None,
+    max_steps: int | None = None,
     val_every: int | None = None,
     precision: str = "auto",
     compile: bool = False,
@@ -272,9 +278,10 @@ def fit(
 
     ``train_data`` and ``val_data`` yield ``(image C×H×W, mask H×W)``; mask value 255 is ignored.
     ``seed`` fixes the shuffling (and any randomness inside the model), so two runs from the same
-    initial weights give the same losses. ``max_seconds`` stops early, after the batch that crosses
-    it, and then runs the schedule on the clock: the result depends on the machine's speed (``bench``
-    uses it; notebooks train for epochs). ``seconds`` in the history counts training only.
+    initial weights give the same losses. ``max_steps`` stops after that many steps (the schedule
+    runs over them), the same model on every machine. ``max_seconds`` stops after the batch that
+    crosses it and runs the schedule on the clock: the result depends on the machine's speed
+    (``bench`` races on it). ``seconds`` in the history counts training only.
     A loss that becomes NaN or infinite stops training with :class:`NonFiniteLoss` (a ``ValueError``);
     Ctrl-C stops it at the end of the current step with :class:`TrainingInterrupted` (a ``KeyboardInterrupt``).
 
@@ -288,17 +295,20 @@ def fit(
     validation figures. Dice overlaps and boundary weights are then summed within each process's batch.
     """
     _check_fit_arguments(model, train_data, val_data, recipe, epochs, max_seconds, val_every, num_workers)
+    if max_steps is not None:
+        check_positive_int("max_steps", max_steps)
     device = pick_device(device)
     seed_everything(seed + distributed.rank())
-    run = _prepare(model, recipe, device, precision, compile, channels_last)
+    run = _prepare(model, recipe, device, precision, compile, channels_last, seed)
     run.val_data, run.verbose = val_data, verbose
     loader = _train_loader(train_data, recipe.batch_size, seed, num_workers)
-    bar = tqdm(total=epochs * len(loader), desc="training", unit="batch", disable=not (progress and distributed.is_main()))
+    total = min(max_steps or epochs * len(loader), epochs * len(loader))
+    bar = tqdm(total=total, desc="training", unit="batch", disable=not (progress and distributed.is_main()))
     try:
         with _stop_at_step_end(run):
             for epoch in range(1, epochs + 1):
                 loader.sampler.set_epoch(epoch)
-                stopped = _train_epoch(run, loader, epoch, epochs * len(loader), max_seconds, val_every, bar)
+                stopped = _train_epoch(run, loader, epoch, total, max_seconds, val_every, bar)
                 _record(run, epoch)
                 if stopped == "interrupted":
                     raise TrainingInterrupted(run.history, run.step, epoch)
@@ -314,19 +324,20 @@ def fit(
 def _train_epoch(run: _Run, loader: DataLoader, epoch: int, total_steps: int, max_seconds: float | None,
                  val_every: int | None, bar: tqdm) -> str:
     """One pass over ``loader``, recording every ``val_every`` steps (the epoch's end is recorded by
-    ``fit``). Returns why it stopped early, ``"out of time"`` or ``"interrupted"``, or ``""``; every
-    rank agrees on it."""
+    ``fit``). Returns why it stopped early, ``"out of budget"`` (steps or seconds) or ``"interrupted"``,
+    or ``""``; every rank agrees on it."""
     for images, masks in loader:
         done = run.step / total_steps if max_seconds is None else max(run.step / total_steps, run.seconds / max_seconds)
         loss = _train_step(run, images, masks, learning_rate_factor(run.recipe.schedule, done), epoch)
         bar.update(1)
         bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", refresh=False)
-        flags = [float(max_seconds is not None and run.seconds > max_seconds), float(run.stop_requested)]
+        out_of_budget = run.step >= total_steps or (max_seconds is not None and run.seconds > max_seconds)
+        flags = [float(out_of_budget), float(run.stop_requested)]
         out_of_time, interrupted = distributed.sum_across(flags, run.device)  # every rank stops at the same step
         if interrupted:
             return "interrupted"
         if out_of_time:
-            return "out of time"
+            return "out of budget"
         if val_every is not None and run.step % val_every == 0 and run.step % len(loader):
             _record(run, epoch)
     return ""

@@ -5,8 +5,9 @@
   Muon for the hidden weight matrices and AdamW for the rest (:mod:`.optim`), with Muon's momentum at
   0.85 (the usual 0.95 averages over too many of a short run's few hundred steps); batch 8; peak
   learning rate 6·10⁻³, held, then decayed linearly over the second half (``wsd``, :mod:`.schedules`);
-  cross-entropy plus soft Dice, with pixels on class boundaries counting 5 times (:mod:`.losses`).
-- :data:`PLAIN` is the seed article's loop, AdamW on plain cross-entropy at a constant rate.
+  cross-entropy plus soft Dice, with pixels on class boundaries counting 5 times (:mod:`.losses`);
+  colour jitter on every batch.
+- :data:`PLAIN` is the seed article's loop, AdamW on plain cross-entropy at a constant rate, no jitter.
   Notebooks 00–04 train with it because they teach the seed design and the loop itself; notebook 06
   changes it into :data:`RECIPE` one piece at a time and measures each.
 """
@@ -30,7 +31,10 @@ class Recipe:
       ``muon_momentum`` in ``[0, 1)``; ``weight_decay`` ≥ 0 (decoupled);
     - ``schedule``: ``constant``, ``cosine`` or ``wsd``; ``batch_size`` images per step (per process);
     - ``dice_weight``: loss = cross-entropy + this × soft Dice; ``edge_weight``: boundary pixels count
-      ``1 + edge_weight`` times in the cross-entropy.
+      ``1 + edge_weight`` times in the cross-entropy;
+    - ``colour_jitter``: every training batch gets random hue, saturation, brightness, contrast,
+      greyscale, channel order and inversion (:class:`latentseg.data.transforms.ColourJitter`; masks
+      untouched), so that colour cannot stand in for shape.
     """
 
     optimizer: str = "muon"
@@ -41,6 +45,7 @@ class Recipe:
     batch_size: int = 8
     dice_weight: float = 1.0
     edge_weight: float = 4.0
+    colour_jitter: bool = True
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -52,6 +57,8 @@ class Recipe:
         _check_number("muon_momentum", self.muon_momentum, "a number in [0, 1)", lambda v: 0 <= v < 1)
         for name in ("weight_decay", "dice_weight", "edge_weight"):
             _check_number(name, getattr(self, name), "a finite number ≥ 0", lambda v: v >= 0)
+        if not isinstance(self.colour_jitter, bool):
+            raise TypeError(f"colour_jitter: expected True or False, got {self.colour_jitter!r}")
 
     def replace(self, **changes: Any) -> Recipe:
         """A copy with ``changes`` (recipe fields only; ``None`` keeps the current value)."""
@@ -79,4 +86,5 @@ def _check_number(name: str, value: object, expected: str, ok) -> None:
 
 
 RECIPE = Recipe()
-PLAIN = Recipe(optimizer="adamw", lr=3e-3, schedule="constant", batch_size=16, dice_weight=0.0, edge_weight=0.0)
+PLAIN = Recipe(optimizer="adamw", lr=3e-3, schedule="constant", batch_size=16, dice_weight=0.0, edge_weight=0.0,
+               colour_jitter=False)

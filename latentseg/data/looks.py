@@ -1,0 +1,140 @@
+"""How the synthetic shapes look: colours and fills painted over a map of which shape covers each pixel.
+
+Two looks, chosen by name:
+
+- ``varied`` (the default): the background and every shape each draw their appearance on their own,
+  from one distribution, whatever the class: any hue, saturation from grey to vivid, dark to light,
+  and a fill that is flat, a linear gradient, a smooth texture, pixel noise, stripes or a
+  checkerboard; a quarter of the images get black and white specks. The one rule that ties
+  them: each shape's mean luminance differs from the background around it by at least
+  :data:`MIN_CONTRAST`, so that its edge stays visible, also in greyscale. Nothing but geometry tells
+  a circle from a square, or a shape from the background.
+- ``classic``: the first look, kept to show a shortcut: saturated shapes on greyish, blotchy
+  backgrounds. Colour then tells shape from background, and a model learns that instead of form
+  (notebook 09).
+
+Painting functions take ``top`` ``n×H×W`` (0 = background, ``s + 1`` = shape ``s``) and return images
+``n×3×H×W`` in ``[0, 1]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+LOOKS = ("varied", "classic")
+#: least difference of mean luminance (Rec. 601, 0–1 scale) between a shape and the background under it
+MIN_CONTRAST = 0.2
+_LUMA = torch.tensor([0.299, 0.587, 0.114])
+
+
+def luminance(images: torch.Tensor) -> torch.Tensor:
+    """Rec. 601 luma of RGB along dimension ``-3``: ``…×3×H×W`` → ``…×H×W``."""
+    return torch.einsum("...chw,c->...hw", images, _LUMA.to(images))
+
+
+def _colour_luminance(colours: torch.Tensor) -> torch.Tensor:
+    """Luma of colours ``…×3`` → ``…``."""
+    return colours @ _LUMA.to(colours)
+
+
+def hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Hue, saturation, value in [0, 1] (any shape) → RGB with a trailing axis of 3."""
+    k = (torch.tensor([5.0, 3.0, 1.0]) + h[..., None] * 6) % 6
+    return v[..., None] - v[..., None] * s[..., None] * (torch.minimum(k, 4 - k).clamp(0, 1))
+
+
+def _any_colour(shape: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
+    """Colours ``shape×3`` over the whole range a person reads: any hue, grey to vivid, dark to light."""
+    return hsv_to_rgb(torch.rand(shape, generator=g), torch.rand(shape, generator=g),
+                      0.05 + 0.9 * torch.rand(shape, generator=g))
+
+
+def _fills(base: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
+    """Each of ``n`` regions' fill ``n×3×size×size`` around its mean colour ``base`` ``n×3``, in one of
+    six styles (a sixth each): flat, a linear gradient, a smooth texture, pixel noise, stripes, or a
+    checkerboard, each in a random direction, scale and strength."""
+    n = base.shape[0]
+    style = torch.randint(0, 6, (n,), generator=g)
+    strength = 0.25 * torch.rand(n, generator=g)
+    angle = 2 * math.pi * torch.rand(n, generator=g)
+    period = 0.08 + 0.3 * torch.rand(n, generator=g)  # of the side, for stripes and checks
+    offset = F.normalize(torch.randn(n, 3, generator=g), dim=1)  # the direction in colour space a pattern moves
+    coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size - 0.5
+    cos, sin = torch.cos(angle)[:, None, None], torch.sin(angle)[:, None, None]
+    along = cos * coords[None, None, :] + sin * coords[None, :, None]  # n×H×W
+    across = -sin * coords[None, None, :] + cos * coords[None, :, None]
+    wave = period[:, None, None]
+    stripes = (torch.sin(2 * math.pi * along / wave) > 0).float() - 0.5
+    checks = ((torch.floor(along / wave) + torch.floor(across / wave)) % 2) - 0.5
+    smooth = F.interpolate(torch.rand(n, 3, 4, 4, generator=g) - 0.5, size=(size, size), mode="bicubic",
+                           align_corners=False)
+    noise = torch.randn(n, 3, size, size, generator=g) * 0.4
+    scale = strength[:, None, None, None]
+    patterns = [along[:, None] * 2 * offset[:, :, None, None], smooth * 2, noise,
+                stripes[:, None] * 2 * offset[:, :, None, None], checks[:, None] * 2 * offset[:, :, None, None]]
+    fill = base[:, :, None, None].expand(-1, -1, size, size)
+    for k, pattern in enumerate(patterns, start=1):
+        fill = fill + (style == k).float()[:, None, None, None] * scale * pattern
+    return fill
+
+
+def _contrasting(colours: torch.Tensor, under: torch.Tensor, g: torch.Generator, tries: int = 8) -> torch.Tensor:
+    """Redraw each colour of ``colours`` ``n×S×3`` whose luminance is within :data:`MIN_CONTRAST` of the
+    background's ``under`` ``n×S``, up to ``tries`` times; one still too close becomes a darker or
+    lighter copy of the background (a luminance step of at least 0.3)."""
+    for _ in range(tries):
+        close = (_colour_luminance(colours) - under).abs() < MIN_CONTRAST
+        if not close.any():
+            return colours
+        colours = torch.where(close[..., None], _any_colour(close.shape, g), colours)
+    close = (_colour_luminance(colours) - under).abs() < MIN_CONTRAST
+    grey = under[..., None].expand_as(colours)
+    pushed = torch.where(grey > 0.5, grey * 0.4, grey + 0.6 * (1 - grey))
+    return torch.where(close[..., None], pushed, colours)
+
+
+def paint_varied(top: torch.Tensor, num_shapes: int, g: torch.Generator) -> torch.Tensor:
+    """The ``varied`` look: background and shapes drawn apart (see the module's docstring)."""
+    n, size = top.shape[0], top.shape[-1]
+    background = _fills(_any_colour((n,), g), size, g)
+    colours = _any_colour((n, num_shapes), g)
+    shape_pixels = torch.stack([top == s + 1 for s in range(num_shapes)], 1).float()  # n×S×H×W
+    seen = shape_pixels.sum((2, 3)).clamp_min(1)
+    under = (luminance(background)[:, None] * shape_pixels).sum((2, 3)) / seen  # n×S: the background behind each shape
+    colours = _contrasting(colours, under, g)
+    image = background
+    for s in range(num_shapes):
+        image = torch.where((top == s + 1)[:, None], _fills(colours[:, s], size, g), image)
+    image = image + 0.02 * torch.randn(image.shape, generator=g)
+    speckled = torch.rand(n, 1, 1, 1, generator=g) < 0.25  # a quarter of the images get black and white specks
+    specks = torch.rand(n, 1, size, size, generator=g) < 0.03 * torch.rand(n, 1, 1, 1, generator=g)
+    salt = (torch.rand(n, 1, size, size, generator=g) < 0.5).float()
+    return torch.where(speckled & specks, salt, image).clamp(0, 1)
+
+
+def paint_classic(top: torch.Tensor, num_shapes: int, g: torch.Generator) -> torch.Tensor:
+    """The ``classic`` look: saturated shapes, hues spread evenly within an image, on greyish backgrounds."""
+    n, size = top.shape[0], top.shape[-1]
+    base = hsv_to_rgb(torch.rand(n, generator=g), 0.3 * torch.rand(n, generator=g),
+                      0.25 + 0.6 * torch.rand(n, generator=g))  # n×3
+    blotches = F.interpolate(torch.rand(n, 3, 4, 4, generator=g) - 0.5, size=(size, size), mode="bicubic",
+                             align_corners=False)
+    background = base[:, :, None, None] + 0.25 * blotches
+    hue = torch.rand(n, 1, generator=g) + torch.arange(num_shapes) / num_shapes
+    hue = hue + 0.1 / num_shapes * torch.rand(n, num_shapes, generator=g)
+    colours = hsv_to_rgb(hue % 1, 0.6 + 0.4 * torch.rand(n, num_shapes, generator=g),
+                         0.55 + 0.45 * torch.rand(n, num_shapes, generator=g))  # n×S×3
+    paint = torch.gather(torch.cat([torch.zeros(n, 1, 3), colours], 1), 1, top.flatten(1)[..., None].expand(-1, -1, 3))
+    paint = paint.transpose(1, 2).reshape(n, 3, size, size)
+    images = torch.where((top > 0)[:, None], paint, background)
+    return (images + 0.05 * torch.randn(images.shape, generator=g)).clamp(0, 1)
+
+
+def paint(look: str, top: torch.Tensor, num_shapes: int, g: torch.Generator) -> torch.Tensor:
+    """Images ``n×3×H×W`` for the shape map ``top`` in the named ``look``."""
+    if look not in LOOKS:
+        raise ValueError(f"look: expected one of {LOOKS}, got {look!r}")
+    return (paint_varied if look == "varied" else paint_classic)(top, num_shapes, g)

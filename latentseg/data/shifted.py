@@ -1,0 +1,147 @@
+"""A shifted test set: the same three shape classes, drawn by code of its own in looks the training
+data never shows. No model trains on it; a model that learned geometry segments it as well as its own
+test split, and one that learned a shortcut (colour, texture, the renderer's edges) does not.
+
+What differs from :func:`latentseg.data.synthetic_shapes`, on purpose:
+
+- the renderer: Pillow's polygon and ellipse drawing at 4× resolution, downsampled with a Lanczos
+  filter (anti-aliased edges; the generator's edges are hard), with numpy's random generator;
+- sizes: radius 6–24 % of the side (the generator draws 8–20 %), squares and triangles of the same
+  area as a circle of that radius, at any rotation;
+- backgrounds: saturated two-colour linear or radial gradients, stripes, or a checkerboard;
+- shapes: pastel (light, low-saturation) fills, flat, striped or dotted, some with a dark outline
+  two pixels wide (the outline is part of the shape);
+- noise: some images slightly blurred, some with salt-and-pepper pixels.
+
+Each shape's fill differs from the mean colour of the background it covers by at least 0.2 in luminance,
+as in the generator, so a person sees every shape; beyond that the two looks share nothing by design.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import math
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFilter
+
+from ..checks import check_positive_int
+from .dataset import SegmentationData
+from .shapes import SHAPE_CLASSES
+
+_SCALE = 4  # drawn at 4× the side, then downsampled
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def _rgb(h: float, s: float, v: float) -> np.ndarray:
+    return np.array(colorsys.hsv_to_rgb(h % 1, s, v))
+
+
+def _background(rng: np.random.Generator, side: int) -> np.ndarray:
+    """A saturated background ``side×side×3`` in [0, 1]: linear or radial gradient, stripes or a checkerboard."""
+    a, b = _rgb(rng.random(), 0.7 + 0.3 * rng.random(), 0.4 + 0.6 * rng.random()), _rgb(rng.random(), 0.8, 0.9)
+    y, x = np.mgrid[0:side, 0:side] / side
+    kind = rng.integers(4)
+    if kind == 0:
+        angle = rng.random() * 2 * math.pi
+        t = ((x - 0.5) * math.cos(angle) + (y - 0.5) * math.sin(angle)) / math.sqrt(2) + 0.5
+    elif kind == 1:
+        cx, cy = rng.random(2)
+        t = np.clip(np.hypot(x - cx, y - cy) / 1.2, 0, 1)
+    elif kind == 2:
+        period, angle = 0.1 + 0.2 * rng.random(), rng.random() * math.pi
+        t = (np.sin(2 * math.pi * (x * math.cos(angle) + y * math.sin(angle)) / period) > 0).astype(float)
+    else:
+        cells = rng.integers(3, 9)
+        t = ((np.floor(x * cells) + np.floor(y * cells)) % 2).astype(float)
+    return a * (1 - t[..., None]) + b * t[..., None]
+
+
+def _outline(kind: int, cx: float, cy: float, radius: float, angle: float) -> list[tuple[float, float]]:
+    """The corners of a square (kind 2) or an equilateral triangle (kind 3) of a circle's area."""
+    sides = 4 if kind == 2 else 3
+    circumradius = radius * math.sqrt(2 * math.pi / (sides * math.sin(2 * math.pi / sides)))
+    return [(cx + circumradius * math.cos(angle + 2 * math.pi * k / sides),
+             cy + circumradius * math.sin(angle + 2 * math.pi * k / sides)) for k in range(sides)]
+
+
+def _fill_pattern(rng: np.random.Generator, side: int, colour: np.ndarray) -> np.ndarray:
+    """A pastel fill ``side×side×3``: flat, striped, or dotted with a slightly darker tint."""
+    y, x = np.mgrid[0:side, 0:side] / side
+    kind = rng.integers(3)
+    if kind == 0:
+        t = np.zeros((side, side))
+    elif kind == 1:
+        period, angle = 0.05 + 0.08 * rng.random(), rng.random() * math.pi
+        t = (np.sin(2 * math.pi * (x * math.cos(angle) + y * math.sin(angle)) / period) > 0).astype(float)
+    else:
+        spacing = 0.05 + 0.05 * rng.random()
+        t = (np.hypot((x % spacing) - spacing / 2, (y % spacing) - spacing / 2) < spacing / 4).astype(float)
+    return colour * (1 - 0.15 * t[..., None])
+
+
+def _pastel(rng: np.random.Generator, behind: np.ndarray) -> np.ndarray:
+    """A light, low-saturation colour whose luminance is at least 0.2 from ``behind``'s."""
+    for _ in range(20):
+        colour = _rgb(rng.random(), 0.1 + 0.3 * rng.random(), 0.75 + 0.25 * rng.random())
+        if abs(colour @ _LUMA - behind @ _LUMA) >= 0.2:
+            return colour
+    return np.clip(behind * 0.35, 0, 1) if behind @ _LUMA > 0.5 else np.clip(behind + 0.7 * (1 - behind), 0, 1)
+
+
+def _draw_one(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """One image ``size×size×3`` (floats in [0, 1]) and its class map ``size×size``."""
+    side = size * _SCALE
+    picture = _background(rng, side)
+    labels = Image.new("L", (side, side), 0)
+    for _ in range(rng.integers(1, 5)):
+        kind, radius = int(rng.integers(1, 4)), (0.06 + 0.18 * rng.random()) * side
+        cx, cy = (0.15 + 0.7 * rng.random(2)) * side
+        shape = Image.new("L", (side, side), 0)
+        draw = ImageDraw.Draw(shape)
+        corners = None if kind == 1 else _outline(kind, cx, cy, radius, rng.random() * 2 * math.pi)
+        if kind == 1:
+            draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=255)
+        else:
+            draw.polygon(corners, fill=255)
+        inside = np.asarray(shape) > 127
+        behind = picture[inside].mean(0) if inside.any() else picture.mean((0, 1))  # what the shape covers
+        fill = _fill_pattern(rng, side, _pastel(rng, behind))
+        picture = np.where(inside[..., None], fill, picture)
+        if rng.random() < 0.4:  # a dark outline, part of the shape
+            ring = Image.new("L", (side, side), 0)
+            width = 2 * _SCALE
+            if kind == 1:
+                ImageDraw.Draw(ring).ellipse([cx - radius, cy - radius, cx + radius, cy + radius], outline=255, width=width)
+            else:
+                ImageDraw.Draw(ring).polygon(corners, outline=255, width=width)
+            picture = np.where((np.asarray(ring) > 127)[..., None] & inside[..., None], 0.15, picture)
+        labels.paste(kind, mask=shape)
+    return _finish(rng, picture, size), np.asarray(labels.resize((size, size), Image.NEAREST)).astype(np.int64)
+
+
+def _finish(rng: np.random.Generator, picture: np.ndarray, size: int) -> np.ndarray:
+    """Downsample with a Lanczos filter, then blur some images and sprinkle salt and pepper on others."""
+    image = Image.fromarray((picture * 255).round().astype(np.uint8)).resize((size, size), Image.LANCZOS)
+    if rng.random() < 0.3:
+        image = image.filter(ImageFilter.GaussianBlur(0.3 + 0.5 * rng.random()))
+    array = np.asarray(image).astype(np.float32) / 255
+    if rng.random() < 0.3:
+        specks = rng.random((size, size)) < 0.02
+        array = np.where(specks[..., None], rng.integers(0, 2, (size, size, 1)).astype(np.float32), array)
+    return array
+
+
+def shifted_shapes(num_images: int = 200, size: int = 64, seed: int = 0) -> SegmentationData:
+    """``num_images`` shifted test images ``N×3×size×size`` with masks, classes ``background, circle,
+    square, triangle``. Image ``i`` of ``seed`` is the same on every machine and whatever ``num_images``."""
+    check_positive_int("num_images", num_images)
+    if check_positive_int("size", size) < 16:
+        raise ValueError(f"size: expected at least 16 pixels, got {size}")
+    images, masks = [], []
+    for index in range(num_images):
+        image, mask = _draw_one(np.random.default_rng([seed, index, 0x5EED]), size)
+        images.append(torch.from_numpy(image).permute(2, 0, 1))
+        masks.append(torch.from_numpy(mask))
+    return SegmentationData(torch.stack(images), torch.stack(masks), SHAPE_CLASSES)

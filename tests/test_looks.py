@@ -1,0 +1,47 @@
+"""The synthetic shapes' looks: in the varied look, appearance says nothing of the class, nor of shape
+versus background; every shape stays visible; the classic look keeps its shortcut for the lesson."""
+
+import pytest
+import torch
+
+from latentseg import synthetic_shapes
+from latentseg.data.looks import MIN_CONTRAST, luminance
+
+
+def _saturation_and_value(images):
+    high, low = images.max(1).values, images.min(1).values
+    return (high - low) / high.clamp_min(1e-6), high
+
+
+@pytest.fixture(scope="module")
+def varied():
+    return synthetic_shapes(2000, size=32, seed=11)  # about 5,000 shapes
+
+
+def test_appearance_is_independent_of_the_class_and_of_shape_versus_background(varied):
+    saturation, value = _saturation_and_value(varied.images)
+    means = {k: (float(saturation[varied.masks == k].mean()), float(value[varied.masks == k].mean()))
+             for k in range(4)}
+    for k in (1, 2, 3):  # each shape class against the others and against the background
+        for j in range(4):
+            assert abs(means[k][0] - means[j][0]) < 0.05, (k, j, means)
+            assert abs(means[k][1] - means[j][1]) < 0.06, (k, j, means)
+    spread = torch.quantile(saturation[varied.masks > 0][:100_000], torch.tensor([0.05, 0.95]))
+    assert spread[0] < 0.15 and spread[1] > 0.85, "grey to vivid shapes"
+
+
+def test_the_classic_look_gives_shapes_away_by_saturation():
+    data = synthetic_shapes(200, size=32, seed=11, look="classic")
+    saturation, _ = _saturation_and_value(data.images)
+    assert saturation[data.masks > 0].median() > 0.7 > 0.35 > saturation[data.masks == 0].median()
+
+
+def test_every_shape_stands_out_from_the_background_around_it(varied):
+    images, masks = varied.images[:300], varied.masks[:300]
+    luma = luminance(images)
+    near_shapes = torch.nn.functional.max_pool2d((masks > 0).float()[:, None], 3, 1, 1)[:, 0] > 0
+    contrast = torch.tensor([abs(float(luma[i][masks[i] > 0].mean() - luma[i][(masks[i] == 0) & near_shapes[i]].mean()))
+                             for i in range(len(images))])
+    # the mean over an image's shapes against the ring of background around them: textures and
+    # gradients blur each shape's own margin, so the typical image must clear it and almost none fall flat
+    assert torch.quantile(contrast, 0.5) > MIN_CONTRAST and (contrast > 0.05).float().mean() > 0.95
