@@ -11,6 +11,8 @@ sys.path.insert(0, str(Path(__file__).parent / "tests"))  # the tests' stand-in 
 # Notebooks 05 and 06 train for LATENTSEG_BUDGET_S seconds (60 for readers); under the tests a short
 # budget keeps the suite fast and still runs every line. The README holds the full numbers.
 os.environ.setdefault("LATENTSEG_BUDGET_S", "20")
+# Notebooks that train for a number of steps (09) read LATENTSEG_STEPS; the suite runs fewer.
+os.environ.setdefault("LATENTSEG_STEPS", "250")
 
 
 def pytest_configure(config):

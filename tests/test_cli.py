@@ -198,7 +198,7 @@ def test_train_on_a_folder_and_clear_data_errors(tmp_path):
     bad = cli("train", "--data", "folder:" + str(tmp_path / "absent"), "--quiet", check=False)
     assert bad.returncode == 2 and "no folder" in bad.stderr
     bad = cli("train", "--data", "imagenet", "--quiet", check=False)
-    assert bad.returncode == 2 and "'synthetic', 'pets' or 'folder:PATH'" in bad.stderr
+    assert bad.returncode == 2 and "'synthetic', 'classic', 'shifted', 'pets' or 'folder:PATH'" in bad.stderr
 
 
 def test_bench_throughput_only(tmp_path):
