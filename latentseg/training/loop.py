@@ -159,7 +159,8 @@ class _Run:
 
 
 def _check_fit_arguments(model: nn.Module, train_data: Dataset, val_data: Dataset | None, recipe: Recipe, epochs: int,
-                         max_seconds: float | None, val_every: int | None, num_workers: int) -> None:
+                         max_seconds: float | None, max_steps: int | None, val_every: int | None,
+                         num_workers: int) -> None:
     if not isinstance(recipe, Recipe):
         raise TypeError(f"recipe: expected a latentseg Recipe, got {type(recipe).__name__}")
     check_positive_int("epochs", epochs)
@@ -167,8 +168,9 @@ def _check_fit_arguments(model: nn.Module, train_data: Dataset, val_data: Datase
         raise ValueError(f"num_workers: expected an integer ≥ 0, got {num_workers!r}")
     if max_seconds is not None:
         check_positive_float("max_seconds", max_seconds)
-    if val_every is not None:
-        check_positive_int("val_every", val_every)
+    for name, value in (("val_every", val_every), ("max_steps", max_steps)):
+        if value is not None:
+            check_positive_int(name, value)
     if len(train_data) == 0:
         raise ValueError("train_data: expected at least one example, got an empty data set")
     for name, data in (("train_data", train_data), ("val_data", val_data)):
@@ -282,21 +284,18 @@ def fit(
     runs over them), the same model on every machine. ``max_seconds`` stops after the batch that
     crosses it and runs the schedule on the clock: the result depends on the machine's speed
     (``bench`` races on it). ``seconds`` in the history counts training only.
-    A loss that becomes NaN or infinite stops training with :class:`NonFiniteLoss` (a ``ValueError``);
-    Ctrl-C stops it at the end of the current step with :class:`TrainingInterrupted` (a ``KeyboardInterrupt``).
+    A non-finite loss stops training with :class:`NonFiniteLoss` (a ``ValueError``); Ctrl-C at the end
+    of the step with :class:`TrainingInterrupted` (a ``KeyboardInterrupt``).
 
     Speed: ``precision`` (:func:`latentseg.device.resolve_precision`: bf16 on CUDA, fp32 on CPU; fp16
     with loss scaling) for the forward pass, ``compile`` (``torch.compile``), ``channels_last`` (NHWC;
     default on for CUDA), ``num_workers`` (background loading). Validation always runs in fp32.
 
-    Under ``torchrun`` (:mod:`latentseg.training.distributed`) the model is wrapped in
-    ``DistributedDataParallel``; each process trains on its shard with ``recipe.batch_size`` images
-    per step and its own seed ``seed + rank``; only rank 0 validates, logs and returns a history with
-    validation figures. Dice overlaps and boundary weights are then summed within each process's batch.
+    Under ``torchrun`` (:mod:`latentseg.training.distributed`) each process trains a
+    ``DistributedDataParallel`` replica on its shard (``recipe.batch_size`` images a step, seed
+    ``seed + rank``); rank 0 alone validates and logs.
     """
-    _check_fit_arguments(model, train_data, val_data, recipe, epochs, max_seconds, val_every, num_workers)
-    if max_steps is not None:
-        check_positive_int("max_steps", max_steps)
+    _check_fit_arguments(model, train_data, val_data, recipe, epochs, max_seconds, max_steps, val_every, num_workers)
     device = pick_device(device)
     seed_everything(seed + distributed.rank())
     run = _prepare(model, recipe, device, precision, compile, channels_last, seed)
