@@ -62,6 +62,14 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def _nearest_existing(folder: Path) -> Path:
+    """``folder`` or its nearest existing parent, which must be a folder (else ``NotADirectoryError``)."""
+    existing = folder if folder.exists() else next(p for p in folder.parents if p.exists())
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{folder}: cannot be created, {existing} is a file")
+    return existing
+
+
 def check_run_folder(folder: str | os.PathLike, names: Iterable[str]) -> Path:
     """Check, before any long work, that ``folder`` can receive a run's files ``names``.
 
@@ -72,9 +80,7 @@ def check_run_folder(folder: str | os.PathLike, names: Iterable[str]) -> Path:
     folder, names = Path(folder), set(names)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{folder}: is a file; expected a folder for {', '.join(sorted(names))}")
-    existing = folder if folder.exists() else next(p for p in folder.parents if p.exists())
-    if not existing.is_dir():
-        raise NotADirectoryError(f"{folder}: cannot be created, {existing} is a file")
+    existing = _nearest_existing(folder)
     writable = existing.parent if existing == folder else existing  # the folder is replaced whole, from its parent
     if not os.access(writable, os.W_OK | os.X_OK):
         raise PermissionError(f"{folder}: cannot write in {writable} (permission denied)")
@@ -92,9 +98,7 @@ def check_out_folder(folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{folder}: cannot write into it, it is a file, not a folder")
-    existing = folder if folder.exists() else next(p for p in folder.parents if p.exists())
-    if not existing.is_dir():
-        raise NotADirectoryError(f"{folder}: cannot be created, {existing} is a file")
+    existing = _nearest_existing(folder)
     if not os.access(existing, os.W_OK | os.X_OK):
         raise PermissionError(f"{folder}: cannot write in {existing} (permission denied)")
     return folder

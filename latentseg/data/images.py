@@ -47,8 +47,8 @@ def read_image(path: str | os.PathLike, channels: int = 3, max_side: int | None 
     return tensor[None] if tensor.dim() == 2 else tensor.permute(2, 0, 1).contiguous()
 
 
-#: greyscale modes of more than 8 bits, and the value that is white in each
-_DEEP_GREY = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I": 65535}
+#: greyscale modes of more than 8 bits (Pillow reads 16-bit PNGs as these); 65535 is white
+_DEEP_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
 def _to_unit_floats(im: Image.Image, path: Path, channels: int) -> np.ndarray:
@@ -58,7 +58,7 @@ def _to_unit_floats(im: Image.Image, path: Path, channels: int) -> np.ndarray:
         if im.mode == "I" and grey.max(initial=0) > 65535:
             grey = grey / (2**32 - 1)  # a 32-bit image
         elif im.mode != "F":
-            grey = grey / _DEEP_GREY[im.mode]
+            grey = grey / 65535
         if not (np.isfinite(grey).all() and grey.min(initial=0) >= 0 and grey.max(initial=0) <= 1):
             raise ValueError(f"image: {path} is a {im.mode} image with values outside [0, 1] (or not finite); "
                              "expected 8- or 16-bit pixels or floats in [0, 1]")
