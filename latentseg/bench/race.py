@@ -1,5 +1,6 @@
-"""The race: every model trained on the same synthetic data with the same recipe for the same
-budget, then tested; with the throughput rows and the attention timings, what ``bench`` reports."""
+"""The race: every model trained on the same data (synthetic shapes, or the real ``nuclei`` stack)
+with the same recipe for the same budget, then tested; with the throughput rows and the attention
+timings, what ``bench`` reports."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from torch.utils.data import Dataset
 from ..analysis.robustness import robustness_report
 from ..analysis.specialisation import specialisation_report
 from ..checks import check_positive_float
+from ..data.nuclei import nuclei_split, read_nuclei, threshold_baseline
 from ..data.shapes import SHAPE_CLASSES, synthetic_shapes
 from ..data.shifted import shifted_shapes
-from ..data.sources import SHIFTED_TEST_SIZE
+from ..data.sources import SHIFTED_TEST_SIZE, load_splits
 from ..device import pick_device
 from ..models import MODELS, build_model
 from ..models.base import Segmenter, count_parameters
@@ -22,6 +24,9 @@ from ..training.recipe import RECIPE, Recipe
 from .throughput import attention_comparison, inference_rates, throughput
 
 TARGET_MIOU = 0.90
+#: what the race trains on: the synthetic shapes (scored also on the shifted set, greyscale copies and
+#: hue rotations) or the real microscopy stack (scored on its z-block test split, nucleus IoU beside mIoU)
+RACE_DATA = ("synthetic", "nuclei")
 SPECIALISATION_KEYS = ("routing_entropy", "routing_entropy_ratio", "nmi", "ari", "duplicate_pairs", "mean_latent_cosine",
                        "experts_used", "duplicate_pairs_used")
 
@@ -29,7 +34,7 @@ SPECIALISATION_KEYS = ("routing_entropy", "routing_entropy_ratio", "nmi", "ari",
 def summarise_runs(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Mean and sample standard deviation (0 for one run) over runs of ``test_miou``, the robustness
     figures, ``steps`` and, for latent models, the specialisation figures."""
-    keys = ("test_miou", "shifted_miou", "greyscale_miou", "hue_agreement", "steps")
+    keys = ("test_miou", "nucleus_iou", "shifted_miou", "greyscale_miou", "hue_agreement", "steps")
     values: dict[str, list[float]] = {k: [r[k] for r in runs] for k in keys if k in runs[0]}
     if "specialisation" in runs[0]:
         values.update({k: [r["specialisation"][k] for r in runs] for k in SPECIALISATION_KEYS})
@@ -100,23 +105,50 @@ def throughput_rows(models: list[str], sizes: list[int] | tuple[int, ...], recip
 
 
 def race_one(name: str, seed: int, budget_s: float | None, recipe: Recipe, sizes: dict[str, int], image_size: int,
-             val_every: int, device: str | None, steps: int | None = None, look: str = "varied") -> dict[str, Any]:
-    """One model trained once on the synthetic data of ``seed`` in ``look`` (``sizes``: images per split)
-    for ``budget_s`` seconds or ``steps`` steps, then scored on data it did not train on
-    (:func:`~latentseg.analysis.robustness.robustness_report`: the shifted set, greyscale copies, hue
-    rotations), with the specialisation figures for a model that has experts."""
-    train, val, test = (synthetic_shapes(sizes[split], image_size, seed, split, look=look)
-                        for split in ("train", "val", "test"))
+             val_every: int, device: str | None, steps: int | None = None, look: str = "varied",
+             data: str = "synthetic") -> dict[str, Any]:
+    """One model trained once for ``budget_s`` seconds or ``steps`` steps, then scored on data it did
+    not train on, with the specialisation figures for a model that has experts.
+
+    ``data="synthetic"``: the shapes of ``seed`` in ``look`` (``sizes``: images per split), scored
+    also by :func:`~latentseg.analysis.robustness.robustness_report` (the shifted set, greyscale
+    copies, hue rotations). ``data="nuclei"``: the microscopy stack's z-block splits (the same for
+    every seed; ``seed`` changes initialisation, shuffling and augmentation), with ``nucleus_iou``.
+    """
+    if data not in RACE_DATA:
+        raise ValueError(f"data: expected one of {RACE_DATA}, got {data!r}")
+    if data == "nuclei":
+        splits = load_splits("nuclei", image_size, seed)
+        train, val, test, class_names = splits.train, splits.val, splits.test, splits.class_names
+    else:
+        train, val, test = (synthetic_shapes(sizes[split], image_size, seed, split, look=look)
+                            for split in ("train", "val", "test"))
+        class_names = SHAPE_CLASSES
     torch.manual_seed(seed)
-    model = build_model(name, num_classes=len(SHAPE_CLASSES))
+    model = build_model(name, num_classes=len(class_names))
     run = {"seed": seed, "params": count_parameters(model), **train_for_budget(
         model, train, val, test, budget_s, steps=steps, recipe=recipe, val_every=val_every, seed=seed, device=device)}
-    shifted = shifted_shapes(sizes.get("shifted", SHIFTED_TEST_SIZE), image_size, seed)
-    run |= robustness_report(model, test, shifted, device=device)
+    if data == "nuclei":
+        run["nucleus_iou"] = run["test_per_class_iou"][class_names.index("nucleus")]
+    else:
+        shifted = shifted_shapes(sizes.get("shifted", SHIFTED_TEST_SIZE), image_size, seed)
+        run |= robustness_report(model, test, shifted, device=device)
     if model.has_experts:  # do its latents act as experts?
         report = specialisation_report(model.cpu(), test.images[:200], test.masks[:200])
         run["specialisation"] = {k: report[k] for k in SPECIALISATION_KEYS}
     return run
+
+
+def nuclei_baselines(image_size: int) -> dict[str, float]:
+    """What a model on the nuclei stack must beat, on its test split at ``image_size``: the mIoU of
+    "everything is background", and one brightness threshold chosen on the training slices
+    (:func:`~latentseg.data.nuclei.threshold_baseline`)."""
+    volume = read_nuclei()
+    train, test = (nuclei_split(split, image_size, volume=volume) for split in ("train", "test"))
+    background = float((test.masks == 0).float().mean())
+    threshold = threshold_baseline(train, test)
+    return {"all_background_miou": background / 2, "threshold": threshold["threshold"],
+            "threshold_nucleus_iou": threshold["test_iou"], "train_slices": len(train)}
 
 
 def run_bench(
@@ -124,17 +156,18 @@ def run_bench(
     repeats: int = 5, device: str | None = None, seed: int = 0, image_size: int = 64, train_size: int = 4000,
     val_size: int = 200, test_size: int = 500, val_every: int = 50, precision: str = "auto",
     attention_sizes: list[int] | tuple[int, ...] = (), seeds: list[int] | None = None, recipe: Recipe = RECIPE,
-    steps: int | None = None, shifted_size: int = SHIFTED_TEST_SIZE, look: str = "varied",
+    steps: int | None = None, shifted_size: int = SHIFTED_TEST_SIZE, look: str = "varied", data: str = "synthetic",
 ) -> dict[str, Any]:
     """Every model in one run: throughput at each size (:func:`throughput_rows`), attention alone at
     each of ``attention_sizes`` (:func:`~latentseg.bench.throughput.attention_comparison`, token grids
     of 1/4 the image side), then training for ``budget_s`` seconds, or ``steps`` steps when given, with
-    ``recipe`` (``budget_s=0`` and no ``steps`` skip it): :func:`race_one` on ``train_size`` synthetic
-    images of ``image_size`` in ``look``, tested on ``test_size`` of them and ``shifted_size`` shifted ones.
+    ``recipe`` (``budget_s=0`` and no ``steps`` skip it): :func:`race_one` on ``data`` at ``image_size``:
+    ``train_size`` synthetic images in ``look``, tested on ``test_size`` of them and ``shifted_size``
+    shifted ones, or the nuclei stack's splits (the sizes do not apply).
 
     With several ``seeds`` each model trains once per seed (data, initialisation and shuffling all
     change); ``training[name]`` holds the first run's fields, every run under ``runs`` and ``summary``
-    (:func:`summarise_runs`). Returns a JSON-ready dict: ``device``, ``threads``, ``torch``, ``budget_s``,
+    (:func:`summarise_runs`). Returns a JSON-ready dict: ``device``, ``threads``, ``torch``, ``budget_s``, ``data``,
     ``image_size``, ``train_size``, ``target_miou``, ``recipe``, ``rows``, ``attention``, ``training``.
     """
     models = list(models or MODELS)
@@ -143,18 +176,23 @@ def run_bench(
             raise ValueError(f"models: expected names from {sorted(MODELS)}, got {name!r}")
     if budget_s < 0:
         raise ValueError(f"budget_s: expected seconds ≥ 0 (0 skips training), got {budget_s}")
+    if data not in RACE_DATA:
+        raise ValueError(f"data: expected one of {RACE_DATA}, got {data!r}")
     rows = throughput_rows(models, sizes, recipe, repeats, device, precision, seed)
     attention = attention_comparison(attention_sizes, recipe.batch_size, repeats, device) if attention_sizes else None
     split_sizes = {"train": train_size, "val": val_size, "test": test_size, "shifted": shifted_size}
     budget = None if steps else budget_s
     training = {}
     for name in models if budget_s > 0 or steps else []:
-        runs = [race_one(name, s, budget, recipe, split_sizes, image_size, val_every, device, steps, look)
+        runs = [race_one(name, s, budget, recipe, split_sizes, image_size, val_every, device, steps, look, data)
                 for s in seeds or [seed]]
         training[name] = {**runs[0], "runs": runs, "summary": summarise_runs(runs)}
+    baselines = nuclei_baselines(image_size) if data == "nuclei" else None
     return {
+        **({"baselines": baselines} if baselines else {}),
         "device": str(pick_device(device)), "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "budget_s": budget, "steps": steps, "look": look, "image_size": image_size, "train_size": train_size,
+        "budget_s": budget, "steps": steps, "data": data, "look": look, "image_size": image_size,
+        "train_size": baselines["train_slices"] if baselines else train_size,
         "target_miou": TARGET_MIOU,
         "recipe": recipe.to_dict(), "rows": rows, "attention": attention, "training": training,
     }

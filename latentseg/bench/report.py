@@ -35,7 +35,10 @@ def attention_table(attention: dict[str, Any]) -> list[str]:
 
 def _run_line(label: str, run: dict[str, Any]) -> str:
     reached = "never" if run["seconds_to_target"] is None else f"{run['seconds_to_target']:.1f}"
-    robust = f"{run['shifted_miou']:>9.4f}{run['greyscale_miou']:>8.4f}{run['hue_agreement']:>7.3f}"
+    if "nucleus_iou" in run:
+        robust = f"{run['nucleus_iou']:>9.4f}"
+    else:
+        robust = f"{run['shifted_miou']:>9.4f}{run['greyscale_miou']:>8.4f}{run['hue_agreement']:>7.3f}"
     spec = run.get("specialisation")
     if spec:
         duplicates = f"{spec['duplicate_pairs']:.1f} ({spec['duplicate_pairs_used']:.1f})"
@@ -49,8 +52,11 @@ def _summary_line(name: str, summary: dict[str, dict[str, float]]) -> str:
     def pm(key: str, digits: int = 4) -> str:
         return f"{summary[key]['mean']:.{digits}f} ± {summary[key]['std']:.{digits}f}"
 
-    line = (f"{name + ' mean ± std':<24}mIoU {pm('test_miou')}, shifted {pm('shifted_miou')}, "
-            f"greyscale {pm('greyscale_miou')}, hue agreement {pm('hue_agreement', 3)}")
+    line = f"{name + ' mean ± std':<24}mIoU {pm('test_miou')}, "
+    if "nucleus_iou" in summary:
+        line += f"nucleus IoU {pm('nucleus_iou')}"
+    else:
+        line += f"shifted {pm('shifted_miou')}, greyscale {pm('greyscale_miou')}, hue agreement {pm('hue_agreement', 3)}"
     if "nmi" in summary:
         line += (f", entropy/ln M {summary['routing_entropy_ratio']['mean']:.2f} ± "
                  f"{summary['routing_entropy_ratio']['std']:.2f}, NMI {summary['nmi']['mean']:.3f} ± "
@@ -65,14 +71,22 @@ def race_table(result: dict[str, Any]) -> list[str]:
     recipe, size = result["recipe"], result["image_size"]
     momentum = f" momentum {recipe['muon_momentum']:g}" if recipe["optimizer"] == "muon" else ""
     budget = f"{result['steps']} steps" if result.get("steps") else f"{result['budget_s']:g} s"
-    lines = ["", f"training for {budget} each on {result['train_size']} synthetic {size}×{size} images "
-             f"({result.get('look', 'varied')} look; "
+    nuclei = result.get("data") == "nuclei"
+    what = (f"z-slices of the nuclei stack at {size}×{size} (" if nuclei
+            else f"synthetic {size}×{size} images ({result.get('look', 'varied')} look; ")
+    lines = ["", f"training for {budget} each on {result['train_size']} {what}"
              f"{recipe['optimizer']}{momentum}, lr {recipe['lr']:g}, {recipe['schedule']} schedule, "
              f"batch {recipe['batch_size']}, dice {recipe['dice_weight']:g}, edge weight {recipe['edge_weight']:g}, "
              f"colour jitter {'on' if recipe.get('colour_jitter') else 'off'}):",
-             f"{'model':<10}{'steps':>7}{'test mIoU':>11}{'shifted':>9}{'grey':>8}{'hue':>7}"
+             f"{'model':<10}{'steps':>7}{'test mIoU':>11}"
+             + (f"{'nucleus':>9}" if nuclei else f"{'shifted':>9}{'grey':>8}{'hue':>7}") +
              f"{'to ' + format(result['target_miou'], '.2f') + ' (s)':>14}"
              f"{'entropy/ln M':>14}{'NMI':>7}{'used':>6}{'dup. pairs (used)':>19}"]
+    if "baselines" in result:
+        b = result["baselines"]
+        lines.append(f"{'baselines':<10} everything background: mIoU {b['all_background_miou']:.4f}; one brightness "
+                     f"threshold ({b['threshold']:.2f}, chosen on the training slices): nucleus IoU "
+                     f"{b['threshold_nucleus_iou']:.4f}")
     for name, t in result["training"].items():
         for run in t["runs"]:
             lines.append(_run_line(name if len(t["runs"]) == 1 else f"{name} s{run['seed']}", run))

