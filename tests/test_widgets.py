@@ -3,7 +3,7 @@ import torch
 
 from latentseg import synthetic_shapes
 from latentseg.analysis.probes import expert_ablation
-from latentseg.analysis.widgets import DIRECTIONS, ExpertExplorer
+from latentseg.analysis.widgets import DIRECTIONS, PNG_DPI, ExpertExplorer
 from latentseg.models import build_model
 
 SMALL = {"improved": dict(stem_dim=4, mid_dim=8, feature_dim=16, latent_dim=16, num_latents=6, num_heads=2),
@@ -84,6 +84,51 @@ def test_all_experts_off_is_refused_without_crashing(explorer):
 def test_static_fallback_in_the_mimebundle(explorer):
     bundle = explorer._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle and bundle["image/png"]
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.widget.model_id
+
+
+def test_ipython_displays_the_widget_and_the_picture(explorer):
+    """What IPython's formatter makes of the explorer: on ipywidgets 7 (Colab's) as on 8, the widget
+    view and the PNG, never a bare ``<ExpertExplorer at 0x…>`` or a formatter error."""
+    from IPython.core.formatters import DisplayFormatter
+
+    data, _ = DisplayFormatter().format(explorer)
+    assert {"application/vnd.jupyter.widget-view+json", "image/png", "text/plain"} <= set(data)
+    assert explorer.widget.children[1].get_title(0) == "compose an image", "the accordion's title, on 7 and 8"
+
+
+def _fraction(explorer, panel: int, col: float, row: float) -> tuple[float, float]:
+    """Where data point (col, row) of a panel lies on the picture, as fractions from its top-left corner."""
+    fig = explorer._figure
+    x, y = fig.transFigure.inverted().transform(fig.axes[panel].transData.transform((col, row)))
+    return x, 1 - y
+
+
+def test_a_click_on_a_picture_probes_that_pixel(explorer):
+    assert explorer.click(*_fraction(explorer, 3, 5, 25)) == "prediction" and explorer.probe == (25, 5)
+    first = explorer.view()["probe_weights"]
+    assert first.shape == (explorer.model.config.num_heads, explorer.model.config.num_latents)
+    assert torch.allclose(first.sum(-1), torch.ones(len(first))), "each head's weights over the experts sum to 1"
+    picture = explorer.picture.value
+    assert explorer.click(*_fraction(explorer, 0, 28, 2)) == "attention" and explorer.probe == (2, 28)
+    assert not torch.equal(first, explorer.view()["probe_weights"]) and explorer.picture.value != picture
+    assert explorer.click(0.5, 0.01) is None, "a click on the title does nothing"
+
+
+def test_a_click_on_a_bar_or_the_expert_map_shows_that_expert(explorer):
+    explorer.direction.value = DIRECTIONS[1]
+    assert explorer.click(*_fraction(explorer, 4, 3, 0.5)) == "usage"
+    assert explorer.expert.value == 3 and explorer.direction.value == DIRECTIONS[0]
+    assert explorer.click(*_fraction(explorer, 5, 1, 0.5)) == "probe" and explorer.expert.value == 1
+    assert explorer.click(*_fraction(explorer, 1, 16, 16)) == "argmax expert"
+    assert explorer.probe == (16, 16) and explorer.expert.value == explorer.view()["probe_winner"]
+
+
+def test_a_browser_click_event_is_read_in_png_pixels(explorer):
+    x, y = _fraction(explorer, 2, 20, 10)
+    width, height = explorer._figure.get_size_inches() * PNG_DPI
+    explorer._on_click({"type": "click", "dataX": x * width, "dataY": y * height})
+    assert explorer.probe == (10, 20)
 
 
 def test_unet_is_refused():

@@ -166,40 +166,67 @@ def show_assignments(images: torch.Tensor, masks: torch.Tensor, assignments: dic
     return fig
 
 
+#: the explorer's panels, in the order of ``Figure.axes``: four pictures of the image, then two bar charts
+EXPLORER_PANELS = ("attention", "argmax expert", "ground truth", "prediction", "usage", "probe")
+
+
 def explorer_figure(
     image: torch.Tensor, mask: torch.Tensor, prediction: torch.Tensor, attention: torch.Tensor,
     assignment: torch.Tensor, usage: torch.Tensor, enabled: torch.Tensor, class_names: Sequence[str],
-    attention_title: str = "attention",
+    attention_title: str = "attention", probe: tuple[int, int] | None = None, probe_weights: torch.Tensor | None = None,
 ) -> Figure:
-    """The explorer's view: image with an attention map ``h×w`` over it, argmax-expert map ``h×w``,
-    ground truth and prediction (``H×W``), and expert usage (``M`` shares; switched-off experts grey)."""
-    fig = Figure(figsize=(11, 2.7))  # no pyplot: nothing to close, and no tight_layout, which is slow
-    grid = fig.add_gridspec(1, 5, width_ratios=[1, 1, 1, 1, 1.5], left=0.01, right=0.99, bottom=0.26, top=0.82,
-                            wspace=0.15)
-    axes = [fig.add_subplot(grid[0, k]) for k in range(5)]
+    """The explorer's view (panels :data:`EXPLORER_PANELS`): image with an attention map ``h×w`` over
+    it, argmax-expert map ``h×w``, ground truth and prediction (``H×W``), expert usage (``M`` shares;
+    switched-off experts grey) and, at the pixel ``probe`` = (row, col), its attention over the experts
+    ``probe_weights`` ``heads×M`` (bars: mean of heads; dots: each head; the winner outlined)."""
+    fig = Figure(figsize=(13, 3.4))  # no pyplot: nothing to close, and no tight_layout, which is slow
+    grid = fig.add_gridspec(1, 6, width_ratios=[1, 1, 1, 1, 1.3, 1.3], left=0.01, right=0.99, bottom=0.27,
+                            top=0.84, wspace=0.22)
+    axes = [fig.add_subplot(grid[0, k]) for k in range(6)]
     rgb = to_rgb(image)
     up = F.interpolate(attention[None, None].float().cpu(), size=rgb.shape[:2], mode="nearest")[0, 0]
     axes[0].imshow(rgb)
     axes[0].imshow(up.numpy(), cmap="magma", alpha=0.6)
-    axes[1].imshow(assignment.cpu().numpy(), cmap="tab20", vmin=0, vmax=19, interpolation="nearest")
+    axes[1].imshow(assignment.cpu().numpy(), cmap="tab20", vmin=0, vmax=19, interpolation="nearest",
+                   extent=(-0.5, rgb.shape[1] - 0.5, rgb.shape[0] - 0.5, -0.5))
     axes[2].imshow(colorize(mask))
     axes[3].imshow(colorize(prediction))
-    titles = [attention_title, "argmax expert", "ground truth", "prediction"]
-    for ax, title in zip(axes[:4], titles, strict=True):
-        ax.set_title(title, fontsize=9)
+    for ax, title in zip(axes[:4], [attention_title, "argmax expert", "ground truth", "prediction"], strict=True):
+        ax.set_title(title, fontsize=10)
         ax.set_axis_off()
+        if probe is not None:
+            ax.plot(probe[1], probe[0], marker="+", markersize=14, markeredgewidth=2, color="cyan")
+    experts = range(len(usage))
     colours = [plt.cm.tab20(m % 20) if on else (0.8, 0.8, 0.8, 1) for m, on in enumerate(enabled.tolist())]
-    axes[4].bar(range(len(usage)), usage.cpu().numpy(), color=colours)
+    axes[4].bar(experts, usage.cpu().numpy(), color=colours)
     axes[4].set(ylim=(0, 1), xticks=range(0, len(usage), 2))
-    axes[4].set_title("share of positions won", fontsize=9)
-    axes[4].set_xlabel("expert", fontsize=8)
-    axes[4].tick_params(labelsize=7)
+    axes[4].set_title("share of positions won", fontsize=10)
+    if probe_weights is not None:
+        _probe_bars(axes[5], probe_weights.cpu(), colours, probe)
+    for ax in axes[4:]:
+        ax.set_xlabel("expert (click a bar)", fontsize=9)
+        ax.set_xlim(-0.5, len(usage) - 0.5)
+        ax.tick_params(labelsize=8)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c / 255) for c in class_colours(len(class_names))]
-    fig.legend(handles, class_names, loc="lower left", ncol=len(class_names), fontsize=8, frameon=False)
+    fig.legend(handles, class_names, loc="lower left", ncol=len(class_names), fontsize=10, frameon=False)
     return fig
 
 
-def figure_png(fig: Figure, dpi: int = 80) -> bytes:
+def _probe_bars(ax, weights: torch.Tensor, colours: list, probe: tuple[int, int] | None) -> None:
+    mean = weights.mean(0)
+    winner = int(mean.argmax())
+    bars = ax.bar(range(len(mean)), mean.numpy(), color=colours)
+    bars[winner].set(edgecolor="black", linewidth=2)
+    for h, head in enumerate(weights):
+        ax.plot(range(len(head)), head.numpy(), "o", markersize=3, color="black", alpha=0.3 + 0.7 * h / max(len(weights), 1),
+                label="each head" if h == 0 else None)
+    ax.set(ylim=(0, 1))
+    where = f"({probe[1]}, {probe[0]})" if probe is not None else ""
+    ax.set_title(f"pixel {where} → experts: {winner} wins", fontsize=10)
+    ax.legend(fontsize=8, loc="upper right", frameon=False)
+
+
+def figure_png(fig: Figure, dpi: int = 90) -> bytes:
     """``fig`` as PNG bytes (closed after), for an ``ipywidgets.Image`` or a mimebundle."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)

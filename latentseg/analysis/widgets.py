@@ -1,13 +1,18 @@
 """An interactive explorer of a latent model's experts, built on ipywidgets; the drawing is in ``plots``.
 
-Works wherever core ipywidgets 8 render (JupyterLab 4, Notebook 7, VS Code, Colab, Voilà). Where
-they do not (nbval, an HTML export, GitHub), the explorer's output falls back to a PNG of its view.
+Works with ipywidgets 7.7 (Colab's) and 8, wherever core widgets render (JupyterLab 4, Notebook 7,
+VS Code, Colab, Voilà). Clicks on the picture come through ``ipyevents`` (a small widget library that
+adds DOM events to an existing widget, for ipywidgets 7 and 8; in Colab it needs the custom widget
+manager, which the explorer switches on there). Without it, or where its JavaScript does not load,
+the probe sliders do the same. Where no widget renders (nbval, an HTML export, GitHub), the
+explorer's output falls back to a PNG of its view.
 """
 
 from __future__ import annotations
 
 import base64
 import math
+import sys
 import time
 from collections.abc import Sequence
 
@@ -19,21 +24,47 @@ from ..data.dataset import SegmentationData
 from ..data.shapes import SHAPE_CLASSES, Shape, compose_shapes, synthetic_shapes
 from ..models.base import Segmenter
 from ..training.metrics import ConfusionMatrix
-from .plots import explorer_figure, figure_png
+from .plots import EXPLORER_PANELS, explorer_figure, figure_png
 from .probes import expert_assignment, expert_usage
 from .specialisation import downsample_mask, expert_class_matrix, normalized_mutual_information, routing_entropy
 
 DIRECTIONS = ("expert → pixels", "pixel → experts")
 SOURCES = ("test set", "new image", "composed")
+PNG_DPI = 90
+
+
+def _click_events(widget: W.DOMWidget):
+    """An ``ipyevents.Event`` watching clicks on ``widget``, or ``None`` without ipyevents."""
+    try:
+        from ipyevents import Event
+    except ImportError:
+        return None
+    if "google.colab" in sys.modules:  # third-party widgets need Colab's custom widget manager
+        from google.colab import output
+
+        output.enable_custom_widget_manager()
+    return Event(source=widget, watched_events=["click"])
+
+
+def widget_bundle(widget: W.Widget) -> dict:
+    """The mimebundle that displays ``widget``, on ipywidgets 8 (``_repr_mimebundle_``) and on 7, whose
+    widgets display themselves through ``_ipython_display_`` and publish this same bundle."""
+    if hasattr(widget, "_repr_mimebundle_"):
+        return widget._repr_mimebundle_() or {}
+    return {"text/plain": repr(widget)[:110], "application/vnd.jupyter.widget-view+json": {
+        "version_major": 2, "version_minor": 0, "model_id": widget.model_id}}
 
 
 class ExpertExplorer:
     """Widgets over ``model`` (seed or improved) and ``data`` (pairs ``3×H×W``, ``H×W``).
 
     Controls: a test-image slider, a "new image" button, three shape rows to compose an image, the
-    expert, head and direction of the attention map shown, and one checkbox per expert. Every change
-    redraws one PNG in place (no stacked plots). ``scores`` shows this image's IoU per class with the
-    chosen experts, beside the IoU with all experts on.
+    expert, head and direction of the attention map shown, one checkbox per expert, and the probe: a
+    pixel whose attention over the experts (per head and mean) the last panel shows. A click on one of
+    the four pictures moves the probe there (on the argmax-expert map it also picks the expert that
+    wins there); a click on a bar picks that expert and shows where it looks (:meth:`click`). Every
+    change redraws one PNG in place (no stacked plots). ``scores`` shows this image's IoU per class
+    with the chosen experts, beside the IoU with all experts on.
     """
 
     def __init__(self, model: Segmenter, data: SegmentationData, class_names: Sequence[str] = SHAPE_CLASSES,
@@ -71,21 +102,33 @@ class ExpertExplorer:
         self.enabled = [W.Checkbox(True, description=str(k), indent=False, layout=W.Layout(width="48px"))
                         for k in range(m)]
         self.all_on = W.Button(description="all experts on")
+        self.probe_x = W.IntSlider(self.size // 2, min=0, max=self.size - 1, description="probe x",
+                                   continuous_update=False)
+        self.probe_y = W.IntSlider(self.size // 2, min=0, max=self.size - 1, description="probe y",
+                                   continuous_update=False)
         self.picture = W.Image(format="png")
         self.scores = W.HTML()
+        self._figure = None
+        self.clicks = _click_events(self.picture)
+        if self.clicks is not None:
+            self.clicks.on_dom_event(self._on_click)
 
         self.index.observe(self._on_index, "value")
         self.new_image.on_click(self._on_new_image)
         self.compose.on_click(self._on_compose)
-        for control in (self.expert, self.head, self.direction, *self.enabled):
+        for control in (self.expert, self.head, self.direction, self.probe_x, self.probe_y, *self.enabled):
             control.observe(lambda _: self.redraw(), "value")
         self.all_on.on_click(self._on_all_on)
 
         shape_rows = [W.HBox([k, x, y, r]) for k, x, y, r in zip(self.kinds, self.xs, self.ys, self.radii, strict=True)]
+        composer = W.Accordion([W.VBox([*shape_rows, self.compose])])
+        composer.set_title(0, "compose an image")  # ipywidgets 7 ignores Accordion(titles=...)
+        hint = "click the picture to probe a pixel, a bar to pick an expert" if self.clicks else "no ipyevents: use the sliders"
         self.widget = W.VBox([
             W.HBox([self.index, self.new_image]),
-            W.Accordion([W.VBox([*shape_rows, self.compose])], titles=("compose an image",)),
+            composer,
             W.HBox([self.expert, self.head, self.direction]),
+            W.HBox([self.probe_x, self.probe_y, W.Label(hint)]),
             W.HBox([W.Label("experts on:"), W.GridBox(self.enabled, layout=W.Layout(
                 grid_template_columns=f"repeat({min(m, 16)}, 48px)")), self.all_on]),
             self.picture,
@@ -161,9 +204,18 @@ class ExpertExplorer:
         assignment = expert_assignment(out)  # 1×h×w
         classes = downsample_mask(self.mask[None], tuple(assignment.shape[-2:]), len(self.class_names))
         matrix = expert_class_matrix(assignment, classes, len(mask), len(self.class_names))
+        h, w = out.pixel_attention.shape[-2:]
+        row, col = self.probe
+        probe_weights = out.pixel_attention[0, :, :, row * h // self.size, col * w // self.size]  # heads×M
         return {"prediction": prediction, "attention": attention, "assignment": assignment[0],
                 "usage": expert_usage(out), "iou": self._iou(prediction), "iou_all_on": self._iou(all_on),
+                "probe_weights": probe_weights, "probe_winner": int(probe_weights.mean(0).argmax()),
                 "routing_entropy": routing_entropy(out.pixel_attention), "nmi": normalized_mutual_information(matrix)}
+
+    @property
+    def probe(self) -> tuple[int, int]:
+        """The probed pixel, (row, col) in the image."""
+        return self.probe_y.value, self.probe_x.value
 
     def figure(self, view: dict | None = None) -> Figure:
         """The current view as a matplotlib Figure: what the widget shows, as a static picture."""
@@ -171,7 +223,7 @@ class ExpertExplorer:
         head = "mean of heads" if self.head.value < 0 else f"head {self.head.value}"
         title = f"expert {self.expert.value}, {head}\n{self.direction.value}"
         return explorer_figure(self.image, self.mask, v["prediction"], v["attention"], v["assignment"], v["usage"],
-                               self.expert_mask, self.class_names, title)
+                               self.expert_mask, self.class_names, title, self.probe, v["probe_weights"])
 
     def redraw(self) -> None:
         """Recompute and redraw in place; times itself in ``last_redraw_seconds``."""
@@ -182,9 +234,56 @@ class ExpertExplorer:
             self.scores.value = "<b>At least one expert must stay on.</b>"
             return
         v = self.view()
-        self.picture.value = figure_png(self.figure(v))
+        self._figure = self.figure(v)
+        self.picture.value = figure_png(self._figure, dpi=PNG_DPI)
         self.scores.value = self._scores_html(v)
         self.last_redraw_seconds = time.perf_counter() - start
+
+    def click(self, x: float, y: float) -> str | None:
+        """Act on a click at ``(x, y)``, fractions of the picture's width and height from its top-left
+        corner; returns the panel hit (:data:`~latentseg.analysis.plots.EXPLORER_PANELS`) or ``None``."""
+        if self._figure is None:
+            return None
+        fig = self._figure
+        point = fig.transFigure.transform((x, 1 - y))
+        for name, ax in zip(EXPLORER_PANELS, fig.axes, strict=False):
+            if not ax.bbox.contains(*point):
+                continue
+            col, row = ax.transData.inverted().transform(point)
+            if name in ("usage", "probe"):
+                expert = round(col)
+                if 0 <= expert < len(self.enabled):
+                    self._show_expert(expert)
+                return name
+            row, col = (min(max(round(v), 0), self.size - 1) for v in (row, col))
+            self._quiet = True  # one redraw for both sliders
+            try:
+                self.probe_y.value, self.probe_x.value = row, col
+            finally:
+                self._quiet = False
+            if name == "argmax expert":
+                self._show_expert(self.view()["probe_winner"])
+            else:
+                self.redraw()
+            return name
+        return None
+
+    def _show_expert(self, expert: int) -> None:
+        self._quiet = True
+        try:
+            self.expert.value, self.direction.value = expert, DIRECTIONS[0]
+        finally:
+            self._quiet = False
+        self.redraw()
+
+    def _on_click(self, event: dict) -> None:
+        if event.get("type") != "click" or not self.picture.value:
+            return
+        if "dataX" in event and self._figure is not None:  # pixels of the PNG itself
+            width, height = (self._figure.get_size_inches() * PNG_DPI).round()
+            self.click(event["dataX"] / width, event["dataY"] / height)
+        elif event.get("boundingRectWidth"):
+            self.click(event["relativeX"] / event["boundingRectWidth"], event["relativeY"] / event["boundingRectHeight"])
 
     def _scores_html(self, v: dict) -> str:
         def cell(x: float | None) -> str:
@@ -204,6 +303,6 @@ class ExpertExplorer:
                 f"<tr><td><b>mIoU</b></td><td><b>{miou:.3f}</b></td><td><b>{miou_all:.3f}</b></td></tr></table>")
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
-        bundle = self.widget._repr_mimebundle_(**kwargs) or {}
+        bundle = dict(widget_bundle(self.widget))
         bundle["image/png"] = base64.b64encode(self.picture.value).decode("ascii")
         return bundle
