@@ -1,4 +1,5 @@
-"""A real browser: Voilà serves notebook 05, headless Chromium runs it, a slider moves, the picture changes.
+"""A real browser: Voilà serves notebook 05, headless Chromium runs it; a slider moves and the picture
+changes; a click on the picture probes that pixel.
 
 Needs the ``voila`` and ``playwright`` packages and Debian's ``chromium`` (no browser download: Playwright
 drives the system binary through ``executable_path``). ``.ci/run`` installs all three. Outside CI
@@ -45,7 +46,7 @@ def voila_url(tmp_path):
     server = subprocess.Popen(
         [sys.executable, "-m", "voila", NOTEBOOK.name, f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1"],
         cwd=NOTEBOOK.parent, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "LATENTSEG_BUDGET_S": "2"},  # a quick model: this test is about the widgets
+        env={**os.environ, "LATENTSEG_STEPS": "20"},  # a quick model: this test is about the widgets
     )
     try:
         deadline = time.monotonic() + 60
@@ -68,21 +69,24 @@ def voila_url(tmp_path):
         log.close()
 
 
-def test_slider_redraws_the_picture_in_a_real_browser(voila_url):
+def _probe_line(page) -> str:
+    return page.locator(".widget-html", has_text="probe: pixel").inner_text().split("\n")[0]
+
+
+def test_slider_and_clicks_redraw_the_explorer_in_a_real_browser(voila_url):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         try:
-            page = browser.new_page()
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(voila_url, timeout=240_000, wait_until="domcontentloaded")
-            slider = page.locator(".widget-slider", has_text="test image")
-            slider.wait_for(timeout=240_000)
             picture = page.locator("img.widget-image").first
-            picture.wait_for(timeout=60_000)
+            picture.wait_for(timeout=240_000)
             before = picture.get_attribute("src")
             assert before, "the explorer's picture has no image"
 
+            slider = page.locator(".widget-slider", has_text="test image")
             readout = slider.locator(".widget-readout")
             readout.click()
             page.keyboard.press("Control+A")
@@ -93,5 +97,22 @@ def test_slider_redraws_the_picture_in_a_real_browser(voila_url):
                 arg=before, timeout=60_000)
             assert readout.inner_text().strip() == "7"
             assert "image: test set" in page.locator(".widget-html", has_text="IoU now").inner_text()
+
+            first = _probe_line(page)
+            box = picture.bounding_box()
+            # inside the "prediction" panel, whose place in the figure plots.explorer_figure fixes
+            start = time.monotonic()
+            picture.click(position={"x": 0.50 * box["width"], "y": 0.30 * box["height"]})  # scrolls it into view
+            page.wait_for_function("before => ![...document.querySelectorAll('.widget-html')].some("
+                                   "e => e.innerText.startsWith(before))", arg=first, timeout=60_000)
+            latency = time.monotonic() - start
+            second = _probe_line(page)
+            assert second != first and "expert" in second and "wins" in second
+            picture.click(position={"x": 0.58 * box["width"], "y": 0.62 * box["height"]})
+            page.wait_for_function("before => ![...document.querySelectorAll('.widget-html')].some("
+                                   "e => e.innerText.startsWith(before))", arg=second, timeout=60_000)
+            third = _probe_line(page)
+            assert third not in (first, second), "the probed position follows the click"
+            print(f"click to redrawn probe: {latency:.2f} s")
         finally:
             browser.close()

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -15,6 +17,14 @@ def explorer(request):
     torch.manual_seed(0)
     model = build_model(request.param, num_classes=4, **SMALL[request.param])
     return ExpertExplorer(model, synthetic_shapes(5, size=32, split="test"))
+
+
+def test_the_environment_is_the_one_claimed():
+    """tools/test-colab-env runs these tests under Colab's ipywidgets; make sure it really does."""
+    import ipywidgets
+
+    expected = os.environ.get("LATENTSEG_EXPECT_IPYWIDGETS")
+    assert expected in (None, ipywidgets.__version__), f"expected ipywidgets {expected}, got {ipywidgets.__version__}"
 
 
 def test_first_view_is_drawn(explorer):

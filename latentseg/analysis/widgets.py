@@ -297,7 +297,11 @@ class ExpertExplorer:
         miou = sum(present) / len(present)
         miou_all = sum(present_all) / len(present_all)
         entropy = v["routing_entropy"] / math.log(len(self.enabled))
-        return (f"<p>image: {self.source}; experts off: {', '.join(off) or 'none'}; "
+        weights = v["probe_weights"].mean(0)
+        top = weights.argsort(descending=True)[:3].tolist()
+        probe = (f"<p>probe: pixel ({self.probe_x.value}, {self.probe_y.value}) → experts "
+                 + ", ".join(f"{k} ({weights[k]:.2f})" for k in top) + f"; expert {top[0]} wins</p>")
+        return (probe + f"<p>image: {self.source}; experts off: {', '.join(off) or 'none'}; "
                 f"routing entropy {entropy:.2f}·ln M; NMI(argmax expert, class) {v['nmi']:.2f} on this image</p>"
                 f"<table><tr><th>class</th><th>IoU now</th><th>IoU all on</th></tr>{rows}"
                 f"<tr><td><b>mIoU</b></td><td><b>{miou:.3f}</b></td><td><b>{miou_all:.3f}</b></td></tr></table>")
