@@ -24,7 +24,7 @@ from .files import check_out_folder, check_run_folder, run_folder, write_text_at
 from .inference import predict_image, read_image, write_mask, write_png
 from .models import MODELS, build_model
 from .models.base import count_parameters
-from .training import RECIPE, Recipe, TrainingInterrupted, distributed, evaluate, fit
+from .training import RECIPE, Recipe, TrainingInterrupted, distributed, evaluate, fit, recipe_for
 from .training.optim import OPTIMIZERS
 from .training.schedules import SCHEDULES
 
@@ -74,18 +74,23 @@ def _add_recipe_arguments(parser: argparse.ArgumentParser, batch_help: str) -> N
                         help="loss = cross-entropy + this × soft Dice (0: cross-entropy alone)")
     parser.add_argument("--edge-weight", type=NON_NEGATIVE, default=RECIPE.edge_weight,
                         help="pixels at class boundaries count 1 + this in the cross-entropy (0: all alike)")
-    parser.add_argument("--colour-jitter", action=argparse.BooleanOptionalAction, default=RECIPE.colour_jitter,
+    parser.add_argument("--colour-jitter", action=argparse.BooleanOptionalAction, default=None,
                         help="random hue, saturation, brightness, contrast, greyscale, channel order and inversion of "
-                             "every training batch (masks untouched)")
+                             "every training batch (masks untouched); default on, off for nuclei")
     parser.add_argument("--schedule", default=RECIPE.schedule, choices=list(SCHEDULES),
                         help="learning-rate schedule (on the clock under a time budget): wsd holds the peak, then "
                              "decays linearly over the second half")
 
 
 def _recipe(args: argparse.Namespace) -> Recipe:
-    """The recipe given (or defaulted) on the command line; a bad value is named by its flag."""
+    """The recipe given (or defaulted, :func:`~latentseg.training.recipe.recipe_for` the data) on the
+    command line; a bad value is named by its flag."""
+    given = vars(args)
+    if given.get("colour_jitter") is None:
+        data = getattr(args, "data", None) or "synthetic"
+        given = {**given, "colour_jitter": recipe_for(parse_source(data)[0]).colour_jitter}
     try:
-        return Recipe.from_dict(vars(args))
+        return Recipe.from_dict(given)
     except (ValueError, TypeError) as err:
         field, _, rest = str(err).partition(": ")
         raise ValueError(f"--{field.replace('_', '-')}: {rest}") from None

@@ -45,3 +45,10 @@ def test_replace_and_round_trip():
 def test_bad_values_are_named(field, value, error, words):
     with pytest.raises(error, match=words):
         RECIPE.replace(**{field: value})
+
+
+def test_recipe_for_turns_colour_jitter_off_only_where_brightness_is_the_signal():
+    from latentseg.training import recipe_for
+
+    assert recipe_for("synthetic") == RECIPE and recipe_for("folder") == RECIPE
+    assert recipe_for("nuclei") == RECIPE.replace(colour_jitter=False)

@@ -20,7 +20,7 @@ from ..device import pick_device
 from ..models import MODELS, build_model
 from ..models.base import Segmenter, count_parameters
 from ..training.loop import evaluate, fit
-from ..training.recipe import RECIPE, Recipe
+from ..training.recipe import RECIPE, Recipe, recipe_for
 from .throughput import attention_comparison, inference_rates, throughput
 
 TARGET_MIOU = 0.90
@@ -155,13 +155,14 @@ def run_bench(
     models: list[str] | None = None, budget_s: float = 60.0, sizes: list[int] | tuple[int, ...] = (64,),
     repeats: int = 5, device: str | None = None, seed: int = 0, image_size: int = 64, train_size: int = 4000,
     val_size: int = 200, test_size: int = 500, val_every: int = 50, precision: str = "auto",
-    attention_sizes: list[int] | tuple[int, ...] = (), seeds: list[int] | None = None, recipe: Recipe = RECIPE,
+    attention_sizes: list[int] | tuple[int, ...] = (), seeds: list[int] | None = None, recipe: Recipe | None = None,
     steps: int | None = None, shifted_size: int = SHIFTED_TEST_SIZE, look: str = "varied", data: str = "synthetic",
 ) -> dict[str, Any]:
     """Every model in one run: throughput at each size (:func:`throughput_rows`), attention alone at
     each of ``attention_sizes`` (:func:`~latentseg.bench.throughput.attention_comparison`, token grids
     of 1/4 the image side), then training for ``budget_s`` seconds, or ``steps`` steps when given, with
-    ``recipe`` (``budget_s=0`` and no ``steps`` skip it): :func:`race_one` on ``data`` at ``image_size``:
+    ``recipe`` (default :func:`~latentseg.training.recipe.recipe_for` ``data``; ``budget_s=0`` and no
+    ``steps`` skip it): :func:`race_one` on ``data`` at ``image_size``:
     ``train_size`` synthetic images in ``look``, tested on ``test_size`` of them and ``shifted_size``
     shifted ones, or the nuclei stack's splits (the sizes do not apply).
 
@@ -178,6 +179,7 @@ def run_bench(
         raise ValueError(f"budget_s: expected seconds ≥ 0 (0 skips training), got {budget_s}")
     if data not in RACE_DATA:
         raise ValueError(f"data: expected one of {RACE_DATA}, got {data!r}")
+    recipe = recipe or recipe_for(data)
     rows = throughput_rows(models, sizes, recipe, repeats, device, precision, seed)
     attention = attention_comparison(attention_sizes, recipe.batch_size, repeats, device) if attention_sizes else None
     split_sizes = {"train": train_size, "val": val_size, "test": test_size, "shifted": shifted_size}

@@ -4,7 +4,7 @@ schedules, metrics, and data-parallel training under torchrun (:mod:`.distribute
 from .loop import History, NonFiniteLoss, TrainingInterrupted, evaluate, fit, training_loss
 from .losses import segmentation_loss
 from .metrics import ConfusionMatrix, Metrics
-from .recipe import PLAIN, RECIPE, Recipe
+from .recipe import PLAIN, RECIPE, Recipe, recipe_for
 
 __all__ = ["History", "NonFiniteLoss", "TrainingInterrupted", "evaluate", "fit", "training_loss", "segmentation_loss",
-           "ConfusionMatrix", "Metrics", "PLAIN", "RECIPE", "Recipe"]
+           "ConfusionMatrix", "Metrics", "PLAIN", "RECIPE", "Recipe", "recipe_for"]

@@ -88,3 +88,13 @@ def _check_number(name: str, value: object, expected: str, ok) -> None:
 RECIPE = Recipe()
 PLAIN = Recipe(optimizer="adamw", lr=3e-3, schedule="constant", batch_size=16, dice_weight=0.0, edge_weight=0.0,
                colour_jitter=False)
+
+#: data where colour jitter is off by default: on the nuclei stack brightness is the signal (nuclei are
+#: bright, background dark), and inverting or rescaling it only teaches the model to doubt it
+NO_JITTER_DATA = ("nuclei",)
+
+
+def recipe_for(data: str) -> Recipe:
+    """:data:`RECIPE` for the data source ``data`` (a ``--data`` name): colour jitter off for
+    :data:`NO_JITTER_DATA`, the rest unchanged. What ``train`` and ``bench`` default to."""
+    return RECIPE.replace(colour_jitter=False) if data in NO_JITTER_DATA else RECIPE
