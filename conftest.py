@@ -8,21 +8,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent / "tests"))  # the tests' stand-in data (tests/standins.py)
 
-# Notebooks 05 and 06 train for LATENTSEG_BUDGET_S seconds (60 for readers); under the tests a short
-# budget keeps the suite fast and still runs every line. The README holds the full numbers.
+# Notebook 06 trains for LATENTSEG_BUDGET_S seconds (60 for readers); under the tests a short budget
+# keeps the suite fast and still runs every line. The README holds the full numbers.
 os.environ.setdefault("LATENTSEG_BUDGET_S", "20")
-# Notebooks that train for a number of steps (09) read LATENTSEG_STEPS; the suite runs fewer.
+# Notebooks that train for a number of steps (05, 09) read LATENTSEG_STEPS; the suite runs fewer.
 os.environ.setdefault("LATENTSEG_STEPS", "250")
 
 
 def pytest_configure(config):
-    # Notebook 07 loads Oxford-IIIT Pet from $LATENTSEG_DATA. The suite never downloads: it writes a
-    # small stand-in in the same layout and points the variable there, so the notebook runs the loader
-    # a reader runs, on different pictures.
+    # Notebook 07 shows Oxford-IIIT Pet from $LATENTSEG_DATA (it trains on the nuclei stack). The suite
+    # never downloads: it writes a small stand-in in the same layout and points the variable there, so
+    # the notebook runs the loader a reader runs, on different pictures.
     from standins import write_pets_layout
 
     folder = tempfile.mkdtemp(prefix="latentseg-data-")
-    write_pets_layout(folder, num_trainval=240, num_test=40)
+    write_pets_layout(folder, num_trainval=40, num_test=10)
     config._latentseg_data = folder
     os.environ["LATENTSEG_DATA"] = folder
 

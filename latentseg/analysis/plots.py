@@ -87,7 +87,7 @@ def plot_history(history, title: str = "") -> Figure:
     if "val_loss" in history.last:
         ax_loss.plot(epochs, history["val_loss"], "o-", label="validation")
         ax_iou.plot(epochs, history["val_miou"], "o-", color="C2")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    ax_loss.set(xlabel="epoch", ylabel="loss (the recipe's: weighted CE + Dice, or CE)", title="loss")
     ax_iou.set(xlabel="epoch", ylabel="mIoU", title="validation mIoU", ylim=(0, 1))
     ax_loss.legend()
     if title:
