@@ -108,7 +108,7 @@ class ExpertExplorer:
                                    continuous_update=False)
         self.picture = W.Image(format="png")
         self.scores = W.HTML()
-        self._figure = None
+        self._figure = self._view = None
         self.clicks = _click_events(self.picture)
         if self.clicks is not None:
             self.clicks.on_dom_event(self._on_click)
@@ -204,13 +204,16 @@ class ExpertExplorer:
         assignment = expert_assignment(out)  # 1×h×w
         classes = downsample_mask(self.mask[None], tuple(assignment.shape[-2:]), len(self.class_names))
         matrix = expert_class_matrix(assignment, classes, len(mask), len(self.class_names))
-        h, w = out.pixel_attention.shape[-2:]
-        row, col = self.probe
-        probe_weights = out.pixel_attention[0, :, :, row * h // self.size, col * w // self.size]  # heads×M
+        cell = self._feature_cell(*self.probe, tuple(assignment.shape[-2:]))
         return {"prediction": prediction, "attention": attention, "assignment": assignment[0],
                 "usage": expert_usage(out), "iou": self._iou(prediction), "iou_all_on": self._iou(all_on),
-                "probe_weights": probe_weights, "probe_winner": int(probe_weights.mean(0).argmax()),
+                "probe_weights": out.pixel_attention[0, :, :, cell[0], cell[1]],  # heads×M
+                "probe_winner": int(assignment[0][cell]),
                 "routing_entropy": routing_entropy(out.pixel_attention), "nmi": normalized_mutual_information(matrix)}
+
+    def _feature_cell(self, row: int, col: int, grid: tuple[int, int]) -> tuple[int, int]:
+        """The feature position (on the ``h×w`` token grid) that image pixel (row, col) falls in."""
+        return row * grid[0] // self.size, col * grid[1] // self.size
 
     @property
     def probe(self) -> tuple[int, int]:
@@ -233,7 +236,7 @@ class ExpertExplorer:
         if not self.expert_mask.any():
             self.scores.value = "<b>At least one expert must stay on.</b>"
             return
-        v = self.view()
+        v = self._view = self.view()
         self._figure = self.figure(v)
         self.picture.value = figure_png(self._figure, dpi=PNG_DPI)
         self.scores.value = self._scores_html(v)
@@ -261,8 +264,9 @@ class ExpertExplorer:
                 self.probe_y.value, self.probe_x.value = row, col
             finally:
                 self._quiet = False
-            if name == "argmax expert":
-                self._show_expert(self.view()["probe_winner"])
+            if name == "argmax expert":  # the expert that wins there, read off the map just drawn
+                assignment = self._view["assignment"]
+                self._show_expert(int(assignment[self._feature_cell(row, col, tuple(assignment.shape))]))
             else:
                 self.redraw()
             return name

@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 from ..analysis.robustness import robustness_report
 from ..analysis.specialisation import specialisation_report
 from ..checks import check_positive_float
-from ..data.nuclei import nuclei_split, read_nuclei, threshold_baseline
+from ..data.nuclei import nuclei_baselines
 from ..data.shapes import SHAPE_CLASSES, synthetic_shapes
 from ..data.shifted import shifted_shapes
 from ..data.sources import SHIFTED_TEST_SIZE, load_splits
@@ -137,18 +137,6 @@ def race_one(name: str, seed: int, budget_s: float | None, recipe: Recipe, sizes
         report = specialisation_report(model.cpu(), test.images[:200], test.masks[:200])
         run["specialisation"] = {k: report[k] for k in SPECIALISATION_KEYS}
     return run
-
-
-def nuclei_baselines(image_size: int) -> dict[str, float]:
-    """What a model on the nuclei stack must beat, on its test split at ``image_size``: the mIoU of
-    "everything is background", and one brightness threshold chosen on the training slices
-    (:func:`~latentseg.data.nuclei.threshold_baseline`)."""
-    volume = read_nuclei()
-    train, test = (nuclei_split(split, image_size, volume=volume) for split in ("train", "test"))
-    background = float((test.masks == 0).float().mean())
-    threshold = threshold_baseline(train, test)
-    return {"all_background_miou": background / 2, "threshold": threshold["threshold"],
-            "threshold_nucleus_iou": threshold["test_iou"], "train_slices": len(train)}
 
 
 def run_bench(

@@ -167,3 +167,16 @@ def threshold_baseline(train: SegmentationData, test: SegmentationData, candidat
     best = max(grid, key=lambda t: _nucleus_iou(train_brightness, train.masks, t))
     return {"threshold": best, "train_iou": _nucleus_iou(train_brightness, train.masks, best),
             "test_iou": _nucleus_iou(test_brightness, test.masks, best)}
+
+
+def nuclei_baselines(image_size: int, volume: NucleiVolume | None = None) -> dict[str, float]:
+    """What a model on the stack must beat, on its test split at ``image_size``: the mIoU of
+    "everything is background" (half the background's share: nucleus IoU is 0) and one brightness
+    threshold chosen on the training slices (:func:`threshold_baseline`, its ``threshold``,
+    ``threshold_train_iou`` and ``threshold_nucleus_iou`` on test); ``train_slices`` counts them."""
+    volume = volume or read_nuclei()
+    train, test = (nuclei_split(split, image_size, volume=volume) for split in ("train", "test"))
+    threshold = threshold_baseline(train, test)
+    return {"all_background_miou": float((test.masks == 0).float().mean()) / 2, "threshold": threshold["threshold"],
+            "threshold_train_iou": threshold["train_iou"], "threshold_nucleus_iou": threshold["test_iou"],
+            "train_slices": len(train)}
