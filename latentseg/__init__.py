@@ -19,7 +19,7 @@ from .models import (
     build_model,
     count_parameters,
 )
-from .training import PLAIN, RECIPE, ConfusionMatrix, History, Metrics, Recipe, evaluate, fit
+from .training import PLAIN, RECIPE, ConfusionMatrix, History, Metrics, Recipe, cached_fit, evaluate, fit
 
 __version__ = "0.1.0"
 REPO = "latentseg/latentseg"  # GitHub owner/name: the one place notebooks' badges and install cells come from
@@ -28,7 +28,7 @@ REPO_URL = f"https://github.com/{REPO}"
 __all__ = [
     "SimpleEncoder", "LatentAttention", "ExpertSegmentation", "SegmentationModel", "SegmentationOutput",
     "ModelConfig", "count_parameters", "build_model", "SegmentationData", "synthetic_shapes", "noise_data",
-    "SHAPE_CLASSES", "fit", "evaluate", "History", "Recipe", "RECIPE", "PLAIN", "ConfusionMatrix", "Metrics",
+    "SHAPE_CLASSES", "fit", "cached_fit", "evaluate", "History", "Recipe", "RECIPE", "PLAIN", "ConfusionMatrix", "Metrics",
     "save_checkpoint", "load_checkpoint", "pick_device", "seed_everything", "oxford_pets", "folder_dataset",
     "load_splits",
 ]

@@ -80,3 +80,15 @@ def test_report_on_a_model():
     assert sum(report["usage"]) == pytest.approx(1.0) and report["duplicate_pairs"] >= 0
     assert report["experts_used"] == sum(u > 0 for u in report["usage"])
     assert 0 <= report["duplicate_pairs_used"] <= report["duplicate_pairs"]
+
+
+def test_identical_groups_joins_copies_and_keeps_the_rest_apart():
+    from latentseg.analysis.specialisation import identical_groups
+
+    torch.manual_seed(0)
+    base = torch.randn(3, 1, 8)
+    distinct = torch.randn(3, 2, 8)
+    # experts 0, 2, 4 are copies (4 a scaled one), 1 and 3 are different from everything
+    vectors = torch.cat([base, distinct[:, :1], base + 1e-4, distinct[:, 1:], 2 * base], dim=1)  # B×5×8
+    assert identical_groups(vectors) == [[0, 2, 4], [1], [3]]
+    assert identical_groups(torch.randn(4, 6, 32)) == [[m] for m in range(6)]

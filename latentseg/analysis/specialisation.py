@@ -115,6 +115,26 @@ def duplicate_latents(latents: torch.Tensor, threshold: float = 0.9, among: torc
             "threshold": threshold}
 
 
+def identical_groups(vectors: torch.Tensor, threshold: float = 0.99) -> list[list[int]]:
+    """Groups of experts that are copies of each other: ``vectors`` is ``B×M×D`` (refined latents, or
+    attention maps flattened to ``B×M×N``); experts whose cosine, averaged over the batch, exceeds
+    ``threshold`` are joined (transitively). Returns every group, largest first, singletons included."""
+    unit = F.normalize(vectors.float(), dim=-1)
+    close = (unit @ unit.transpose(1, 2)).mean(0) > threshold  # M×M
+    groups, seen = [], set()
+    for start in range(close.shape[0]):
+        if start in seen:
+            continue
+        group, frontier = {start}, [start]
+        while frontier:
+            linked = set(torch.nonzero(close[frontier.pop()]).flatten().tolist()) - group
+            group |= linked
+            frontier.extend(linked)
+        seen |= group
+        groups.append(sorted(group))
+    return sorted(groups, key=len, reverse=True)
+
+
 @torch.no_grad()
 def specialisation_report(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor,
                           batch_size: int = 64) -> dict[str, object]:
