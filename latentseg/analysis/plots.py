@@ -131,15 +131,17 @@ def overlay_maps(image: torch.Tensor, maps: torch.Tensor, titles: Sequence[str] 
     return fig
 
 
-def plot_curves(curves: dict[str, list[list[float]]], target: float | None = None, title: str = "") -> Figure:
-    """Validation mIoU against training seconds, one line per model; ``curves[name]`` is ``[[s, miou], …]``."""
+def plot_curves(curves: dict[str, list[list[float]]], target: float | None = None, title: str = "",
+                xlabel: str = "training seconds") -> Figure:
+    """Validation mIoU against training seconds (or what ``xlabel`` names, e.g. steps), one line per
+    model; ``curves[name]`` is ``[[x, miou], …]``."""
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for name, curve in curves.items():
         seconds, miou = zip(*curve, strict=True) if curve else ((), ())
         ax.plot(seconds, miou, "o-", markersize=3, label=name)
     if target is not None:
         ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:.2f}")
-    ax.set(xlabel="training seconds", ylabel="validation mIoU", ylim=(0, 1), title=title or "quality against time")
+    ax.set(xlabel=xlabel, ylabel="validation mIoU", ylim=(0, 1), title=title or f"quality against {xlabel.split()[-1]}")
     ax.legend(loc="lower right")
     return fig
 

@@ -60,7 +60,8 @@ def train_for_budget(
     on the clock) or for ``steps`` steps (the same model on every machine): exactly one of them.
 
     Returns ``test_miou``, ``test_per_class_iou``, ``train_seconds``, ``steps``, ``seconds_to_target``
-    (first validation at ``TARGET_MIOU`` or above, else ``None``) and ``curve`` (``[[seconds, val mIoU], …]``).
+    (first validation at ``TARGET_MIOU`` or above, else ``None``), ``curve`` (``[[seconds, val mIoU], …]``) and
+    ``step_curve`` (``[[step, val mIoU], …]``).
     """
     if (budget_s is None) == (steps is None):
         raise ValueError(f"budget_s, steps: expected exactly one, got budget_s={budget_s}, steps={steps}")
@@ -76,6 +77,7 @@ def train_for_budget(
         "steps": history.last["step"],
         "seconds_to_target": seconds_to_reach(history.records, TARGET_MIOU),
         "curve": [[r["seconds"], r["val_miou"]] for r in history.records],
+        "step_curve": [[r["step"], r["val_miou"]] for r in history.records],
     }
 
 
