@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
+from matplotlib.colors import BoundaryNorm, ListedColormap, hsv_to_rgb
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
@@ -29,6 +30,30 @@ def class_colours(num_classes: int) -> np.ndarray:
     hues = (np.arange(extra) * 0.618034) % 1
     more = plt.cm.hsv(hues)[:, :3] * np.where(np.arange(extra) % 2, 0.75, 0.95)[:, None]  # alternate brightness
     return np.concatenate([PALETTE, (more * 255).round().astype(np.uint8)])[:num_classes]
+
+
+def expert_colours(num_experts: int) -> np.ndarray:
+    """``num_experts×4`` RGBA floats, one per expert: pastel tones (saturation 0.35 or 0.55, hues spread
+    by the golden ratio), kept apart from the saturated :func:`class_colours`, so that an expert map is
+    never read as a class map, and from the grey that means "switched off"."""
+    k = np.arange(num_experts)
+    light = k % 2 == 0
+    hsv = np.stack([(k * 0.618034 + 0.175) % 1, np.where(light, 0.35, 0.55), np.where(light, 1.0, 0.8)], axis=1)
+    return np.concatenate([hsv_to_rgb(hsv), np.ones((num_experts, 1))], axis=1)
+
+
+def expert_cmap(num_experts: int) -> tuple[ListedColormap, BoundaryNorm]:
+    """Colour map and norm for maps of expert indices ``0…num_experts−1`` (``imshow(..., cmap=, norm=)``)."""
+    return ListedColormap(expert_colours(num_experts)), BoundaryNorm(np.arange(num_experts + 1) - 0.5, num_experts)
+
+
+def expert_key(fig: Figure, axes, num_experts: int, label: str = "expert") -> None:
+    """A colour bar naming each expert's colour, under ``axes``."""
+    cmap, norm = expert_cmap(num_experts)
+    bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, orientation="horizontal",
+                       fraction=0.05, pad=0.04, ticks=range(0, num_experts, max(1, num_experts // 8)))
+    bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
 
 
 def colorize(mask: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -113,21 +138,26 @@ def plot_confusion(confusion: Sequence[Sequence[int]], class_names: Sequence[str
     return fig
 
 
-def overlay_maps(image: torch.Tensor, maps: torch.Tensor, titles: Sequence[str] | None = None, cols: int = 8) -> Figure:
-    """Attention maps ``M×h×w`` upsampled and laid over ``image`` ``3×H×W``, one panel each."""
+def overlay_maps(image: torch.Tensor, maps: torch.Tensor, titles: Sequence[str] | None = None, cols: int = 8,
+                 label: str = "attention weight") -> Figure:
+    """Attention maps ``M×h×w`` upsampled and laid over ``image`` ``3×H×W``, one panel each, on one
+    shared colour scale (0 to the largest weight of any map) with a colour bar: equal colours are
+    equal weights in every panel."""
     m = maps.shape[0]
     rows = -(-m // cols)
     size = image.shape[-2:]
     up = F.interpolate(maps[:, None].float().cpu(), size=size, mode="nearest")[:, 0]
-    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.6 * rows + 0.5), squeeze=False, layout="constrained")
     rgb = to_rgb(image)
+    top = float(up.max()) or 1.0
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k < m:
             ax.imshow(rgb)
-            ax.imshow(up[k].numpy(), cmap="magma", alpha=0.65)
+            shown = ax.imshow(up[k].numpy(), cmap="magma", alpha=0.65, vmin=0, vmax=top)
             ax.set_title(titles[k] if titles else f"expert {k}", fontsize=8)
-    fig.tight_layout()
+    bar = fig.colorbar(shown, ax=axes, orientation="horizontal", fraction=0.04, pad=0.02, aspect=60)
+    bar.set_label(f"{label} (one scale for every panel)", fontsize=8)
     return fig
 
 
@@ -149,22 +179,26 @@ def plot_curves(curves: dict[str, list[list[float]]], target: float | None = Non
 def show_assignments(images: torch.Tensor, masks: torch.Tensor, assignments: dict[str, torch.Tensor]) -> Figure:
     """Rows of image, ground truth, then each model's argmax-expert map (``B×h×w`` expert indices).
 
-    Each expert gets its own colour (tab20); a model whose experts own shapes shows their outlines.
+    Each expert gets its own colour (:func:`expert_colours`, never a class colour; the key underneath);
+    a model whose experts own shapes shows their outlines.
     """
     cols = 2 + len(assignments)
-    fig, axes = plt.subplots(len(images), cols, figsize=(1.8 * cols, 1.8 * len(images)), squeeze=False)
+    num_experts = max(int(a.max()) + 1 for a in assignments.values()) if assignments else 1
+    cmap, norm = expert_cmap(num_experts)
+    fig, axes = plt.subplots(len(images), cols, figsize=(1.8 * cols, 1.8 * len(images) + 0.6), squeeze=False,
+                             layout="constrained")
     for row, (image, mask) in enumerate(zip(images, masks, strict=True)):
         panels = [("image", to_rgb(image)), ("ground truth", colorize(mask))]
         panels += [(name, a[row].cpu().numpy()) for name, a in assignments.items()]
         for ax, (title, picture) in zip(axes[row], panels, strict=True):
             if picture.ndim == 2:
-                ax.imshow(picture, cmap="tab20", vmin=0, vmax=19, interpolation="nearest")
+                ax.imshow(picture, cmap=cmap, norm=norm, interpolation="nearest")
             else:
                 ax.imshow(picture)
             ax.set_axis_off()
             if row == 0:
                 ax.set_title(title, fontsize=9)
-    fig.tight_layout()
+    expert_key(fig, axes[-1, 2:] if assignments else axes[-1], num_experts, "winning expert")
     return fig
 
 
@@ -189,7 +223,8 @@ def explorer_figure(
     up = F.interpolate(attention[None, None].float().cpu(), size=rgb.shape[:2], mode="nearest")[0, 0]
     axes[0].imshow(rgb)
     axes[0].imshow(up.numpy(), cmap="magma", alpha=0.6)
-    axes[1].imshow(assignment.cpu().numpy(), cmap="tab20", vmin=0, vmax=19, interpolation="nearest",
+    cmap, norm = expert_cmap(len(usage))
+    axes[1].imshow(assignment.cpu().numpy(), cmap=cmap, norm=norm, interpolation="nearest",
                    extent=(-0.5, rgb.shape[1] - 0.5, rgb.shape[0] - 0.5, -0.5))
     axes[2].imshow(colorize(mask))
     axes[3].imshow(colorize(prediction))
@@ -199,8 +234,8 @@ def explorer_figure(
         if probe is not None:
             ax.plot(probe[1], probe[0], marker="+", markersize=14, markeredgewidth=2, color="cyan")
     experts = range(len(usage))
-    colours = [plt.cm.tab20(m % 20) if on else (0.8, 0.8, 0.8, 1) for m, on in enumerate(enabled.tolist())]
-    axes[4].bar(experts, usage.cpu().numpy(), color=colours)
+    colours = [tuple(c) if on else (0.8, 0.8, 0.8, 1) for c, on in zip(expert_colours(len(usage)), enabled.tolist(), strict=True)]
+    axes[4].bar(experts, usage.cpu().numpy(), color=colours, edgecolor="0.35", linewidth=0.5)
     axes[4].set(ylim=(0, 1), xticks=range(0, len(usage), 2))
     axes[4].set_title("share of positions won", fontsize=10)
     if probe_weights is not None:
@@ -217,7 +252,7 @@ def explorer_figure(
 def _probe_bars(ax, weights: torch.Tensor, colours: list, probe: tuple[int, int] | None) -> None:
     mean = weights.mean(0)
     winner = int(mean.argmax())
-    bars = ax.bar(range(len(mean)), mean.numpy(), color=colours)
+    bars = ax.bar(range(len(mean)), mean.numpy(), color=colours, edgecolor="0.35", linewidth=0.5)
     bars[winner].set(edgecolor="black", linewidth=2)
     for h, head in enumerate(weights):
         ax.plot(range(len(head)), head.numpy(), "o", markersize=3, color="black", alpha=0.3 + 0.7 * h / max(len(weights), 1),
