@@ -34,6 +34,7 @@ def test_structure_badge_and_colab_setup(path):
     titles = [line for line in first.splitlines() if line.startswith("# ")]
     assert len(titles) == 1, f"one title in the first cell, got {titles}"
     assert "What you will learn" in first
+    assert re.search(r"\*Run time: about [0-9]+ (s|minutes?) on a 2-core CPU", first), "the measured run time, stated"
     setup = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
     assert f'REPOSITORY = "{latentseg.REPO_URL}"' in setup and setup.count("github.com") == 1, "the address, once"
     install = next(line for line in setup.splitlines() if "pip" in line)
