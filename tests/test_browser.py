@@ -116,3 +116,48 @@ def test_slider_and_clicks_redraw_the_explorer_in_a_real_browser(voila_url):
             print(f"click to redrawn probe: {latency:.2f} s")
         finally:
             browser.close()
+
+
+def test_the_static_site_shows_an_executed_notebook_in_a_real_browser(tmp_path):
+    """``tools/build_site.py`` on one fast notebook: the index links it, the page holds its figures
+    (embedded) and no error, and a browser shows them; a second build replaces the first whole."""
+    missing = [m for m in _missing() if "voila" not in m]
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser test cannot run in CI: missing {', '.join(missing)}")
+        pytest.skip(f"no real-browser test here: missing {', '.join(missing)}")
+    tools = Path(__file__).parent.parent / "tools"
+    notebook = NOTEBOOK.parent / "01_encoder.ipynb"
+    site = tmp_path / "site"
+    (site / "stale.html").parent.mkdir()
+    (site / "stale.html").write_text("from an older build")
+    done = subprocess.run([sys.executable, str(tools / "build_site.py"), str(site), str(notebook)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(p.name for p in site.iterdir()) == ["01_encoder.html", "index.html"], "the old build is gone whole"
+    page_html = (site / "01_encoder.html").read_text()
+    assert page_html.count("data:image/png;base64") >= 2 and "Traceback" not in page_html
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto((site / "index.html").as_uri())
+            assert "Run time: " not in page.content() and "about 10 s" in page.inner_text("li")
+            page.click("text=01 · The encoder")
+            figure = page.locator("img[src^='data:image/png']").first
+            figure.wait_for(timeout=30_000)
+            assert figure.evaluate("img => img.naturalWidth") > 100, "the figure decodes and shows"
+            assert "What you will learn" in page.inner_text("body")
+        finally:
+            browser.close()
+
+
+def test_build_site_refuses_a_missing_notebook_in_one_line(tmp_path):
+    tools = Path(__file__).parent.parent / "tools"
+    done = subprocess.run([sys.executable, str(tools / "build_site.py"), str(tmp_path / "site"), "nope.ipynb"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.strip() == "build_site: no such notebook: nope.ipynb"
+    assert not (tmp_path / "site").exists()
