@@ -165,14 +165,14 @@ def plot_curves(curves: dict[str, list[list[float]]], target: float | None = Non
                 xlabel: str = "training seconds") -> Figure:
     """Validation mIoU against training seconds (or what ``xlabel`` names, e.g. steps), one line per
     model; ``curves[name]`` is ``[[x, miou], …]``."""
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
     for name, curve in curves.items():
         seconds, miou = zip(*curve, strict=True) if curve else ((), ())
         ax.plot(seconds, miou, "o-", markersize=3, label=name)
     if target is not None:
         ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:.2f}")
     ax.set(xlabel=xlabel, ylabel="validation mIoU", ylim=(0, 1), title=title or f"quality against {xlabel.split()[-1]}")
-    ax.legend(loc="lower right")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)  # outside: never over a curve
     return fig
 
 
