@@ -47,13 +47,7 @@ def _data_digest(name: str, data: SegmentationData | None) -> str:
     if not isinstance(data, SegmentationData):
         raise TypeError(f"{name}: cached_fit keys on the data's contents, so it needs in-memory SegmentationData, "
                         f"got {type(data).__name__}; call fit instead")
-    digest = hashlib.sha256()
-    for tensor in (data.images, data.masks):
-        tensor = tensor.detach().cpu().contiguous()
-        digest.update(f"{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    digest.update("|".join(data.class_names).encode())
-    return digest.hexdigest()
+    return weights_digest({"images": data.images, "masks": data.masks}) + "|" + "|".join(data.class_names)
 
 
 def fit_key(model: nn.Module, train_data: SegmentationData, val_data: SegmentationData | None, *,
