@@ -52,3 +52,21 @@ def test_the_contrast_rule_holds_for_every_shape_colour():
     under = torch.rand(500, 4, generator=g)  # the background's mean luminance behind each of 4 shapes
     colours = _contrasting(torch.rand(500, 4, 3, generator=g), under, g)
     assert ((colours @ torch.tensor([0.299, 0.587, 0.114]) - under).abs() >= MIN_CONTRAST - 1e-6).all()
+
+
+def test_some_backgrounds_hold_edges_as_strong_as_a_shapes(varied):
+    """Two-colour stripes, checks and gradients: a strong edge inside the background is no sign of a shape."""
+    luma = luminance(varied.images[:400])
+    background = varied.masks[:400] == 0
+    step = (luma[:, :, 1:] - luma[:, :, :-1]).abs() * (background[:, :, 1:] & background[:, :, :-1])
+    strong = (step > 0.3).flatten(1).sum(1)  # background pixels next to a luminance step of 0.3 or more
+    assert 0.05 < (strong > 20).float().mean() < 0.5
+
+
+def test_an_outline_is_the_rim_of_its_shape_one_or_two_pixels_wide():
+    from latentseg.data.looks import _rims
+
+    region = torch.zeros(2, 9, 9, dtype=torch.bool)
+    region[:, 2:7, 2:7] = True
+    rims = _rims(region, torch.tensor([1, 2]))
+    assert rims[0].sum() == 16 and rims[1].sum() == 24 and not rims[:, 4, 4].any() and (rims <= region).all()

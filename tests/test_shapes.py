@@ -51,8 +51,8 @@ def test_same_data_on_every_machine():
         assert abs(float(data.images.double().sum()) - image_sum) < 0.1, look
 
 
-PINNED_MASKS = "523e014bdceb44fa"  # the same shapes in every look
-PINNED_IMAGE_SUMS = {"varied": 19615.26, "classic": 24699.67}  # classic: the data as it was before the varied look
+PINNED_MASKS = "f98149ec67653a72"  # the same shapes in every look
+PINNED_IMAGE_SUMS = {"varied": 21010.03, "classic": 24682.74}  # classic: the first look, on the shapes of today
 
 
 def test_every_class_occurs_and_background_dominates():

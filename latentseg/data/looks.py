@@ -5,10 +5,13 @@ Two looks, chosen by name:
 - ``varied`` (the default): the background and every shape each draw their appearance on their own,
   from one distribution, whatever the class: any hue, saturation from grey to vivid, dark to light,
   and a fill that is flat, a linear gradient, a smooth texture, pixel noise, stripes or a
-  checkerboard; a quarter of the images get black and white specks. The one rule that ties
-  them: each shape's mean luminance differs from the background around it by at least
-  :data:`MIN_CONTRAST`, so that its edge stays visible, also in greyscale. Nothing but geometry tells
-  a circle from a square, or a shape from the background.
+  checkerboard, faint or (half the gradients, stripes and checks) between two unrelated colours at
+  full strength, so that a background can hold edges as strong as a shape's; some shapes get an
+  outline one or two pixels wide in a colour of its own (part of the shape); a quarter of the images
+  get black and white specks. The one rule that ties them: each shape's mean luminance, and its
+  outline's, differs from the background around it by at least :data:`MIN_CONTRAST`, so that its
+  edge stays visible, also in greyscale. Nothing but geometry tells a circle from a square, or a
+  shape from the background.
 - ``classic``: the first look, kept to show a shortcut: saturated shapes on greyish, blotchy
   backgrounds. Colour then tells shape from background, and a model learns that instead of form
   (notebook 09).
@@ -53,15 +56,18 @@ def _any_colour(shape: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
 
 
 def _fills(base: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
-    """Each of ``n`` regions' fill ``n×3×size×size`` around its mean colour ``base`` ``n×3``, in one of
+    """Each of ``n`` regions' fill ``n×3×size×size`` around its colour ``base`` ``n×3``, in one of
     six styles (a sixth each): flat, a linear gradient, a smooth texture, pixel noise, stripes, or a
-    checkerboard, each in a random direction, scale and strength."""
+    checkerboard, each in a random direction, scale and strength. Half the gradients, stripes and
+    checks run at full strength, from ``base`` to a second colour drawn on its own."""
     n = base.shape[0]
     style = torch.randint(0, 6, (n,), generator=g)
     strength = 0.25 * torch.rand(n, generator=g)
     angle = 2 * math.pi * torch.rand(n, generator=g)
     period = 0.08 + 0.3 * torch.rand(n, generator=g)  # of the side, for stripes and checks
     offset = F.normalize(torch.randn(n, 3, generator=g), dim=1)  # the direction in colour space a pattern moves
+    second = _any_colour((n,), g)
+    two_colour = (torch.rand(n, generator=g) < 0.5) & ((style == 1) | (style == 4) | (style == 5))
     coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size - 0.5
     cos, sin = torch.cos(angle)[:, None, None], torch.sin(angle)[:, None, None]
     along = cos * coords[None, None, :] + sin * coords[None, :, None]  # n×H×W
@@ -78,7 +84,20 @@ def _fills(base: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
     fill = base[:, :, None, None].expand(-1, -1, size, size)
     for k, pattern in enumerate(patterns, start=1):
         fill = fill + (style == k).float()[:, None, None, None] * scale * pattern
-    return fill
+    share = torch.where((style == 1)[:, None, None], (along / math.sqrt(2) + 0.5).clamp(0, 1),
+                        torch.where((style == 4)[:, None, None], stripes, checks) + 0.5)  # n×H×W: of the second colour
+    blend = torch.lerp(base[:, :, None, None], second[:, :, None, None], share[:, None])
+    return torch.where(two_colour[:, None, None, None], blend, fill)
+
+
+def _rims(region: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+    """The pixels of ``region`` ``n×H×W`` (bool) within ``width`` ``n`` pixels of its outside."""
+    outside = (~region).float()[:, None]
+    rims = torch.zeros_like(region)
+    for w in width.unique().tolist():
+        near = F.max_pool2d(outside, 2 * w + 1, 1, w)[:, 0] > 0
+        rims = torch.where((width == w)[:, None, None], region & near, rims)
+    return rims
 
 
 def _contrasting(colours: torch.Tensor, under: torch.Tensor, g: torch.Generator, tries: int = 8) -> torch.Tensor:
@@ -105,9 +124,15 @@ def paint_varied(top: torch.Tensor, num_shapes: int, g: torch.Generator) -> torc
     seen = shape_pixels.sum((2, 3)).clamp_min(1)
     under = (luminance(background)[:, None] * shape_pixels).sum((2, 3)) / seen  # n×S: the background behind each shape
     colours = _contrasting(colours, under, g)
+    outlines = _contrasting(_any_colour((n, num_shapes), g), under, g)
+    outlined = torch.rand(n, num_shapes, generator=g) < 0.3
+    width = torch.randint(1, 3, (n, num_shapes), generator=g) * max(1, round(size / 64))
     image = background
     for s in range(num_shapes):
-        image = torch.where((top == s + 1)[:, None], _fills(colours[:, s], size, g), image)
+        region = top == s + 1
+        image = torch.where(region[:, None], _fills(colours[:, s], size, g), image)
+        rim = _rims(region, width[:, s]) & outlined[:, s, None, None]
+        image = torch.where(rim[:, None], outlines[:, s, :, None, None], image)
     image = image + 0.02 * torch.randn(image.shape, generator=g)
     speckled = torch.rand(n, 1, 1, 1, generator=g) < 0.25  # a quarter of the images get black and white specks
     specks = torch.rand(n, 1, size, size, generator=g) < 0.03 * torch.rand(n, 1, 1, 1, generator=g)

@@ -67,7 +67,7 @@ def _shapes_chunk(n: int, size: int, max_shapes: int, look: str, g: torch.Genera
     active = torch.arange(max_shapes)[None] < counts[:, None]  # n×S
     classes = torch.randint(1, len(SHAPE_CLASSES), (n, max_shapes), generator=g)
     centres = (0.15 + 0.7 * torch.rand(n, max_shapes, 2, generator=g)) * size
-    radii = (0.08 + 0.12 * torch.rand(n, max_shapes, generator=g)) * size
+    radii = (0.06 + 0.18 * torch.rand(n, max_shapes, generator=g)) * size  # 6–24 % of the side
     angles = 2 * math.pi * torch.rand(n, max_shapes, generator=g)
     top = _rasterise(classes, active, centres, radii, angles, size)  # n×H×W
     return paint(look, top, max_shapes, g), _masks(top, classes)
@@ -84,7 +84,7 @@ class Shape:
     """One shape to draw with :func:`compose_shapes`: ``kind`` is ``circle``, ``square`` or ``triangle``;
     ``x``, ``y`` (centre) and ``radius`` are fractions of the image side; ``angle`` is in degrees.
 
-    ``radius`` is that of the circle of the same area (the generator draws 0.08–0.2).
+    ``radius`` is that of the circle of the same area (the generator draws 0.06–0.24).
     """
 
     kind: str
@@ -121,7 +121,7 @@ def synthetic_shapes(
 ) -> SegmentationData:
     """Seeded shapes; classes ``background, circle, square, triangle``.
 
-    Each image holds 1..``max_shapes`` shapes of random class, position, size (radius 8–20 % of
+    Each image holds 1..``max_shapes`` shapes of random class, position, size (radius 6–24 % of
     the image) and rotation, painted in order so later shapes cover earlier ones, coloured in
     ``look`` (:mod:`latentseg.data.looks`: ``varied``, where appearance says nothing of the class or
     of shape versus background; ``classic``, where saturation does). The same ``(seed, split)`` gives
