@@ -197,7 +197,7 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--data", default="synthetic", choices=list(RACE_DATA),
                    help="race on the synthetic shapes or on the real microscopy stack (z-block test split, nucleus "
                         "IoU reported beside mIoU)")
-    b.add_argument("--look", default="varied", choices=["varied", "classic"],
+    b.add_argument("--look", default="varied", choices=["varied", "faint", "classic"],
                    help="the synthetic shapes' look to train and test on (classic: colour gives shapes away)")
     b.add_argument("--shifted-size", type=POSITIVE_INT, default=200,
                    help="images of the shifted test set (other drawing code, other looks) each model is scored on")

@@ -1,6 +1,6 @@
 """How the synthetic shapes look: colours and fills painted over a map of which shape covers each pixel.
 
-Two looks, chosen by name:
+Three looks, chosen by name:
 
 - ``varied`` (the default): the background and every shape each draw their appearance on their own,
   from one distribution, whatever the class: any hue, saturation from grey to vivid, dark to light,
@@ -12,6 +12,9 @@ Two looks, chosen by name:
   outline's, differs from the background around it by at least :data:`MIN_CONTRAST`, so that its
   edge stays visible, also in greyscale. Nothing but geometry tells a circle from a square, or a
   shape from the background.
+- ``faint``: the varied look as it was before the two-colour patterns, outlines and wider sizes (the
+  same images, bit for bit): faint patterns only, radii 8–20 %. Notebooks 00–04 and 06 teach the seed
+  design on it; on the varied look's bold patterns that design finds hardly any shapes.
 - ``classic``: the first look, kept to show a shortcut: saturated shapes on greyish, blotchy
   backgrounds. Colour then tells shape from background, and a model learns that instead of form
   (notebook 09).
@@ -27,7 +30,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-LOOKS = ("varied", "classic")
+LOOKS = ("varied", "faint", "classic")
 #: least difference of mean luminance (Rec. 601, 0–1 scale) between a shape and the background under it
 MIN_CONTRAST = 0.2
 _LUMA = torch.tensor([0.299, 0.587, 0.114])
@@ -55,19 +58,20 @@ def _any_colour(shape: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
                       0.05 + 0.9 * torch.rand(shape, generator=g))
 
 
-def _fills(base: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
+def _fills(base: torch.Tensor, size: int, g: torch.Generator, bold: bool = True) -> torch.Tensor:
     """Each of ``n`` regions' fill ``n×3×size×size`` around its colour ``base`` ``n×3``, in one of
     six styles (a sixth each): flat, a linear gradient, a smooth texture, pixel noise, stripes, or a
     checkerboard, each in a random direction, scale and strength. Half the gradients, stripes and
-    checks run at full strength, from ``base`` to a second colour drawn on its own."""
+    checks run at full strength, from ``base`` to a second colour drawn on its own (none unless ``bold``)."""
     n = base.shape[0]
     style = torch.randint(0, 6, (n,), generator=g)
     strength = 0.25 * torch.rand(n, generator=g)
     angle = 2 * math.pi * torch.rand(n, generator=g)
     period = 0.08 + 0.3 * torch.rand(n, generator=g)  # of the side, for stripes and checks
     offset = F.normalize(torch.randn(n, 3, generator=g), dim=1)  # the direction in colour space a pattern moves
-    second = _any_colour((n,), g)
-    two_colour = (torch.rand(n, generator=g) < 0.5) & ((style == 1) | (style == 4) | (style == 5))
+    if bold:  # drawn only here, so that the faint look stays the data it was before the bold patterns
+        second = _any_colour((n,), g)
+        two_colour = (torch.rand(n, generator=g) < 0.5) & ((style == 1) | (style == 4) | (style == 5))
     coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size - 0.5
     cos, sin = torch.cos(angle)[:, None, None], torch.sin(angle)[:, None, None]
     along = cos * coords[None, None, :] + sin * coords[None, :, None]  # n×H×W
@@ -84,6 +88,8 @@ def _fills(base: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
     fill = base[:, :, None, None].expand(-1, -1, size, size)
     for k, pattern in enumerate(patterns, start=1):
         fill = fill + (style == k).float()[:, None, None, None] * scale * pattern
+    if not bold:
+        return fill
     share = torch.where((style == 1)[:, None, None], (along / math.sqrt(2) + 0.5).clamp(0, 1),
                         torch.where((style == 4)[:, None, None], stripes, checks) + 0.5)  # n×H×W: of the second colour
     blend = torch.lerp(base[:, :, None, None], second[:, :, None, None], share[:, None])
@@ -115,24 +121,28 @@ def _contrasting(colours: torch.Tensor, under: torch.Tensor, g: torch.Generator,
     return torch.where(close[..., None], pushed, colours)
 
 
-def paint_varied(top: torch.Tensor, num_shapes: int, g: torch.Generator) -> torch.Tensor:
-    """The ``varied`` look: background and shapes drawn apart (see the module's docstring)."""
+def paint_varied(top: torch.Tensor, num_shapes: int, g: torch.Generator, bold: bool = True) -> torch.Tensor:
+    """The ``varied`` look (``faint`` unless ``bold``): background and shapes drawn apart (see the
+    module's docstring)."""
     n, size = top.shape[0], top.shape[-1]
-    background = _fills(_any_colour((n,), g), size, g)
+    background = _fills(_any_colour((n,), g), size, g, bold)
     colours = _any_colour((n, num_shapes), g)
     shape_pixels = torch.stack([top == s + 1 for s in range(num_shapes)], 1).float()  # n×S×H×W
     seen = shape_pixels.sum((2, 3)).clamp_min(1)
     under = (luminance(background)[:, None] * shape_pixels).sum((2, 3)) / seen  # n×S: the background behind each shape
     colours = _contrasting(colours, under, g)
-    outlines = _contrasting(_any_colour((n, num_shapes), g), under, g)
-    outlined = torch.rand(n, num_shapes, generator=g) < 0.3
-    width = torch.randint(1, 3, (n, num_shapes), generator=g) * max(1, round(size / 64))
+    outlined = torch.zeros(n, num_shapes, dtype=torch.bool)
+    if bold:
+        outlines = _contrasting(_any_colour((n, num_shapes), g), under, g)
+        outlined = torch.rand(n, num_shapes, generator=g) < 0.3
+        width = torch.randint(1, 3, (n, num_shapes), generator=g) * max(1, round(size / 64))
     image = background
     for s in range(num_shapes):
         region = top == s + 1
-        image = torch.where(region[:, None], _fills(colours[:, s], size, g), image)
-        rim = _rims(region, width[:, s]) & outlined[:, s, None, None]
-        image = torch.where(rim[:, None], outlines[:, s, :, None, None], image)
+        image = torch.where(region[:, None], _fills(colours[:, s], size, g, bold), image)
+        if outlined[:, s].any():
+            rim = _rims(region, width[:, s]) & outlined[:, s, None, None]
+            image = torch.where(rim[:, None], outlines[:, s, :, None, None], image)
     image = image + 0.02 * torch.randn(image.shape, generator=g)
     speckled = torch.rand(n, 1, 1, 1, generator=g) < 0.25  # a quarter of the images get black and white specks
     specks = torch.rand(n, 1, size, size, generator=g) < 0.03 * torch.rand(n, 1, 1, 1, generator=g)
@@ -162,4 +172,6 @@ def paint(look: str, top: torch.Tensor, num_shapes: int, g: torch.Generator) -> 
     """Images ``n×3×H×W`` for the shape map ``top`` in the named ``look``."""
     if look not in LOOKS:
         raise ValueError(f"look: expected one of {LOOKS}, got {look!r}")
-    return (paint_varied if look == "varied" else paint_classic)(top, num_shapes, g)
+    if look == "classic":
+        return paint_classic(top, num_shapes, g)
+    return paint_varied(top, num_shapes, g, bold=look == "varied")

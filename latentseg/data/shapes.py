@@ -17,6 +17,8 @@ from .looks import LOOKS, paint
 SHAPE_CLASSES = ("background", "circle", "square", "triangle")
 SPLITS = ("train", "val", "test")
 _CHUNK = 256  # images drawn per generator
+#: each look's range of shape radii, as fractions of the side (the faint look keeps its first range)
+RADII = {"varied": (0.06, 0.24), "faint": (0.08, 0.20), "classic": (0.06, 0.24)}
 _MAX_SEED = 2**40
 
 
@@ -67,7 +69,8 @@ def _shapes_chunk(n: int, size: int, max_shapes: int, look: str, g: torch.Genera
     active = torch.arange(max_shapes)[None] < counts[:, None]  # n×S
     classes = torch.randint(1, len(SHAPE_CLASSES), (n, max_shapes), generator=g)
     centres = (0.15 + 0.7 * torch.rand(n, max_shapes, 2, generator=g)) * size
-    radii = (0.06 + 0.18 * torch.rand(n, max_shapes, generator=g)) * size  # 6–24 % of the side
+    low, high = RADII[look]
+    radii = (low + (high - low) * torch.rand(n, max_shapes, generator=g)) * size
     angles = 2 * math.pi * torch.rand(n, max_shapes, generator=g)
     top = _rasterise(classes, active, centres, radii, angles, size)  # n×H×W
     return paint(look, top, max_shapes, g), _masks(top, classes)
@@ -84,7 +87,7 @@ class Shape:
     """One shape to draw with :func:`compose_shapes`: ``kind`` is ``circle``, ``square`` or ``triangle``;
     ``x``, ``y`` (centre) and ``radius`` are fractions of the image side; ``angle`` is in degrees.
 
-    ``radius`` is that of the circle of the same area (the generator draws 0.06–0.24).
+    ``radius`` is that of the circle of the same area (the generator draws 0.06–0.24; :data:`RADII`).
     """
 
     kind: str
@@ -122,11 +125,12 @@ def synthetic_shapes(
     """Seeded shapes; classes ``background, circle, square, triangle``.
 
     Each image holds 1..``max_shapes`` shapes of random class, position, size (radius 6–24 % of
-    the image) and rotation, painted in order so later shapes cover earlier ones, coloured in
-    ``look`` (:mod:`latentseg.data.looks`: ``varied``, where appearance says nothing of the class or
-    of shape versus background; ``classic``, where saturation does). The same ``(seed, split)`` gives
-    the same shapes in every look and the same data on every machine; ``train``, ``val`` and
-    ``test`` use disjoint generator seeds (:func:`split_seed`).
+    the image; :data:`RADII`) and rotation, painted in order so later shapes cover earlier ones,
+    coloured in ``look`` (:mod:`latentseg.data.looks`: ``varied``, where appearance says nothing of
+    the class or of shape versus background; ``faint``, its first version; ``classic``, where
+    saturation does). The same ``(seed, split)`` gives the same shapes in ``varied`` and ``classic``
+    (``faint`` the same shapes at its own sizes) and the same data on every machine; ``train``,
+    ``val`` and ``test`` use disjoint generator seeds (:func:`split_seed`).
     """
     check_positive_int("num_images", num_images)
     check_positive_int("max_shapes", max_shapes)
