@@ -16,6 +16,7 @@ from .bench.race import RACE_DATA
 from .checkpoint import load_checkpoint, save_checkpoint
 from .checks import check_finite
 from .data.download import DATA_ENV
+from .data.looks import LOOKS
 from .data.nuclei import IMAGE_FILE, LABEL_FILE
 from .data.nuclei import INSTALL as NUCLEI_INSTALL
 from .data.sources import SHAPE_SOURCES, load_splits, load_test, parse_source
@@ -197,7 +198,7 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--data", default="synthetic", choices=list(RACE_DATA),
                    help="race on the synthetic shapes or on the real microscopy stack (z-block test split, nucleus "
                         "IoU reported beside mIoU)")
-    b.add_argument("--look", default="varied", choices=["varied", "faint", "classic"],
+    b.add_argument("--look", default="varied", choices=list(LOOKS),
                    help="the synthetic shapes' look to train and test on (classic: colour gives shapes away)")
     b.add_argument("--shifted-size", type=POSITIVE_INT, default=200,
                    help="images of the shifted test set (other drawing code, other looks) each model is scored on")
