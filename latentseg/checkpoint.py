@@ -15,11 +15,15 @@ from .models import MODELS, model_name
 from .models.base import Segmenter
 
 FORMAT = "latentseg-checkpoint"
-VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 #: version 2 added ``ImprovedConfig.dilation_growth`` (default 1); version-1 improved models were built with 2
 _VERSION_1_DEFAULTS = {"improved": {"dilation_growth": 2}}
-#: version 3 added ``weights_sha256``, which every version-3 checkpoint must carry
+#: version 3 added ``weights_sha256``, which every checkpoint since must carry
+#: version 4 renamed the article's model ``seed`` → ``article`` and the improved model's ``think`` →
+#: ``latent_self_attention``; older files are read under the new names
+_OLD_MODEL_NAMES = {"seed": "article"}
+_OLD_PARAMETER_PREFIXES = {"think.": "latent_self_attention."}
 
 
 def weights_digest(state: dict[str, torch.Tensor]) -> str:
@@ -99,7 +103,26 @@ def _read(path: Path) -> dict[str, Any]:
     if version == 1 and isinstance(payload.get("config"), dict):
         # a field added since keeps the value the model was built with, not today's default
         payload["config"] = {**_VERSION_1_DEFAULTS.get(payload.get("model", "seed"), {}), **payload["config"]}
+    if not isinstance(payload.get("state_dict"), dict):
+        raise ValueError(f"checkpoint: {path} holds no state_dict")
+    _check_digest(path, payload)  # under the names the digest was computed for
+    if version < 4:
+        _rename_old_names(payload)
     return payload
+
+
+def _rename_old_names(payload: dict[str, Any]) -> None:
+    """Before version 4: the article's model was called ``seed`` (and early files name no model at all),
+    and the improved model's latent self-attention ``think``."""
+    name = payload.get("model", "seed")
+    payload["model"] = _OLD_MODEL_NAMES.get(name, name)
+    renamed = {}
+    for key, tensor in payload["state_dict"].items():
+        for old, new in _OLD_PARAMETER_PREFIXES.items():
+            if key.startswith(old):
+                key = new + key[len(old):]
+        renamed[key] = tensor
+    payload["state_dict"] = renamed
 
 
 def load_checkpoint(
@@ -114,16 +137,14 @@ def load_checkpoint(
         raise TypeError(f"checkpoint: expected a file path (str or os.PathLike), got {type(path).__name__}")
     path = Path(path)
     payload = _read(path)
-    name = payload.get("model", "seed")  # early checkpoints held only the seed model
+    name = payload.get("model", "article")
     if name not in MODELS:
         raise ValueError(f"checkpoint: {path} holds an unknown model {name!r}; this latentseg knows {sorted(MODELS)}")
     try:
         model = MODELS[name].from_config(payload["config"])
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"checkpoint: {path} holds an invalid model config: {err}") from err
-    state = payload.get("state_dict")
-    if not isinstance(state, dict):
-        raise ValueError(f"checkpoint: {path} holds no state_dict")
+    state = payload["state_dict"]
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -132,17 +153,17 @@ def load_checkpoint(
     if missing or unexpected or wrong_shape:
         raise ValueError(f"checkpoint: {path} does not match its config; missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]}, wrong shapes {wrong_shape[:5]}")
-    _check_digest(path, payload, state)
     model.load_state_dict(state)
     info = {"model": name} | {k: payload.get(k) for k in ("config", "class_names", "metadata")}
     return model.to(device).eval(), info
 
 
-def _check_digest(path: Path, payload: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
-    """Version 3 stores the weights' SHA-256; a mismatch means the file was damaged after it was written."""
+def _check_digest(path: Path, payload: dict[str, Any]) -> None:
+    """Since version 3 a checkpoint stores its weights' SHA-256; a mismatch means the file was damaged
+    after it was written."""
     stored = payload.get("weights_sha256")
     if stored is None and payload.get("version", 1) < 3:
         return  # written before digests existed
-    if stored != weights_digest(state):
+    if stored != weights_digest(payload["state_dict"]):
         raise ValueError(f"checkpoint: {path} is damaged: its weights do not match the SHA-256 digest stored "
                          "with them (the file changed after it was written); train again or restore a copy")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -16,24 +17,26 @@ def check_positive_int(name: str, value: object) -> int:
     return value
 
 
-def check_positive_float(name: str, value: object) -> float:
-    """Return ``value`` as float if it is a real number > 0, else raise."""
+def check_number(name: str, value: object, expected: str = "a finite number ≥ 0",
+                 ok: Callable[[float], bool] = lambda v: v >= 0) -> float:
+    """Return ``value`` as float if it is a finite real number (bools refused) for which ``ok`` holds;
+    else a ``TypeError`` (not a number) or ``ValueError`` naming ``name``, ``expected`` and the value."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name}: expected a positive number, got {type(value).__name__} {value!r}")
-    if not value > 0:
-        raise ValueError(f"{name}: expected a positive number, got {value}")
+        raise TypeError(f"{name}: expected {expected}, got {type(value).__name__} {value!r}")
+    if not (math.isfinite(value) and ok(value)):
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
     return float(value)
 
 
-def check_finite_non_negative(name: str, value: object) -> float:
-    """Return ``value`` as float if it is a finite real number ≥ 0 (a loss weight), else raise ``ValueError``."""
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name}: expected a finite number ≥ 0, got {value!r}")
-    return float(value)
+def check_positive_float(name: str, value: object) -> float:
+    """Return ``value`` as float if it is a finite real number > 0, else raise (see :func:`check_number`)."""
+    return check_number(name, value, "a finite number > 0", lambda v: v > 0)
 
 
 def check_image_batch(name: str, x: object, channels: int, min_size: int) -> torch.Tensor:
-    """Check that ``x`` is a float tensor ``B×channels×H×W`` with ``H, W >= min_size``."""
+    """Check that ``x`` is a float tensor ``B×channels×H×W`` with ``H, W >= min_size`` and finite values
+    (:func:`check_finite`): every model's ``forward``, ``predict`` and the inference functions call it,
+    so a NaN image is refused the same way everywhere, never turned into a mask."""
     expected = f"a float tensor of shape B×{channels}×H×W with H, W ≥ {min_size}"
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name}: expected {expected}, got {type(x).__name__}")
@@ -47,6 +50,8 @@ def check_image_batch(name: str, x: object, channels: int, min_size: int) -> tor
         raise ValueError(f"{name}: expected H, W ≥ {min_size}, got H×W = {x.shape[2]}×{x.shape[3]}")
     if x.shape[0] == 0:
         raise ValueError(f"{name}: expected a batch of at least one image, got shape {tuple(x.shape)}")
+    if not torch.compiler.is_compiling():  # a data-dependent branch would break the compiled graph
+        check_finite(name, x)
     return x
 
 

@@ -4,34 +4,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-import time
 from pathlib import Path
-
-import torch
 
 from .bench import bench_report, run_bench
 from .bench.race import RACE_DATA
-from .checkpoint import load_checkpoint, save_checkpoint
-from .checks import check_finite
+from .checkpoint import load_checkpoint
+from .checks import check_number, check_positive_float, check_positive_int
 from .data.download import DATA_ENV
 from .data.looks import LOOKS
 from .data.nuclei import IMAGE_FILE, LABEL_FILE
 from .data.nuclei import INSTALL as NUCLEI_INSTALL
-from .data.sources import SHAPE_SOURCES, load_splits, load_test, parse_source
-from .device import PRECISIONS, pick_device, seed_everything
-from .files import check_out_folder, check_run_folder, run_folder, write_text_atomic
-from .inference import predict_image, read_image, write_mask, write_png
-from .models import MODELS, build_model
-from .models.base import count_parameters
-from .training import RECIPE, Recipe, TrainingInterrupted, distributed, evaluate, fit, recipe_for
+from .data.sources import SHAPE_SOURCES, load_test, parse_source
+from .device import PRECISIONS, pick_device
+from .files import check_out_folder, write_text_atomic
+from .inference import predict_files
+from .models import MODELS
+from .run import default_image_size, metrics_text, train_run
+from .training import RECIPE, Recipe, TrainingInterrupted, distributed, evaluate, recipe_for
 from .training.optim import OPTIMIZERS
 from .training.schedules import SCHEDULES
 
 DEFAULT_OUT = Path("runs") / "latest"
 LATENT_FLAGS = ("feature-dim", "latent-dim", "num-latents", "num-heads")
-RUN_FILES = ("model.pt", "history.json", "predictions.png")
 INTERRUPTED = 130  # the exit status of a program stopped by Ctrl-C (128 + SIGINT)
 
 
@@ -42,24 +37,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _number(kind: type, low: float, inclusive: bool, what: str):
-    """An argparse type: a finite ``kind`` above ``low`` (or at it, if ``inclusive``); ``what`` says so."""
+def _number(kind: type, check, what: str):
+    """An argparse type: ``kind(text)`` accepted by ``check`` (a :mod:`latentseg.checks` function), or
+    one line saying ``what`` was expected."""
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not (math.isfinite(value) and (value >= low if inclusive else value > low)):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
-        return value
+        try:
+            return kind(check("value", value))
+        except (ValueError, TypeError):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text}") from None
     parse.__name__ = what  # argparse names the type in some messages
     return parse
 
 
-POSITIVE_INT = _number(int, 0, False, "a positive integer")
-COUNT = _number(int, 0, True, "an integer ≥ 0")
-POSITIVE = _number(float, 0, False, "a finite number > 0")
-NON_NEGATIVE = _number(float, 0, True, "a finite number ≥ 0")
+POSITIVE_INT = _number(int, check_positive_int, "a positive integer")
+COUNT = _number(int, lambda name, v: check_number(name, v, ok=lambda n: n >= 0), "an integer ≥ 0")
+POSITIVE = _number(float, check_positive_float, "a finite number > 0")
+NON_NEGATIVE = _number(float, check_number, "a finite number ≥ 0")
 
 
 def _add_recipe_arguments(parser: argparse.ArgumentParser, batch_help: str) -> None:
@@ -176,13 +173,14 @@ def _add_predict_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="write one PNG mask of class indices per input image",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("checkpoint", type=Path)
-    p.add_argument("images", type=Path, nargs="+", help="PNG/JPEG images of any size (at least 4×4)")
+    p.add_argument("images", type=Path, nargs="+",
+                   help="PNG/JPEG images of any size (at least 4×4), or folders of them (read in name order)")
     p.add_argument("--out", type=Path, required=True, help="folder for the masks (<stem>.png)")
     p.add_argument("--max-size", type=POSITIVE_INT, default=None,
-                   help="downscale longer sides above this for the forward pass (and read images too large to read "
-                        "whole at this size); default: the training size for a model trained on real photos, 1024 "
-                        "otherwise")
-    p.add_argument("--color", action="store_true", help="also write <stem>_color.png, a coloured mask to look at")
+                   help="read and predict every image at most this many pixels on its longer side (the mask is "
+                        "written at the image's own size); default: the training size for a model trained on real "
+                        "photos, 1024 otherwise")
+    p.add_argument("--colour", action="store_true", help="also write <stem>_colour.png, a coloured mask to look at")
     _add_common(p)
 
 
@@ -232,98 +230,32 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_metrics(metrics: dict, class_names: list[str]) -> None:
-    print(f"mIoU {metrics['miou']:.4f}   pixel accuracy {metrics['pixel_accuracy']:.4f}")
-    for name, iou in zip(class_names, metrics["per_class_iou"], strict=True):
-        print(f"  IoU {name:<12} {'n/a' if iou is None else f'{iou:.4f}'}")
-
-
-def _image_size(data: str, given: int | None) -> int:
-    return given or (64 if parse_source(data)[0] in SHAPE_SOURCES else 128)
-
-
 def _train(args: argparse.Namespace) -> int:
-    """Train; under torchrun every process runs this, and only rank 0 prints, tests and writes."""
+    """Train (:func:`latentseg.run.train_run`); under torchrun every process runs this."""
+    recipe = _recipe(args)  # bad values are refused, by flag, before anything else
+    overrides = _overrides(args)
     device = distributed.setup(args.device) or pick_device(args.device)
     try:
-        return _train_process(args, device)
+        train_run(args.out, model=args.model, data=args.data, epochs=args.epochs, seed=args.seed, recipe=recipe,
+                  image_size=args.image_size, train_size=args.train_size, val_size=args.val_size,
+                  test_size=args.test_size, data_root=args.data_root, model_config=overrides, device=device,
+                  max_seconds=args.max_seconds, precision=args.precision, compile=args.compile,
+                  channels_last=args.channels_last, num_workers=args.num_workers, quiet=args.quiet)
+    except TrainingInterrupted as stop:
+        if distributed.is_main():
+            print(f"interrupted at step {stop.step} (epoch {stop.epoch}): the model trained so far is in "
+                  f"{stop.out_folder / 'model.pt'}; {args.out} is as it was", file=sys.stderr)
+        return INTERRUPTED
     finally:
         distributed.shutdown()
-
-
-def _train_process(args: argparse.Namespace, device: torch.device) -> int:
-    main, world = distributed.is_main(), distributed.world_size()
-    say = print if main else (lambda *a, **k: None)
-    recipe = _recipe(args)  # bad values are refused before any data is read
-    if main:
-        check_run_folder(args.out, RUN_FILES)  # and an output folder that cannot take the model, before training
-    seed_everything(args.seed)  # the same initial weights in every process
-    size = _image_size(args.data, args.image_size)
-    data = load_splits(args.data, size, args.seed, args.train_size, args.val_size, args.test_size, args.data_root)
-    model = build_model(args.model, num_classes=len(data.class_names), **_overrides(args))
-    processes = f", {world} processes × batch {args.batch_size}" if world > 1 else ""
-    say(f"training the {args.model} model ({count_parameters(model):,} parameters) on {data.description}, "
-        f"{args.epochs} epochs, device {device}{processes}")
-    start = time.perf_counter()
-    try:
-        history = fit(model, data.train, data.val, recipe=recipe, epochs=args.epochs, device=device, seed=args.seed,
-                      max_seconds=args.max_seconds, precision=args.precision, compile=args.compile,
-                      channels_last=args.channels_last, num_workers=args.num_workers,
-                      progress=not args.quiet and main, verbose=not args.quiet and main)
-    except TrainingInterrupted as stop:
-        if main:
-            _write_interrupted(args, model, data, recipe, stop, time.perf_counter() - start)
-        return INTERRUPTED
-    seconds = time.perf_counter() - start
-    if not main:
-        distributed.barrier()  # wait while rank 0 tests and writes
-        return 0
-    metrics = evaluate(model, data.test, device=device).to_dict(data.class_names)
-    print(f"trained in {seconds:.1f} s; test split ({len(data.test)} images):")
-    _print_metrics(metrics, list(data.class_names))
-    metadata = _run_metadata(args, data, recipe, size, seconds, world, history.records) | {"test_metrics": metrics}
-    with run_folder(args.out) as staging:  # the folder holds the previous run or this one, never a mix
-        _write_run(staging, model, data, metadata, history.records, pictures=True)
-    print(f"wrote {', '.join(str(args.out / name) for name in RUN_FILES)}")
-    distributed.barrier()
     return 0
-
-
-def _run_metadata(args: argparse.Namespace, data, recipe: Recipe, size: int, seconds: float, world: int,
-                  records: list[dict]) -> dict:
-    return {"model": args.model, "data": args.data, "image_size": size, "seed": args.seed, "epochs": args.epochs,
-            "train_size": len(data.train), "train_seconds": seconds, "processes": world, **recipe.to_dict(),
-            "history": records}
-
-
-def _write_run(folder: Path, model, data, metadata: dict, records: list[dict], pictures: bool) -> None:
-    from .analysis.plots import save_figure, show_predictions
-
-    save_checkpoint(folder / "model.pt", model.cpu(), data.class_names, metadata)
-    write_text_atomic(folder / "history.json", json.dumps(records, indent=1))
-    if pictures:
-        shown = data.test_examples(8)
-        save_figure(show_predictions(shown.images, shown.masks, model.predict(shown.images), data.class_names),
-                    folder / "predictions.png")
-
-
-def _write_interrupted(args: argparse.Namespace, model, data, recipe: Recipe, stop: TrainingInterrupted,
-                       seconds: float) -> None:
-    """Keep the model trained so far in ``<out>-interrupted``; ``--out`` stays as it was."""
-    out = args.out.with_name(args.out.name + "-interrupted")
-    metadata = _run_metadata(args, data, recipe, _image_size(args.data, args.image_size), seconds,
-                             distributed.world_size(), stop.history.records) | {"interrupted_at_step": stop.step}
-    with run_folder(out) as staging:
-        _write_run(staging, model, data, metadata, stop.history.records, pictures=False)
-    print(f"interrupted at step {stop.step} (epoch {stop.epoch}): the model trained so far is in {out / 'model.pt'}; "
-          f"{args.out} is as it was", file=sys.stderr)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     model, info = load_checkpoint(args.checkpoint)
     metadata = info["metadata"] or {}
     source = args.data or metadata.get("data", "synthetic")
-    size = args.image_size or metadata.get("image_size") or _image_size(source, None)
+    size = args.image_size or metadata.get("image_size") or default_image_size(source)
     test = load_test(source, size, args.seed, args.num_images, args.data_root)
     class_names = tuple(test.class_names)
     trained_on = tuple(info["class_names"] or ())
@@ -340,18 +272,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(metrics))
     else:
         print(f"{args.checkpoint}: {source} test split ({len(test)} images at {size}×{size})")
-        _print_metrics(metrics, list(class_names))
+        print(metrics_text(metrics))
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .analysis.plots import colorize
-
-    stems = [path.stem for path in args.images]
-    clashes = sorted({s for s in stems if stems.count(s) > 1})
-    if clashes:
-        raise ValueError(f"images: several inputs share a file stem, so their masks would overwrite each other: {clashes}")
-    check_out_folder(args.out)
     model, info = load_checkpoint(args.checkpoint, device=pick_device(args.device))
     if args.max_size is not None and args.max_size < model.min_size:
         raise ValueError(f"--max-size: expected at least the model's smallest input side {model.min_size}, "
@@ -359,29 +284,8 @@ def _predict(args: argparse.Namespace) -> int:
     metadata = info["metadata"] or {}
     real = parse_source(metadata.get("data", "synthetic"))[0] not in SHAPE_SOURCES
     max_size = args.max_size or (metadata.get("image_size", 1024) if real else 1024)
-    images = [_read_checked(path, model.config.in_channels, args.max_size) for path in args.images]  # all, then write
-    args.out.mkdir(parents=True, exist_ok=True)
-    for path, image in zip(args.images, images, strict=True):
-        mask = predict_image(model, image, max_size=max_size)
-        write_mask(args.out / f"{path.stem}.png", mask)
-        if args.color:
-            write_png(args.out / f"{path.stem}_color.png", colorize(mask))
-        counts = torch.bincount(mask.flatten(), minlength=model.num_classes).tolist()
-        print(f"{path} → {args.out / (path.stem + '.png')}  {mask.shape[1]}×{mask.shape[0]}  pixels per class {counts}")
+    predict_files(model, args.images, args.out, max_size=max_size, colour=args.colour, report=print)
     return 0
-
-
-def _read_checked(path: Path, channels: int, max_side: int | None) -> torch.Tensor:
-    """An image file for ``predict``: EXIF orientation applied, refused with its name if it holds NaN or
-    infinite values, read shrunk to ``max_side`` only when it is too large to read whole."""
-    try:
-        image = read_image(path, channels)
-    except ValueError as err:
-        if max_side is None or "megapixel" not in str(err):
-            raise
-        image = read_image(path, channels, max_side=max_side)
-        print(f"{path}: read shrunk to {image.shape[2]}×{image.shape[1]} (--max-size {max_side}); its mask has that size")
-    return check_finite(f"image {path}", image)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -389,8 +293,8 @@ def _bench(args: argparse.Namespace) -> int:
 
     check_out_folder(args.out)
     result = run_bench(args.models, args.budget, args.sizes, args.repeats, args.device, args.seed,
-                       image_size=_image_size(args.data, args.image_size), train_size=args.train_size, val_size=args.val_size,
-                       test_size=args.test_size, val_every=args.val_every, precision=args.precision,
+                       image_size=args.image_size or default_image_size(args.data), train_size=args.train_size,
+                       val_size=args.val_size, test_size=args.test_size, val_every=args.val_every, precision=args.precision,
                        attention_sizes=args.attention_sizes, seeds=args.seeds, recipe=_recipe(args), steps=args.steps,
                        shifted_size=args.shifted_size, look=args.look, data=args.data)
     print(bench_report(result))

@@ -4,14 +4,6 @@
 import torch
 
 from latentseg.models.blocks import CrossAttentionBlock, MultiHeadAttention, fourier_positions
-from latentseg.models.improved import ImprovedSegmentationModel
-
-SMALL = dict(stem_dim=4, mid_dim=8, feature_dim=16, latent_dim=16, num_latents=4, num_heads=2)
-
-
-def small_model(**overrides) -> ImprovedSegmentationModel:
-    torch.manual_seed(0)
-    return ImprovedSegmentationModel(**{**SMALL, **overrides})
 
 
 def test_sdpa_attention_matches_explicit_weights_in_values_and_gradients():

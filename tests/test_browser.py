@@ -100,7 +100,7 @@ def test_slider_and_clicks_redraw_the_explorer_in_a_real_browser(voila_url):
 
             first = _probe_line(page)
             box = picture.bounding_box()
-            # inside the "prediction" panel, whose place in the figure plots.explorer_figure fixes
+            # inside the "prediction" panel, whose place in the figure plots.plot_explorer fixes
             start = time.monotonic()
             picture.click(position={"x": 0.50 * box["width"], "y": 0.30 * box["height"]})  # scrolls it into view
             page.wait_for_function("before => ![...document.querySelectorAll('.widget-html')].some("

@@ -95,10 +95,31 @@ def test_version_1_checkpoint_of_the_improved_model_keeps_its_dilation(tmp_path,
     assert loaded.config.dilation_growth == 2 and info["config"]["dilation_growth"] == 2
     x = torch.rand(1, 3, 32, 32)
     assert torch.equal(old(x), loaded(x))
-    payload["version"] = 4
+    payload["version"] = 5
     torch.save(payload, path)
-    with pytest.raises(ValueError, match="has version 4, this latentseg reads versions 1, 2, 3"):
+    with pytest.raises(ValueError, match="has version 5, this latentseg reads versions 1, 2, 3, 4"):
         load_checkpoint(path)
+
+
+def test_version_3_names_are_read_under_todays_names(tmp_path, small_improved, tiny_model):
+    """Before version 4 the article's model was called ``seed`` and the latent self-attention ``think``;
+    such files load, their digest checked under the names it was computed for."""
+    from latentseg.checkpoint import weights_digest
+
+    for model, old_name in ((small_improved().eval(), "improved"), (tiny_model.eval(), "seed")):
+        path = save_checkpoint(tmp_path / f"{old_name}.pt", model)
+        payload = torch.load(path, weights_only=True)
+        state = {k.replace("latent_self_attention.", "think."): v for k, v in payload["state_dict"].items()}
+        payload.update(version=3, model=old_name, state_dict=state, weights_sha256=weights_digest(state))
+        torch.save(payload, path)
+        loaded, info = load_checkpoint(path)
+        x = torch.rand(1, 3, 32, 32)
+        assert info["model"] in ("improved", "article") and torch.equal(model(x), loaded(x))
+        payload["weights_sha256"] = weights_digest(model.state_dict())  # the new names' digest: not what was stored
+        torch.save(payload, path)
+        if any(k.startswith("think.") for k in state):
+            with pytest.raises(ValueError, match="is damaged"):
+                load_checkpoint(path)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -115,7 +136,7 @@ def test_checkpoint_round_trip_for_every_model(tmp_path, name):
 def test_a_damaged_checkpoint_is_refused_by_its_digest(tmp_path, tiny_model):
     path = save_checkpoint(tmp_path / "m.pt", tiny_model)
     payload = torch.load(path, weights_only=True)
-    assert len(payload["weights_sha256"]) == 64 and payload["version"] == 3
+    assert len(payload["weights_sha256"]) == 64 and payload["version"] == 4
     payload["state_dict"]["encoder.conv1.weight"][0, 0, 0, 0] += 1900.0  # what flipped bytes do to a weight
     torch.save(payload, path)
     with pytest.raises(ValueError, match=r"m.pt is damaged: its weights do not match the SHA-256 digest"):
@@ -123,7 +144,7 @@ def test_a_damaged_checkpoint_is_refused_by_its_digest(tmp_path, tiny_model):
     payload.pop("weights_sha256")
     torch.save(payload, path)
     with pytest.raises(ValueError, match="is damaged"):
-        load_checkpoint(path)  # a version-3 file without its digest is damaged too
+        load_checkpoint(path)  # a file of version 3 or later without its digest is damaged too
 
 
 def test_bytes_flipped_in_the_file_never_load_silently(tmp_path, tiny_model):

@@ -11,7 +11,7 @@ from latentseg import evaluate, load_checkpoint, synthetic_shapes
 from latentseg.training import RECIPE
 
 TINY_DATA = ["--train-size", "16", "--val-size", "4", "--test-size", "4", "--image-size", "32", "--epochs", "1", "--quiet"]
-TINY = [*TINY_DATA, "--model", "seed", "--feature-dim", "8", "--latent-dim", "8", "--num-latents", "4", "--num-heads", "2"]
+TINY = [*TINY_DATA, "--model", "article", "--feature-dim", "8", "--latent-dim", "8", "--num-latents", "4", "--num-heads", "2"]
 
 
 def cli(*args, check=True):
@@ -54,11 +54,11 @@ def test_predict_png_and_jpeg_of_any_size(trained, tmp_path):
     Image.fromarray(rng.integers(0, 255, (20, 30), dtype=np.uint8)).save(tmp_path / "grey.png")
     out = tmp_path / "masks"
     cli("predict", trained / "model.pt", tmp_path / "a.png", tmp_path / "b.jpg", tmp_path / "grey.png",
-        "--out", out, "--color")
+        "--out", out, "--colour")
     a = np.asarray(Image.open(out / "a.png"))
     assert a.shape == (50, 70) and a.dtype == np.uint8 and a.max() < 4
     assert np.asarray(Image.open(out / "b.png")).shape == (33, 41)
-    assert np.asarray(Image.open(out / "grey_color.png")).shape == (20, 30, 3)
+    assert np.asarray(Image.open(out / "grey_colour.png")).shape == (20, 30, 3)
 
 
 def test_predict_large_image_is_downscaled_but_mask_is_full_size(trained, tmp_path):
@@ -75,8 +75,30 @@ def test_predict_errors_name_the_file(trained, tmp_path):
     result = cli("predict", trained / "model.pt", tmp_path / "missing.png", "--out", tmp_path / "o", check=False)
     assert result.returncode == 2 and "missing.png" in result.stderr
     Image.fromarray(np.zeros((3, 3, 3), dtype=np.uint8)).save(tmp_path / "tiny.png")
-    result = cli("predict", trained / "model.pt", tmp_path / "tiny.png", "--out", tmp_path / "o", check=False)
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(tmp_path / "a_fine.png")
+    result = cli("predict", trained / "model.pt", tmp_path / "a_fine.png", tmp_path / "tiny.png", "--out", tmp_path / "o",
+                 check=False)
     assert result.returncode == 2 and "H, W ≥ 4" in result.stderr
+    assert not (tmp_path / "o").exists(), "a failed predict leaves no folder behind, not even the masks it wrote"
+
+
+def test_predict_reads_a_folder_in_name_order(trained, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("b.png", "a.jpg", ".hidden.png", "notes.txt"):
+        (photos / name).write_bytes(b"")
+    rng = np.random.default_rng(0)
+    for name, size in (("b.png", (20, 30)), ("a.jpg", (40, 24))):
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(photos / name)
+    (photos / ".hidden.png").unlink()
+    result = cli("predict", trained / "model.pt", photos, "--out", tmp_path / "masks")
+    assert [line.split(" → ")[0] for line in result.stdout.splitlines()] == [str(photos / "a.jpg"), str(photos / "b.png")]
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["a.png", "b.png"]
+    assert np.asarray(Image.open(tmp_path / "masks" / "a.png")).shape == (40, 24)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = cli("predict", trained / "model.pt", empty, "--out", tmp_path / "none", check=False)
+    assert result.returncode == 2 and f"the folder {empty} holds no images" in result.stderr
 
 
 def test_evaluate_corrupt_checkpoint(tmp_path):
@@ -92,7 +114,7 @@ def test_help(command):
 
 
 def test_bench_tiny_run_writes_json_and_plot(tmp_path):
-    cli("bench", "--budget", "0.5", "--sizes", "16", "--batch-size", "2", "--repeats", "1", "--image-size", "16",
+    cli("bench", "--steps", "4", "--sizes", "16", "--batch-size", "2", "--repeats", "1", "--image-size", "16",
         "--train-size", "8", "--val-size", "4", "--test-size", "4", "--val-every", "2", "--attention-sizes", "16", "32",
         "--dice-weight", "0.5", "--edge-weight", "2", "--optimizer", "adamw", "--muon-momentum", "0.9", "--out", tmp_path)
     result = json.loads((tmp_path / "bench.json").read_text())
@@ -105,35 +127,36 @@ def test_bench_tiny_run_writes_json_and_plot(tmp_path):
                                                                       for n in (16, 64)}
     assert set(attention["slopes"]) == {"latent", "latent_mha", "full"}
     assert (tmp_path / "bench.png").stat().st_size > 0
-    assert {r["model"] for r in result["rows"]} == {"seed", "improved", "unet"}
+    assert {r["model"] for r in result["rows"]} == {"article", "improved", "unet"}
     for row in result["rows"]:
         assert row["size"] == 16 and row["params"] > 0
         assert row["train_images_per_s"] > 0 and row["inference_images_per_s"] > 0 and row["activation_memory_mb"] > 0
-        assert row["inference_ratio_to_seed"] > 0
-    assert [r["inference_ratio_to_seed"] for r in result["rows"] if r["model"] == "seed"] == [1.0]
+        assert row["inference_ratio_to_article"] > 0
+    assert [r["inference_ratio_to_article"] for r in result["rows"] if r["model"] == "article"] == [1.0]
     for t in result["training"].values():
         present = [v for v in t["test_per_class_iou"] if v is not None]
         assert t["test_miou"] == pytest.approx(sum(present) / len(present)) and len(t["test_per_class_iou"]) == 4
-        assert t["steps"] >= 1 and t["curve"][-1][0] == t["train_seconds"]
+        assert t["steps"] == 4 and t["curve"][-1][0] == t["train_seconds"]
+        assert [step for step, _ in t["step_curve"]] == [2, 4], "validated every --val-every steps and at the end"
         assert all(0 <= t[k] <= 1 for k in ("shifted_miou", "greyscale_miou", "hue_agreement"))
         assert set(t["summary"]) >= {"test_miou", "shifted_miou", "greyscale_miou", "hue_agreement"}
         assert t["seconds_to_target"] is None or t["seconds_to_target"] <= t["train_seconds"]
         assert all(0 <= miou <= 1 for _, miou in t["curve"])
-    for name in ("seed", "improved"):
+    for name in ("article", "improved"):
         spec = result["training"][name]["specialisation"]
         assert 0 <= spec["nmi"] <= 1 and 0 <= spec["routing_entropy_ratio"] <= 1 + 1e-6 and spec["duplicate_pairs"] >= 0
     assert "specialisation" not in result["training"]["unet"]
-    assert [r["seed"] for r in result["training"]["seed"]["runs"]] == [0]
-    assert result["training"]["seed"]["summary"]["test_miou"]["std"] == 0
+    assert [r["seed"] for r in result["training"]["article"]["runs"]] == [0]
+    assert result["training"]["article"]["summary"]["test_miou"]["std"] == 0
 
 
 def test_bench_several_seeds_report_mean_and_spread(tmp_path):
-    out = cli("bench", "--models", "seed", "--budget", "0.3", "--sizes", "16", "--batch-size", "2", "--repeats", "1",
+    out = cli("bench", "--models", "article", "--steps", "2", "--sizes", "16", "--batch-size", "2", "--repeats", "1",
               "--image-size", "16", "--train-size", "8", "--val-size", "4", "--test-size", "4", "--val-every", "2",
               "--attention-sizes", "--seeds", "0", "1", "--out", tmp_path).stdout
-    training = json.loads((tmp_path / "bench.json").read_text())["training"]["seed"]
+    training = json.loads((tmp_path / "bench.json").read_text())["training"]["article"]
     runs = training["runs"]
-    assert [r["seed"] for r in runs] == [0, 1] and "seed mean ± std" in out
+    assert [r["seed"] for r in runs] == [0, 1] and "article mean ± std" in out
     mean = training["summary"]["test_miou"]["mean"]
     assert mean == pytest.approx((runs[0]["test_miou"] + runs[1]["test_miou"]) / 2)
     assert training["summary"]["nmi"]["std"] == pytest.approx(abs(runs[0]["specialisation"]["nmi"]
@@ -163,12 +186,21 @@ def test_bad_config_value_is_reported(tmp_path):
     assert not (tmp_path / "model.pt").exists()
 
 
-def test_train_in_process_matches_checkpoint(trained):
-    from latentseg import load_checkpoint
+def test_train_run_in_process_is_the_command_line_run(trained, tmp_path):
+    """``latentseg.train_run`` with the arguments the command line was given trains the very same model."""
+    from latentseg import train_run
 
-    model, info = load_checkpoint(trained / "model.pt")
-    assert info["metadata"]["image_size"] == 32 and model.config.num_latents == 4
-    assert torch.isfinite(model(torch.rand(1, 3, 32, 32))).all()
+    run = train_run(tmp_path / "run", model="article", train_size=16, val_size=4, test_size=4, image_size=32, epochs=1,
+                    model_config=dict(feature_dim=8, latent_dim=8, num_latents=4, num_heads=2), quiet=True)
+    saved = torch.load(trained / "model.pt", weights_only=True)
+    assert saved["state_dict"].keys() == run.model.state_dict().keys()
+    assert all(torch.equal(v, run.model.state_dict()[k]) for k, v in saved["state_dict"].items())
+    assert saved["metadata"]["test_metrics"]["miou"] == run.metrics["miou"]
+    assert sorted(p.name for p in run.out.iterdir()) == sorted(p.name for p in trained.iterdir())
+    def timeless(records):
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+
+    assert timeless(run.history.records) == timeless(json.loads((trained / "history.json").read_text()))
 
 
 def test_train_evaluate_predict_on_pets_layout(tmp_path):
@@ -177,7 +209,7 @@ def test_train_evaluate_predict_on_pets_layout(tmp_path):
     write_pets_layout(tmp_path / "data", num_trainval=20, num_test=6)
     out = tmp_path / "run"
     result = cli("train", "--data", "pets", "--data-root", tmp_path / "data", "--image-size", "32", "--epochs", "1",
-                 "--quiet", "--model", "seed", "--out", out)
+                 "--quiet", "--model", "article", "--out", out)
     assert "18 images of Oxford-IIIT Pet" in result.stdout and "IoU pet" in result.stdout
     info = torch.load(out / "model.pt", weights_only=True)
     assert info["class_names"] == ["background", "pet"] and info["metadata"]["data"] == "pets"
@@ -213,7 +245,7 @@ def test_train_evaluate_predict_on_the_nuclei_stack(tmp_path):
 
 
 def test_bench_races_on_the_nuclei_stack(tmp_path):
-    result = cli("bench", "--data", "nuclei", "--steps", "2", "--models", "seed", "unet", "--sizes", "16",
+    result = cli("bench", "--data", "nuclei", "--steps", "2", "--models", "article", "unet", "--sizes", "16",
                  "--batch-size", "2", "--repeats", "1", "--image-size", "32", "--val-every", "1", "--attention-sizes",
                  "--out", tmp_path)
     data = json.loads((tmp_path / "bench.json").read_text())
@@ -239,7 +271,7 @@ def test_train_on_a_folder_and_clear_data_errors(tmp_path):
 
 
 def test_bench_throughput_only(tmp_path):
-    result = cli("bench", "--budget", "0", "--models", "seed", "--sizes", "16", "--batch-size", "2", "--repeats", "1",
+    result = cli("bench", "--budget", "0", "--models", "article", "--sizes", "16", "--batch-size", "2", "--repeats", "1",
                  "--attention-sizes", "--out", tmp_path)
     data = json.loads((tmp_path / "bench.json").read_text())
     assert data["training"] == {} and data["attention"] is None and data["rows"][0]["precision"] == "float32"
@@ -250,10 +282,10 @@ def test_bench_throughput_only(tmp_path):
 
 
 def test_bench_for_a_fixed_number_of_steps(tmp_path):
-    result = cli("bench", "--steps", "3", "--models", "seed", "--sizes", "16", "--batch-size", "2", "--repeats", "1",
+    result = cli("bench", "--steps", "3", "--models", "article", "--sizes", "16", "--batch-size", "2", "--repeats", "1",
                  "--image-size", "16", "--train-size", "8", "--val-size", "4", "--test-size", "4", "--shifted-size", "3",
                  "--attention-sizes", "--look", "classic", "--out", tmp_path)
     data = json.loads((tmp_path / "bench.json").read_text())
     assert data["steps"] == 3 and data["budget_s"] is None and data["look"] == "classic"
-    assert data["training"]["seed"]["steps"] == 3 and "training for 3 steps" in result.stdout
+    assert data["training"]["article"]["steps"] == 3 and "training for 3 steps" in result.stdout
     assert "shifted" in result.stdout and "classic look" in result.stdout

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -109,10 +108,11 @@ def test_ctrl_c_stops_at_the_end_of_a_step_and_keeps_the_last_run(tmp_path):
     out = tmp_path / "run"
     cli("train", *TINY, "--out", out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    args = [sys.executable, "-u", "-m", "latentseg", "train", *TINY, "--epochs", "500", "--out", str(out)]
+    loud = [flag for flag in TINY if flag != "--quiet"]  # prints a line at the end of every epoch
+    args = [sys.executable, "-u", "-m", "latentseg", "train", *loud, "--epochs", "500", "--out", str(out)]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert "training the" in process.stdout.readline()
-    time.sleep(3)  # well into fit, past its first steps
+    assert process.stdout.readline().startswith("epoch 1  step 2"), "into fit: a whole epoch of steps done"
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr

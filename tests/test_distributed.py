@@ -6,7 +6,7 @@ import sys
 
 import torch
 
-DATA = ["--model", "seed", "--train-size", "64", "--val-size", "8", "--test-size", "8", "--image-size", "32",
+DATA = ["--model", "article", "--train-size", "64", "--val-size", "8", "--test-size", "8", "--image-size", "32",
         "--epochs", "2", "--quiet", "--device", "cpu", "--dice-weight", "0", "--edge-weight", "0", "--no-colour-jitter"]
 # Plain cross-entropy, no colour jitter (each process draws its own): a mean over pixels splits exactly across
 # processes. Dice and the boundary weight do not (each process scores overlaps, or sums the weights it divides

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from latentseg.data.images import image_size, read_image, read_mask
+from latentseg.data.images import image_file_size, read_image, read_mask
 
 
 def test_16_bit_grey_is_scaled_by_its_bit_depth(tmp_path):
@@ -41,7 +41,7 @@ def test_exif_orientation_is_applied_to_images_masks_and_sizes(tmp_path):
     image = read_image(tmp_path / "photo.jpg")
     assert image.shape == (3, 30, 20), "width and height as a viewer shows them"
     assert image[:, :5].mean() > 0.9 and image[:, -5:].mean() < 0.1, "the band is on top once turned"
-    assert image_size(tmp_path / "photo.jpg") == (30, 20)
+    assert image_file_size(tmp_path / "photo.jpg") == (30, 20)
     mask = Image.fromarray(np.zeros((20, 30), dtype=np.uint8))
     mask.save(tmp_path / "mask.png", exif=exif)
     assert read_mask(tmp_path / "mask.png").shape == (30, 20)

@@ -5,18 +5,11 @@ import torch
 from latentseg.analysis.probes import receptive_field
 from latentseg.models import build_model
 from latentseg.models.blocks import MultiHeadAttention
-from latentseg.models.improved import ImprovedConfig, ImprovedSegmentationModel
-
-SMALL = dict(stem_dim=4, mid_dim=8, feature_dim=16, latent_dim=16, num_latents=4, num_heads=2)
+from latentseg.models.improved import ImprovedConfig
 
 
-def small_model(**overrides) -> ImprovedSegmentationModel:
-    torch.manual_seed(0)
-    return ImprovedSegmentationModel(**{**SMALL, **overrides})
-
-
-def test_attention_maps_are_distributions():
-    out = small_model().eval()(torch.rand(2, 3, 40, 24), return_attention=True)
+def test_attention_maps_are_distributions(small_improved):
+    out = small_improved().eval()(torch.rand(2, 3, 40, 24), return_attention=True)
     assert out.logits.shape == (2, 4, 40, 24)
     assert out.latent_attention.shape == out.pixel_attention.shape == (2, 2, 4, 10, 6)
     assert torch.allclose(out.latent_attention.sum(dim=(-2, -1)), torch.ones(2, 2, 4), atol=1e-5)
@@ -24,16 +17,16 @@ def test_attention_maps_are_distributions():
     assert out.latents.shape == (2, 4, 16)
 
 
-def test_attention_weights_path_equals_fused_path():
-    model = small_model().eval()
+def test_attention_weights_path_equals_fused_path(small_improved):
+    model = small_improved().eval()
     x = torch.rand(2, 3, 32, 32)
     assert torch.allclose(model(x), model(x, return_attention=True).logits, atol=1e-5)
 
 
-def test_every_parameter_gets_a_gradient():
+def test_every_parameter_gets_a_gradient(small_improved):
     masks = torch.randint(0, 4, (2, 32, 32))
     for overrides in ({}, {"residual": False, "positional": False, "skip": False, "rounds": 1}):
-        model = small_model(**overrides)
+        model = small_improved(**overrides)
         logits, extras = model(torch.rand(2, 3, 32, 32), with_extras=True)
         (logits.logsumexp(1).mean() + model.auxiliary_loss(extras, masks)).backward()  # the experts' class head
         # learns from the auxiliary loss
@@ -41,37 +34,37 @@ def test_every_parameter_gets_a_gradient():
         assert not missing, missing
 
 
-def test_same_seed_same_model_and_output():
+def test_same_seed_same_model_and_output(small_improved):
     x = torch.rand(1, 3, 32, 32)
-    a, b = small_model().eval(), small_model().eval()
+    a, b = small_improved().eval(), small_improved().eval()
     assert torch.equal(a(x), b(x))
 
 
-def test_switches_change_the_architecture():
-    full = small_model()
-    bare = small_model(residual=False, positional=False, skip=False, rounds=1)
-    assert full.position is not None and bare.position is None and len(bare.think) == 0
+def test_switches_change_the_architecture(small_improved):
+    full = small_improved()
+    bare = small_improved(residual=False, positional=False, skip=False, rounds=1)
+    assert full.position is not None and bare.position is None and len(bare.latent_self_attention) == 0
     assert sum(p.numel() for p in bare.parameters()) < sum(p.numel() for p in full.parameters())
 
 
-def test_dilation_growth_sets_each_encoder_block_and_the_receptive_field():
+def test_dilation_growth_sets_each_encoder_block_and_the_receptive_field(small_improved):
     for growth, dilations, field in ((1, [1, 1, 1], 61), (2, [1, 2, 4], 125)):
-        model = small_model(encoder_blocks=3, dilation_growth=growth)
+        model = small_improved(encoder_blocks=3, dilation_growth=growth)
         blocks = list(model.down2)[1:]
         assert [b.conv1.dilation[0] for b in blocks] == [b.conv2.dilation[0] for b in blocks] == dilations
         convs = [m for part in (model.stem, model.down1, model.down2) for m in part.modules()
                  if isinstance(m, torch.nn.Conv2d)]
         assert receptive_field(convs) == (field, 4)
     x = torch.rand(2, 3, 32, 32)
-    dense, dilated = small_model(), small_model(dilation_growth=2)
+    dense, dilated = small_improved(), small_improved(dilation_growth=2)
     dense.load_state_dict(dilated.state_dict())  # same weights, only the dilation differs
     assert not torch.allclose(dense(x), dilated(x))
     with pytest.raises(ValueError, match="dilation_growth"):
         ImprovedConfig(dilation_growth=0)
 
 
-def test_expert_mask_all_on_restores_the_prediction_exactly():
-    model = small_model().eval()
+def test_expert_mask_all_on_restores_the_prediction_exactly(small_improved):
+    model = small_improved().eval()
     x = torch.rand(2, 3, 32, 32)
     on = torch.ones(4, dtype=torch.bool)
     assert torch.equal(model.predict(x), model.predict(x, expert_mask=on))
@@ -87,12 +80,12 @@ def test_expert_mask_all_on_restores_the_prediction_exactly():
     (torch.ones(4), "bool"),
     (torch.zeros(4, dtype=torch.bool), "at least one expert"),
 ])
-def test_bad_expert_masks(mask, message):
+def test_bad_expert_masks(mask, message, small_improved):
     with pytest.raises(ValueError, match=message):
-        small_model()(torch.rand(1, 3, 16, 16), expert_mask=mask)
+        small_improved()(torch.rand(1, 3, 16, 16), expert_mask=mask)
 
 
-def test_config_checks():
+def test_config_checks(small_improved):
     with pytest.raises(ValueError, match="num_heads"):
         ImprovedConfig(latent_dim=10, num_heads=4)
     with pytest.raises(TypeError, match="skip: expected True or False"):
@@ -104,7 +97,7 @@ def test_config_checks():
     with pytest.raises(ValueError, match="model: expected one of"):
         build_model("transformer")
     with pytest.raises(ValueError, match="x: expected 3 channels"):
-        small_model()(torch.rand(1, 1, 16, 16))
+        small_improved()(torch.rand(1, 1, 16, 16))
 
 
 def test_competition_makes_experts_share_each_pixel():
@@ -119,8 +112,8 @@ def test_competition_makes_experts_share_each_pixel():
     assert torch.allclose(attention(queries, keys), out, atol=1e-6)
 
 
-def test_mask_classification_predicts_through_the_experts():
-    model = small_model(mask_classification=True, skip=False).eval()
+def test_mask_classification_predicts_through_the_experts(small_improved):
+    model = small_improved(mask_classification=True, skip=False).eval()
     x = torch.rand(2, 3, 32, 32)
     out = model(x, return_attention=True)
     class_probs = model.expert_classes(out.latents).softmax(-1)  # B×M×K
@@ -140,10 +133,10 @@ def test_routing_entropy_loss_known_answers():
     assert routing_entropy_loss(half) == pytest.approx(0.5, abs=1e-6)  # ln 2 / ln 4
 
 
-def test_auxiliary_losses_come_back_as_extras_and_reach_the_routing():
+def test_auxiliary_losses_come_back_as_extras_and_reach_the_routing(small_improved):
     torch.manual_seed(0)
     masks, x = torch.randint(0, 4, (2, 32, 32)), torch.rand(2, 3, 32, 32)
-    model = small_model(routing_weight=0.5, expert_supervision=0.0).train()
+    model = small_improved(routing_weight=0.5, expert_supervision=0.0).train()
     assert model.has_auxiliary_loss
     logits, extras = model(x, with_extras=True)
     torch.testing.assert_close(logits, model(x), msg="asking for the extras does not change the logits")
@@ -153,13 +146,13 @@ def test_auxiliary_losses_come_back_as_extras_and_reach_the_routing():
     assert model.read_experts.attention.to_q.weight.grad.abs().sum() > 0
     assert not any(isinstance(v, torch.Tensor) and v.grad_fn is not None for v in vars(model).values()), \
         "no tensor of a forward pass is kept on the model"
-    plain = small_model(routing_weight=0.0, expert_supervision=0.0)
+    plain = small_improved(routing_weight=0.0, expert_supervision=0.0)
     assert not plain.has_auxiliary_loss and plain.expert_classes is None
-    assert not build_model("seed", num_classes=4).has_auxiliary_loss and not build_model("unet").has_auxiliary_loss
+    assert not build_model("article", num_classes=4).has_auxiliary_loss and not build_model("unet").has_auxiliary_loss
     with pytest.raises(NotImplementedError, match="UNet has no auxiliary loss"):
         build_model("unet").auxiliary_loss({}, masks)
 
-    supervised = small_model(expert_supervision=1.0, routing_weight=0.0).train()
+    supervised = small_improved(expert_supervision=1.0, routing_weight=0.0).train()
     logits, extras = supervised(x, with_extras=True)
     assert supervised.head is not None, "the prediction keeps the direct head"
     loss = supervised.auxiliary_loss(extras, masks)
@@ -171,7 +164,7 @@ def test_auxiliary_losses_come_back_as_extras_and_reach_the_routing():
     supervised.eval()
     assert supervised(torch.rand(2, 3, 32, 32)).shape == (2, 4, 32, 32), "evaluation needs no routing weights"
     assert supervised(torch.rand(2, 3, 32, 32), return_attention=True).logits.shape == (2, 4, 32, 32)
-    with pytest.raises(ValueError, match="routing_weight: expected a number ≥ 0"):
+    with pytest.raises(ValueError, match="routing_weight: expected a finite number ≥ 0"):
         ImprovedConfig(routing_weight=-0.1)
     with pytest.raises(TypeError, match="expert_supervision"):
         ImprovedConfig(expert_supervision="0.1")

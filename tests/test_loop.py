@@ -3,7 +3,6 @@ import torch
 
 from latentseg import PLAIN, SegmentationModel, evaluate, fit, noise_data, synthetic_shapes
 from latentseg.data.transforms import RandomHorizontalFlip
-from latentseg.device import pick_device
 from latentseg.training import NonFiniteLoss
 
 
@@ -32,22 +31,51 @@ def test_training_lowers_the_loss():
     assert history["train_loss"][-1] < 0.8 * history["train_loss"][0]
 
 
-def test_evaluate_returns_consistent_metrics():
-    model, _ = _run()
-    m = evaluate(model, synthetic_shapes(8, size=32, split="test"))
-    confusion = torch.tensor(m.confusion).double()
-    assert confusion.sum() == 8 * 32 * 32 and m.pixel_accuracy == pytest.approx(float(confusion.trace() / confusion.sum()))
-    iou = confusion.diag() / (confusion.sum(0) + confusion.sum(1) - confusion.diag())
-    present = iou[~iou.isnan()]
-    assert m.miou == pytest.approx(float(present.mean())) and len(m.per_class_iou) == 4
+class _Answers(torch.nn.Module):
+    """Predicts fixed class maps, whatever the images: logits one-hot of ``answers`` ``N×H×W``."""
+
+    def __init__(self, answers, num_classes):
+        super().__init__()
+        self.answers, self.config = answers, type("Config", (), {"num_classes": num_classes})
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        start = int(x[0, 0, 0, 0])  # each image carries its own index
+        return torch.nn.functional.one_hot(self.answers[start:start + len(x)], 3).permute(0, 3, 1, 2).float()
 
 
-def test_max_seconds_stops_early():
+def test_evaluate_scores_known_answers_worked_out_by_hand():
+    target = torch.tensor([[[0, 0, 1, 1], [2, 2, 2, 255]]] * 3)
+    answer = torch.tensor([[[0, 1, 1, 1], [2, 2, 0, 0]]] * 3)
+    images = torch.arange(3.0).view(3, 1, 1, 1).expand(3, 3, 2, 4).contiguous()
+    from latentseg import SegmentationData
+
+    m = evaluate(_Answers(answer, 3), SegmentationData(images, target, ("a", "b", "c")), batch_size=2)
+    # per image: class 0 IoU 1/3, class 1 2/3, class 2 2/3; 5 of 7 labelled pixels right
+    assert m.per_class_iou == pytest.approx([1 / 3, 2 / 3, 2 / 3]) and m.miou == pytest.approx(5 / 9)
+    assert m.pixel_accuracy == pytest.approx(5 / 7) and m.confusion == [[3, 3, 0], [0, 6, 0], [3, 0, 6]]
+
+
+class _Clock:
+    """A clock that moves ``tick`` seconds each time it is read: a training step reads it twice."""
+
+    def __init__(self, tick):
+        self.now, self.tick = 0.0, tick
+
+    def __call__(self):
+        self.now += self.tick
+        return self.now
+
+
+def test_max_seconds_stops_after_the_step_that_crosses_it_and_runs_the_schedule_on_the_clock(monkeypatch):
     torch.manual_seed(0)
     model = SegmentationModel(feature_dim=8, latent_dim=8, num_latents=2, num_heads=2, num_classes=4)
-    history = fit(model, synthetic_shapes(64, size=32), recipe=PLAIN.replace(batch_size=4), epochs=50, max_seconds=0.2,
-                  progress=False)
-    assert len(history) < 50
+    progress = []  # the share of the budget done, as each step asks the schedule for its rate
+    monkeypatch.setattr("latentseg.training.loop.learning_rate_factor", lambda schedule, done: progress.append(done) or 1)
+    history = fit(model, synthetic_shapes(64, size=16), recipe=PLAIN.replace(batch_size=4), epochs=50, max_seconds=0.2,
+                  clock=_Clock(0.05), progress=False)
+    assert history.last["step"] == 5 and history.last["seconds"] == pytest.approx(0.25), "each step 0.05 s: 5 > 0.2"
+    assert progress == pytest.approx([0, 0.25, 0.5, 0.75, 1.0])
 
 
 class _Flipped(torch.utils.data.Dataset):
@@ -87,8 +115,6 @@ def test_bad_arguments():
         fit(model, data, recipe={"lr": 1e-3})
     with pytest.raises(ValueError, match="train_data: model has num_classes=2 but the data has 4"):
         fit(SegmentationModel(num_classes=2), data)
-    with pytest.raises(ValueError, match="device"):
-        pick_device("gpu-please")
 
 
 def test_noise_cannot_be_learned_beyond_chance():
@@ -98,19 +124,6 @@ def test_noise_cannot_be_learned_beyond_chance():
     history = fit(model, noise_data(16, size=16), noise_data(16, size=16, split="val"), recipe=PLAIN.replace(batch_size=8),
                   epochs=3, progress=False)
     assert abs(history.last["val_pixel_accuracy"] - 0.5) < 0.03
-
-
-def test_precision_choices():
-    from latentseg.device import resolve_precision
-
-    cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu) is None, "auto stays fp32 on a CPU"
-    assert resolve_precision("fp32", cpu) is None
-    assert resolve_precision("bf16", cpu) is torch.bfloat16
-    with pytest.raises(ValueError, match="fp16 autocast needs a CUDA device"):
-        resolve_precision("fp16", cpu)
-    with pytest.raises(ValueError, match="precision: expected one of"):
-        resolve_precision("half", cpu)
 
 
 def _short_run(**options):
@@ -156,6 +169,6 @@ def test_non_finite_images_are_refused_by_fit_and_evaluate():
     with pytest.raises(ValueError, match="data: images 0–7: expected finite values"):
         evaluate(model, data)
     before = [p.detach().clone() for p in model.parameters()]
-    with pytest.raises(NonFiniteLoss, match="the batch's images hold NaN or infinite values"):  # data read lazily
+    with pytest.raises(ValueError, match=r"train_data: the images of step 1 \(epoch 1\): expected finite values"):
         fit(model, _Flipped(data), recipe=PLAIN.replace(batch_size=8), epochs=1, progress=False)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True)), "no step was taken"

@@ -6,7 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from latentseg.analysis.scaling import KINDS, attention_scaling, attention_step, loglog_slope, mha_as_sdpa, saved_megabytes
+from latentseg.analysis.scaling import (
+    KINDS,
+    attention_flops,
+    attention_scaling,
+    attention_step,
+    loglog_slope,
+    mha_as_sdpa,
+    saved_megabytes,
+)
 
 
 @pytest.mark.parametrize("queries, keys", [(16, 64), (64, 64), (1, 5)])
@@ -82,3 +90,9 @@ def test_attention_scaling_rows_limits_and_slopes():
     # memory is counted exactly, so its growth can be asserted (time is only measured, never asserted)
     assert 0.5 < latent["saved_mb"] <= 1.01, "what latent attention stores grows at most linearly with the pixels"
     assert result["slopes"]["full_weights"]["saved_mb"] > 1.3, "the stored N×N weights grow quadratically"
+
+
+def test_attention_cost_is_linear_in_pixels_for_latents():
+    assert attention_flops(16, 4096, 64) == 2 * 16 * 4096 * 64
+    assert attention_flops(16, 4096, 64) == 4 * attention_flops(16, 1024, 64)
+    assert attention_flops(4096, 4096, 64) == 16 * attention_flops(1024, 1024, 64)

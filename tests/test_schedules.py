@@ -2,20 +2,9 @@
 
 import math
 
-import torch
-
-from latentseg.models.improved import ImprovedSegmentationModel
-
-SMALL = dict(stem_dim=4, mid_dim=8, feature_dim=16, latent_dim=16, num_latents=4, num_heads=2)
-
-
-def small_model(**overrides) -> ImprovedSegmentationModel:
-    torch.manual_seed(0)
-    return ImprovedSegmentationModel(**{**SMALL, **overrides})
-
 
 def test_learning_rate_schedule():
-    from latentseg.training.loop import learning_rate_factor
+    from latentseg.training.schedules import learning_rate_factor
 
     assert learning_rate_factor("constant", 0.7) == 1
     assert learning_rate_factor("cosine", 0.0) == 0.01 and learning_rate_factor("cosine", 0.05) == 1

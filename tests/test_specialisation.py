@@ -16,6 +16,7 @@ from latentseg.analysis.specialisation import (
 )
 from latentseg.data import IGNORE_INDEX
 from latentseg.models import build_model
+from latentseg.models.base import SegmentationOutput
 
 
 def test_routing_entropy_of_one_hot_and_uniform_routing():
@@ -69,7 +70,36 @@ def test_downsample_mask_votes_and_skips_ignored_pixels():
     assert downsample_mask(masks, (2, 2), 4).tolist() == [[[1, 0], [IGNORE_INDEX, 3]]]
 
 
-def test_report_on_a_model():
+class _ExpertPerClass(torch.nn.Module):
+    """Routes every 4×4 cell to the expert of its majority class (expert = class), with latents that are
+    one-hot per expert: a model whose experts are perfectly specialised, by construction."""
+
+    config = type("Config", (), {"num_latents": 4, "num_classes": 4})
+
+    def __init__(self, masks):
+        super().__init__()
+        self.masks, self.seen = masks, 0
+
+    def forward(self, x, return_attention=True):
+        cells = downsample_mask(self.masks[self.seen:self.seen + len(x)], (x.shape[2] // 4, x.shape[3] // 4), 4)
+        self.seen += len(x)
+        routing = torch.nn.functional.one_hot(cells, 4).permute(0, 3, 1, 2).float()[:, None]  # B×1×M×h×w
+        latents = torch.eye(4).expand(len(x), 4, 4)
+        return SegmentationOutput(torch.zeros(len(x), 4, *x.shape[-2:]), routing, routing, latents)
+
+
+def test_report_of_experts_that_own_one_class_each():
+    data = synthetic_shapes(6, size=32, split="test")
+    report = specialisation_report(_ExpertPerClass(data.masks), data.images, data.masks, batch_size=4)
+    assert report["routing_entropy"] < 1e-9 and report["nmi"] == pytest.approx(1.0) and report["ari"] == pytest.approx(1.0)
+    matrix = torch.tensor(report["expert_class_matrix"])
+    assert torch.equal(matrix, torch.diag(matrix.diag())) and matrix.sum() == 6 * 8 * 8
+    assert report["purity"]["overall"] == 1.0 and report["experts_used"] == int((matrix.diag() > 0).sum()) >= 3
+    assert report["duplicate_pairs"] == 0 and report["mean_latent_cosine"] == 0
+    assert report["usage"] == pytest.approx((matrix.diag() / matrix.sum()).tolist())
+
+
+def test_report_on_a_real_model_in_its_ranges():
     torch.manual_seed(0)
     model = build_model("improved", num_classes=4, stem_dim=4, mid_dim=8, feature_dim=16, latent_dim=16,
                         num_latents=6, num_heads=2)
@@ -77,7 +107,6 @@ def test_report_on_a_model():
     report = specialisation_report(model, data.images, data.masks, batch_size=2)
     assert 0 <= report["routing_entropy_ratio"] <= 1 + 1e-6 and 0 <= report["nmi"] <= 1
     assert sum(map(sum, report["expert_class_matrix"])) == 5 * 8 * 8
-    assert sum(report["usage"]) == pytest.approx(1.0) and report["duplicate_pairs"] >= 0
     assert report["experts_used"] == sum(u > 0 for u in report["usage"])
     assert 0 <= report["duplicate_pairs_used"] <= report["duplicate_pairs"]
 

@@ -61,29 +61,3 @@ def test_random_resized_crop_is_seeded_and_varies():
     assert len(set(first)) > 1
     for top, left, h, w in first:
         assert 0 <= top and top + h <= 60 and 0 <= left and left + w <= 90
-
-
-def test_colour_jitter_is_seeded_changes_colours_and_never_the_mask():
-    from latentseg.data.transforms import ColourJitter
-
-    images = torch.rand(16, 3, 12, 12)
-    a, b = ColourJitter(seed=3)(images), ColourJitter(seed=3)(images)
-    assert torch.equal(a, b) and not torch.equal(a, ColourJitter(seed=4)(images))
-    assert a.shape == images.shape and 0 <= a.min() and a.max() <= 1 and not torch.allclose(a, images)
-    mask = torch.randint(0, 4, (12, 12))
-    image, same = ColourJitter(seed=0)(images[0], mask)
-    assert same is mask and image.shape == (3, 12, 12)
-    grey = ColourJitter(seed=0)(torch.rand(4, 1, 12, 12))  # one channel: brightness, contrast, inversion only
-    assert grey.shape == (4, 1, 12, 12)
-
-
-def test_hue_rotation_keeps_greys_and_turns_full_circle():
-    from latentseg.data.transforms import greyscale, rotate_hue
-
-    images = torch.rand(3, 3, 8, 8)
-    torch.testing.assert_close(rotate_hue(images, 360.0), images, atol=1e-5, rtol=0)
-    grey = greyscale(images)
-    torch.testing.assert_close(rotate_hue(grey, torch.tensor([30.0, 120.0, 250.0])), grey, atol=1e-5, rtol=0)
-    red = torch.zeros(1, 3, 1, 1)
-    red[0, 0] = 1
-    assert rotate_hue(red, 120.0).argmax(1).item() == 1, "red turns green at 120°"

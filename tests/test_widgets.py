@@ -4,15 +4,14 @@ import pytest
 import torch
 
 from latentseg import synthetic_shapes
-from latentseg.analysis.probes import expert_ablation
 from latentseg.analysis.widgets import DIRECTIONS, PNG_DPI, ExpertExplorer
 from latentseg.models import build_model
 
 SMALL = {"improved": dict(stem_dim=4, mid_dim=8, feature_dim=16, latent_dim=16, num_latents=6, num_heads=2),
-         "seed": dict(feature_dim=16, latent_dim=16, num_latents=6, num_heads=2)}
+         "article": dict(feature_dim=16, latent_dim=16, num_latents=6, num_heads=2)}
 
 
-@pytest.fixture(params=["improved", "seed"])
+@pytest.fixture(params=["improved", "article"])
 def explorer(request):
     torch.manual_seed(0)
     model = build_model(request.param, num_classes=4, **SMALL[request.param])
@@ -144,30 +143,3 @@ def test_a_browser_click_event_is_read_in_png_pixels(explorer):
 def test_unet_is_refused():
     with pytest.raises(TypeError, match="no experts"):
         ExpertExplorer(build_model("unet", num_classes=4), synthetic_shapes(2, size=32))
-
-
-class _OneExpertPerClass:
-    """A stand-in model whose expert ``k`` alone finds class ``k`` (1-based): switched off, that class is lost."""
-
-    class config:
-        num_latents, num_classes = 3, 3
-
-    def __init__(self, masks):
-        self.masks = masks
-
-    def predict(self, x, expert_mask=None):
-        truth = self.masks[: len(x)].clone()
-        for expert in range(3) if expert_mask is not None else ():
-            if not expert_mask[expert] and expert > 0:
-                truth[truth == expert] = 0
-        return truth
-
-
-def test_expert_ablation_is_the_iou_lost_when_one_expert_is_off():
-    masks = torch.zeros(2, 8, 8, dtype=torch.long)
-    masks[:, :4, :4], masks[:, 4:, 4:] = 1, 2
-    drops = expert_ablation(_OneExpertPerClass(masks), torch.zeros(2, 3, 8, 8), masks)
-    assert drops.shape == (3, 3)
-    assert torch.equal(drops[0], torch.zeros(3)), "an expert nothing needs costs nothing"
-    assert drops[1, 1] == 1 and drops[2, 2] == 1, "positive: the IoU that expert's class loses"
-    assert drops[1, 2] == 0 and drops[1, 0] > 0, "other shape classes keep their IoU; background loses some"

@@ -5,14 +5,6 @@ import pytest
 import torch
 
 from latentseg.models import MODELS, build_model
-from latentseg.models.improved import ImprovedSegmentationModel
-
-SMALL = dict(stem_dim=4, mid_dim=8, feature_dim=16, latent_dim=16, num_latents=4, num_heads=2)
-
-
-def small_model(**overrides) -> ImprovedSegmentationModel:
-    torch.manual_seed(0)
-    return ImprovedSegmentationModel(**{**SMALL, **overrides})
 
 
 @pytest.mark.parametrize("size", [(64, 64), (50, 70), (33, 17), (4, 4)])

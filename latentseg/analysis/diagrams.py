@@ -55,7 +55,7 @@ def _token_grid(ax, x: float, y: float, size: float) -> list[tuple[float, float]
     return centres
 
 
-def architecture_diagram(model: torch.nn.Module, image: torch.Tensor | None = None, image_size: int = 64,
+def plot_architecture(model: torch.nn.Module, image: torch.Tensor | None = None, image_size: int = 64,
                          highlight: str | None = None) -> Figure:
     """The model as boxes and arrows, with the shapes of a real forward pass printed on it.
 

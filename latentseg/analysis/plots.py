@@ -56,7 +56,7 @@ def expert_key(fig: Figure, axes, num_experts: int, label: str = "expert") -> No
     bar.ax.tick_params(labelsize=7)
 
 
-def colorize(mask: torch.Tensor | np.ndarray) -> np.ndarray:
+def colourize(mask: torch.Tensor | np.ndarray) -> np.ndarray:
     """Class map ``H×W`` → RGB ``H×W×3`` uint8, one colour per class (:func:`class_colours`, any number
     of classes); ignored pixels, 255, are white."""
     mask = np.asarray(mask.cpu() if isinstance(mask, torch.Tensor) else mask).astype(np.int64)
@@ -80,7 +80,7 @@ def _legend(ax: plt.Axes, class_names: Sequence[str]) -> None:
     ax.legend(handles, class_names, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False)
 
 
-def show_predictions(
+def plot_predictions(
     images: torch.Tensor, masks: torch.Tensor, predictions: torch.Tensor | None, class_names: Sequence[str]
 ) -> Figure:
     """Columns of image / ground truth / prediction for ``B×3×H×W``, ``B×H×W``, ``B×H×W``.
@@ -93,7 +93,7 @@ def show_predictions(
     for i in range(n):
         axes[0, i].imshow(to_rgb(images[i]))
         for row, (_, maps) in enumerate(rows[1:], start=1):
-            axes[row, i].imshow(colorize(maps[i]), interpolation="nearest")
+            axes[row, i].imshow(colourize(maps[i]), interpolation="nearest")
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -138,7 +138,7 @@ def plot_confusion(confusion: Sequence[Sequence[int]], class_names: Sequence[str
     return fig
 
 
-def overlay_maps(image: torch.Tensor, maps: torch.Tensor, titles: Sequence[str] | None = None, cols: int = 8,
+def plot_attention_maps(image: torch.Tensor, maps: torch.Tensor, titles: Sequence[str] | None = None, cols: int = 8,
                  label: str = "attention weight") -> Figure:
     """Attention maps ``M×h×w`` upsampled and laid over ``image`` ``3×H×W``, one panel each, on one
     shared colour scale (0 to the largest weight of any map) with a colour bar: equal colours are
@@ -176,7 +176,7 @@ def plot_curves(curves: dict[str, list[list[float]]], target: float | None = Non
     return fig
 
 
-def show_assignments(images: torch.Tensor, masks: torch.Tensor, assignments: dict[str, torch.Tensor]) -> Figure:
+def plot_assignments(images: torch.Tensor, masks: torch.Tensor, assignments: dict[str, torch.Tensor]) -> Figure:
     """Rows of image, ground truth, then each model's argmax-expert map (``B×h×w`` expert indices).
 
     Each expert gets its own colour (:func:`expert_colours`, never a class colour; the key underneath);
@@ -188,7 +188,7 @@ def show_assignments(images: torch.Tensor, masks: torch.Tensor, assignments: dic
     fig, axes = plt.subplots(len(images), cols, figsize=(1.8 * cols, 1.8 * len(images) + 0.6), squeeze=False,
                              layout="constrained")
     for row, (image, mask) in enumerate(zip(images, masks, strict=True)):
-        panels = [("image", to_rgb(image)), ("ground truth", colorize(mask))]
+        panels = [("image", to_rgb(image)), ("ground truth", colourize(mask))]
         panels += [(name, a[row].cpu().numpy()) for name, a in assignments.items()]
         for ax, (title, picture) in zip(axes[row], panels, strict=True):
             if picture.ndim == 2:
@@ -206,7 +206,7 @@ def show_assignments(images: torch.Tensor, masks: torch.Tensor, assignments: dic
 EXPLORER_PANELS = ("attention", "argmax expert", "ground truth", "prediction", "usage", "probe")
 
 
-def explorer_figure(
+def plot_explorer(
     image: torch.Tensor, mask: torch.Tensor, prediction: torch.Tensor, attention: torch.Tensor,
     assignment: torch.Tensor, usage: torch.Tensor, enabled: torch.Tensor, class_names: Sequence[str],
     attention_title: str = "attention", probe: tuple[int, int] | None = None, probe_weights: torch.Tensor | None = None,
@@ -226,8 +226,8 @@ def explorer_figure(
     cmap, norm = expert_cmap(len(usage))
     axes[1].imshow(assignment.cpu().numpy(), cmap=cmap, norm=norm, interpolation="nearest",
                    extent=(-0.5, rgb.shape[1] - 0.5, rgb.shape[0] - 0.5, -0.5))
-    axes[2].imshow(colorize(mask))
-    axes[3].imshow(colorize(prediction))
+    axes[2].imshow(colourize(mask))
+    axes[3].imshow(colourize(prediction))
     for ax, title in zip(axes[:4], [attention_title, "argmax expert", "ground truth", "prediction"], strict=True):
         ax.set_title(title, fontsize=10)
         ax.set_axis_off()

@@ -1,4 +1,5 @@
-"""Tools for looking inside the model: receptive field, expert assignment, attention cost."""
+"""Tools for looking inside the model: receptive field, expert assignment, the resolution ceiling and
+expert ablation."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from torch import nn
 from ..checks import check_positive_int
 from ..models.base import SegmentationOutput
 from ..training.metrics import ConfusionMatrix, Metrics
-from .scaling import time_steps
 
 
 def receptive_field(layers: Sequence[nn.Module]) -> tuple[int, int]:
@@ -59,20 +59,6 @@ def expert_usage(output: SegmentationOutput) -> torch.Tensor:
     m = output.pixel_attention.shape[2]
     counts = torch.bincount(assignment.flatten(), minlength=m).float()
     return counts / counts.sum()
-
-
-def attention_flops(num_queries: int, num_keys: int, dim: int) -> int:
-    """Multiply-adds of one attention's two products, ``Q·Kᵀ`` and ``weights·V``: ``2·Nq·Nk·dim``."""
-    return 2 * num_queries * num_keys * dim
-
-
-@torch.no_grad()
-def time_attention(num_queries: int, num_keys: int, dim: int = 64, heads: int = 4, repeats: int = 5) -> float:
-    """Median seconds of one ``nn.MultiheadAttention`` call with ``num_queries`` queries over ``num_keys`` tokens."""
-    torch.manual_seed(0)
-    mha = nn.MultiheadAttention(dim, heads, batch_first=True).eval()
-    q, kv = torch.randn(1, num_queries, dim), torch.randn(1, num_keys, dim)
-    return time_steps({"attention": lambda: mha(q, kv, kv, need_weights=False)}, repeats, "cpu")["attention"]
 
 
 def resolution_ceiling(masks: torch.Tensor, factor: int, num_classes: int) -> Metrics:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..data.colour import greyscale, rotate_hue
 from ..data.dataset import SegmentationData
-from ..data.transforms import greyscale, rotate_hue
 from ..training.loop import evaluate
 
 

@@ -164,3 +164,17 @@ def attention_scaling(
                             "saved_mb": loglog_slope(n, [r["saved_mb"] for r in mine]),
                             "tokens": [min(n), max(n)]}
     return {"rows": rows, "slopes": slopes}
+
+
+def attention_flops(num_queries: int, num_keys: int, dim: int) -> int:
+    """Multiply-adds of one attention's two products, ``Q·Kᵀ`` and ``weights·V``: ``2·Nq·Nk·dim``."""
+    return 2 * num_queries * num_keys * dim
+
+
+@torch.no_grad()
+def time_attention(num_queries: int, num_keys: int, dim: int = 64, heads: int = 4, repeats: int = 5) -> float:
+    """Median seconds of one ``nn.MultiheadAttention`` call with ``num_queries`` queries over ``num_keys`` tokens."""
+    torch.manual_seed(0)
+    mha = nn.MultiheadAttention(dim, heads, batch_first=True).eval()
+    q, kv = torch.randn(1, num_queries, dim), torch.randn(1, num_keys, dim)
+    return time_steps({"attention": lambda: mha(q, kv, kv, need_weights=False)}, repeats, "cpu")["attention"]

@@ -22,7 +22,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..data.dataset import IGNORE_INDEX
+from ..labels import IGNORE_INDEX
 from .probes import expert_assignment
 
 

@@ -24,7 +24,7 @@ from ..data.dataset import SegmentationData
 from ..data.shapes import SHAPE_CLASSES, Shape, compose_shapes, synthetic_shapes
 from ..models.base import Segmenter
 from ..training.metrics import ConfusionMatrix
-from .plots import EXPLORER_PANELS, explorer_figure, figure_png
+from .plots import EXPLORER_PANELS, figure_png, plot_explorer
 from .probes import expert_assignment, expert_usage
 from .specialisation import downsample_mask, expert_class_matrix, normalized_mutual_information, routing_entropy
 
@@ -225,7 +225,7 @@ class ExpertExplorer:
         v = view or self.view()
         head = "mean of heads" if self.head.value < 0 else f"head {self.head.value}"
         title = f"expert {self.expert.value}, {head}\n{self.direction.value}"
-        return explorer_figure(self.image, self.mask, v["prediction"], v["attention"], v["assignment"], v["usage"],
+        return plot_explorer(self.image, self.mask, v["prediction"], v["attention"], v["assignment"], v["usage"],
                                self.expert_mask, self.class_names, title, self.probe, v["probe_weights"])
 
     def redraw(self) -> None:

@@ -84,8 +84,8 @@ def train_for_budget(
 def throughput_rows(models: list[str], sizes: list[int] | tuple[int, ...], recipe: Recipe, repeats: int,
                     device: str | None, precision: str, seed: int) -> list[dict[str, Any]]:
     """:func:`~latentseg.bench.throughput.throughput` of each model at each size; with several models,
-    inference is timed again side by side (:func:`inference_rates`), so that the ratio to the seed
-    model (``inference_ratio_to_seed``) survives the machine's drift."""
+    inference is timed again side by side (:func:`inference_rates`), so that the ratio to the article's
+    model (``inference_ratio_to_article``) survives the machine's drift."""
     rows = []
     built: dict[int, dict[str, Segmenter]] = {size: {} for size in sizes}
     for name in models:
@@ -99,10 +99,10 @@ def throughput_rows(models: list[str], sizes: list[int] | tuple[int, ...], recip
             rates = inference_rates(built[size], size, recipe.batch_size, 4 * repeats, device, precision)
             for row in (r for r in rows if r["size"] == size):
                 row["inference_images_per_s"] = rates[row["model"]]
-    seed_rate = {r["size"]: r["inference_images_per_s"] for r in rows if r["model"] == "seed"}
+    article_rate = {r["size"]: r["inference_images_per_s"] for r in rows if r["model"] == "article"}
     for row in rows:
-        base = seed_rate.get(row["size"])
-        row["inference_ratio_to_seed"] = row["inference_images_per_s"] / base if base else None
+        base = article_rate.get(row["size"])
+        row["inference_ratio_to_article"] = row["inference_images_per_s"] / base if base else None
     return rows
 
 

@@ -6,15 +6,15 @@ from typing import Any
 
 
 def throughput_table(result: dict[str, Any]) -> list[str]:
-    """Parameters, images/s, the inference ratio to the seed model and activation memory per model and size."""
+    """Parameters, images/s, the inference ratio to the article's model and activation memory per model and size."""
     precision = result["rows"][0]["precision"] if result["rows"] else "fp32"
     lines = [f"device {result['device']}, {result['threads']} threads, torch {result['torch']}, "
              f"batch {result['recipe']['batch_size']}, {precision}",
-             f"{'model':<10}{'size':>6}{'params':>10}{'train img/s':>13}{'infer img/s':>13}{'vs seed':>9}{'act. MiB':>10}"]
+             f"{'model':<10}{'size':>6}{'params':>10}{'train img/s':>13}{'infer img/s':>13}{'vs article':>11}{'act. MiB':>10}"]
     for r in result["rows"]:
-        ratio = "" if r["inference_ratio_to_seed"] is None else f"{r['inference_ratio_to_seed']:.2f}×"
+        ratio = "" if r["inference_ratio_to_article"] is None else f"{r['inference_ratio_to_article']:.2f}×"
         lines.append(f"{r['model']:<10}{r['size']:>6}{r['params']:>10,}{r['train_images_per_s']:>13.1f}"
-                     f"{r['inference_images_per_s']:>13.1f}{ratio:>9}{r['activation_memory_mb']:>10.1f}")
+                     f"{r['inference_images_per_s']:>13.1f}{ratio:>11}{r['activation_memory_mb']:>10.1f}")
     return lines
 
 
@@ -45,7 +45,7 @@ def _run_line(label: str, run: dict[str, Any]) -> str:
         experts = f"{spec['routing_entropy_ratio']:>14.2f}{spec['nmi']:>7.3f}{spec['experts_used']:>6}{duplicates:>19}"
     else:
         experts = f"{'–':>14}{'–':>7}{'–':>6}{'–':>19}"
-    return f"{label:<10}{run['steps']:>7}{run['test_miou']:>11.4f}{robust}{reached:>14}{experts}"
+    return f"{label:<17}{run['steps']:>7}{run['test_miou']:>11.4f}{robust}{reached:>14}{experts}"
 
 
 def _summary_line(name: str, summary: dict[str, dict[str, float]]) -> str:
@@ -78,18 +78,18 @@ def race_table(result: dict[str, Any]) -> list[str]:
              f"{recipe['optimizer']}{momentum}, lr {recipe['lr']:g}, {recipe['schedule']} schedule, "
              f"batch {recipe['batch_size']}, dice {recipe['dice_weight']:g}, edge weight {recipe['edge_weight']:g}, "
              f"colour jitter {'on' if recipe.get('colour_jitter') else 'off'}):",
-             f"{'model':<10}{'steps':>7}{'test mIoU':>11}"
+             f"{'model (seed)':<17}{'steps':>7}{'test mIoU':>11}"
              + (f"{'nucleus':>9}" if nuclei else f"{'shifted':>9}{'grey':>8}{'hue':>7}") +
              f"{'to ' + format(result['target_miou'], '.2f') + ' (s)':>14}"
              f"{'entropy/ln M':>14}{'NMI':>7}{'used':>6}{'dup. pairs (used)':>19}"]
     if "baselines" in result:
         b = result["baselines"]
-        lines.append(f"{'baselines':<10} everything background: mIoU {b['all_background_miou']:.4f}; one brightness "
+        lines.append(f"{'baselines':<17} everything background: mIoU {b['all_background_miou']:.4f}; one brightness "
                      f"threshold ({b['threshold']:.2f}, chosen on the training slices): nucleus IoU "
                      f"{b['threshold_nucleus_iou']:.4f}")
     for name, t in result["training"].items():
         for run in t["runs"]:
-            lines.append(_run_line(name if len(t["runs"]) == 1 else f"{name} s{run['seed']}", run))
+            lines.append(_run_line(name if len(t["runs"]) == 1 else f"{name} seed {run['seed']}", run))
         if len(t["runs"]) > 1:
             lines.append(_summary_line(name, t["summary"]))
     return lines

@@ -3,7 +3,8 @@ set drawn by other code (:mod:`.shifted`), image/mask folders (:mod:`.folder`),
 Oxford-IIIT Pet (:mod:`.pets`, fetched by :mod:`.download`), joint transforms (:mod:`.transforms`),
 file readers (:mod:`.images`), and one name per source for the command line (:mod:`.sources`)."""
 
-from .dataset import IGNORE_INDEX, SegmentationData
+from ..labels import IGNORE_INDEX
+from .dataset import SegmentationData
 from .folder import FileSegmentationData, folder_dataset, write_shapes_folder
 from .images import read_image, read_mask
 from .looks import LOOKS, MIN_CONTRAST

@@ -1,12 +1,9 @@
-"""The in-memory data set every source can become, and the mask value that means "ignore"."""
+"""The in-memory data set every source can become."""
 
 from __future__ import annotations
 
 import torch
 from torch.utils.data import Dataset
-
-#: mask value of pixels that count in no loss and no metric (e.g. the uncertain border of a Pets trimap)
-IGNORE_INDEX = 255
 
 
 class SegmentationData(Dataset):

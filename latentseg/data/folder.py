@@ -14,8 +14,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .dataset import IGNORE_INDEX, SegmentationData
-from .images import image_size, read_image, read_mask
+from ..labels import IGNORE_INDEX
+from .dataset import SegmentationData
+from .images import image_file_size, read_image, read_mask
 from .shapes import synthetic_shapes
 from .transforms import Resize
 
@@ -119,8 +120,8 @@ def match_pairs(root: Path) -> list[tuple[Path, Path]]:
         raise ValueError(f"data: {root / 'images'} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     pairs = [(images[s], masks[s]) for s in sorted(images)]
     for image_path, mask_path in pairs:
-        if image_size(image_path) != image_size(mask_path):
-            (ih, iw), (mh, mw) = image_size(image_path), image_size(mask_path)
+        if image_file_size(image_path) != image_file_size(mask_path):
+            (ih, iw), (mh, mw) = image_file_size(image_path), image_file_size(mask_path)
             raise ValueError(f"mask: {mask_path} is {mw}×{mh} but its image {image_path} is {iw}×{ih} (width×height)")
     return pairs
 

@@ -109,7 +109,7 @@ def read_mask(path: str | os.PathLike) -> torch.Tensor:
     return torch.from_numpy(array)
 
 
-def image_size(path: Path) -> tuple[int, int]:
+def image_file_size(path: Path) -> tuple[int, int]:
     """``(height, width)`` as :func:`read_image` returns it (EXIF orientation applied), from the header alone."""
     try:
         with _open(path, "image", allow_large=True) as im:

@@ -1,16 +1,16 @@
-"""The models, and the zoo by name: ``seed`` (the article's design, :mod:`.seed`), ``improved``
+"""The models, and the zoo by name: ``article`` (the seed article's design, :mod:`.article`), ``improved``
 (notebook 06, :mod:`.improved`) and ``unet`` (the convolutional baseline, :mod:`.unet`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from .article import ExpertSegmentation, LatentAttention, ModelConfig, SegmentationModel, SimpleEncoder
 from .base import SegmentationOutput, Segmenter, count_parameters
 from .improved import ImprovedConfig, ImprovedSegmentationModel
-from .seed import ExpertSegmentation, LatentAttention, ModelConfig, SegmentationModel, SimpleEncoder
 from .unet import UNet, UNetConfig
 
-MODELS: dict[str, type[Segmenter]] = {"seed": SegmentationModel, "improved": ImprovedSegmentationModel, "unet": UNet}
+MODELS: dict[str, type[Segmenter]] = {"article": SegmentationModel, "improved": ImprovedSegmentationModel, "unet": UNet}
 
 __all__ = [
     "MODELS", "build_model", "model_name", "Segmenter", "SegmentationOutput", "count_parameters",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from typing import Any, TypeVar
 
-from ..checks import check_positive_int
+from ..checks import check_number, check_positive_int
 
 C = TypeVar("C", bound="BaseConfig")
 
@@ -24,10 +24,7 @@ class BaseConfig:
                 if not isinstance(value, bool):
                     raise TypeError(f"{f.name}: expected True or False, got {type(value).__name__} {value!r}")
             elif f.type in (float, "float"):
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise TypeError(f"{f.name}: expected a number ≥ 0, got {type(value).__name__} {value!r}")
-                if not 0 <= value < float("inf"):
-                    raise ValueError(f"{f.name}: expected a number ≥ 0, got {value}")
+                check_number(f.name, value)
             else:
                 check_positive_int(f.name, value)
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import check_divisible, check_expert_mask, check_image_batch
-from ..data.dataset import IGNORE_INDEX
+from ..labels import IGNORE_INDEX
 from .base import SegmentationOutput, Segmenter
 from .blocks import ConvBlock, CrossAttentionBlock, ResidualConvBlock, fourier_positions
 from .config import BaseConfig
@@ -112,7 +112,7 @@ class ImprovedSegmentationModel(Segmenter):
         self.read_pixels = nn.ModuleList(
             CrossAttentionBlock(c.latent_dim, c.num_heads, residual=c.residual, competition=c.competition)
             for _ in range(c.rounds))
-        self.think = nn.ModuleList(
+        self.latent_self_attention = nn.ModuleList(
             CrossAttentionBlock(c.latent_dim, c.num_heads) for _ in range(c.rounds if c.residual else 0))
         self.read_experts = CrossAttentionBlock(c.latent_dim, c.num_heads, residual=c.residual)
         if c.skip:
@@ -155,7 +155,7 @@ class ImprovedSegmentationModel(Segmenter):
             latents, latent_w = read(latents, tokens, return_attention=True) if return_attention else (
                 read(latents, tokens), None)
             if self.config.residual:
-                latents = self.think[i](latents, latents)
+                latents = self.latent_self_attention[i](latents, latents)
         c = self.config
         need_weights = return_attention or c.mask_classification or with_extras
         out = self.read_experts(tokens, latents, need_weights, expert_mask)

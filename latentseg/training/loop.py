@@ -8,7 +8,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -20,9 +20,10 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from ..checks import check_finite, check_positive_float, check_positive_int
-from ..data.dataset import IGNORE_INDEX, SegmentationData
-from ..data.transforms import ColourJitter
+from ..data.colour import ColourJitter
+from ..data.dataset import SegmentationData
 from ..device import autocast_to, pick_device, resolve_precision, seed_everything
+from ..labels import IGNORE_INDEX
 from . import distributed
 from .losses import segmentation_loss
 from .metrics import ConfusionMatrix, Metrics
@@ -64,6 +65,7 @@ class TrainingInterrupted(KeyboardInterrupt):
         super().__init__(f"training interrupted at step {step} (epoch {epoch}); the model holds the weights "
                          "trained so far")
         self.history, self.step, self.epoch = history, step, epoch
+        self.out_folder = None  # where a caller kept the model trained so far (latentseg.run.train_run)
 
 
 def _num_classes(model: nn.Module) -> int:
@@ -151,6 +153,7 @@ class _Run:
     history: History = field(default_factory=History)
     val_data: Dataset | None = None
     verbose: bool = False
+    clock: Callable[[], float] = time.perf_counter
     stop_requested: bool = False
     step: int = 0
     seconds: float = 0.0
@@ -208,9 +211,10 @@ def _prepare(model: nn.Module, recipe: Recipe, device: torch.device, precision: 
 def _train_step(run: _Run, images: torch.Tensor, masks: torch.Tensor, lr_factor: float, epoch: int) -> float:
     """One optimiser step at ``lr_factor`` × the peak rate; returns the loss. A non-finite loss stops
     training before the step changes any weight."""
-    start = time.perf_counter()
+    start = run.clock()
     for group in (g for opt in run.optimizers for g in opt.param_groups):
         group["lr"] = group["peak_lr"] * lr_factor
+    check_finite(f"train_data: the images of step {run.step + 1} (epoch {epoch})", images)
     images, masks = images.to(run.device, non_blocking=True), masks.to(run.device, non_blocking=True)
     if run.jitter is not None:
         images = run.jitter(images)
@@ -222,10 +226,9 @@ def _train_step(run: _Run, images: torch.Tensor, masks: torch.Tensor, lr_factor:
     if distributed.world_size() > 1:
         diverged = distributed.any_across(diverged, run.device)  # every rank stops, or the others hang
     if diverged:
-        cause = ("the batch's images hold NaN or infinite values" if not torch.isfinite(images).all()
-                 else "lower the learning rate (lr) or check the data")
         raise NonFiniteLoss(f"training: the loss became {loss_value} at step {run.step + 1} (epoch {epoch}); "
-                            f"{cause}. Training stopped; nothing was saved from this run")
+                            "lower the learning rate (lr) or check the data. Training stopped; nothing was saved "
+                            "from this run")
     for opt in run.optimizers:
         opt.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
@@ -235,7 +238,7 @@ def _train_step(run: _Run, images: torch.Tensor, masks: torch.Tensor, lr_factor:
     run.loss_sum += loss_value * images.shape[0]
     run.seen += images.shape[0]
     run.step += 1
-    run.seconds += time.perf_counter() - start
+    run.seconds += run.clock() - start
     return loss_value
 
 
@@ -273,6 +276,7 @@ def fit(
     num_workers: int = 0,
     progress: bool = True,
     verbose: bool = False,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> History:
     """Train ``model`` with ``recipe`` (:mod:`latentseg.training.recipe`: optimiser, schedule, batch,
     loss; default :data:`RECIPE`, what ``train`` and ``bench`` use; :data:`PLAIN` is the seed's loop)
@@ -283,7 +287,7 @@ def fit(
     initial weights give the same losses. ``max_steps`` stops after that many steps (the schedule
     runs over them), the same model on every machine. ``max_seconds`` stops after the batch that
     crosses it and runs the schedule on the clock: the result depends on the machine's speed
-    (``bench`` races on it). ``seconds`` in the history counts training only.
+    (``bench`` races on it). ``seconds`` in the history counts training only, read from ``clock``.
     A non-finite loss stops training with :class:`NonFiniteLoss` (a ``ValueError``); Ctrl-C at the end
     of the step with :class:`TrainingInterrupted` (a ``KeyboardInterrupt``).
 
@@ -299,7 +303,7 @@ def fit(
     device = pick_device(device)
     seed_everything(seed + distributed.rank())
     run = _prepare(model, recipe, device, precision, compile, channels_last, seed)
-    run.val_data, run.verbose = val_data, verbose
+    run.val_data, run.verbose, run.clock = val_data, verbose, clock
     loader = _train_loader(train_data, recipe.batch_size, seed, num_workers)
     total = min(max_steps or epochs * len(loader), epochs * len(loader))
     bar = tqdm(total=total, desc="training", unit="batch", disable=not (progress and distributed.is_main()))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from ..checks import check_positive_int
-from ..data.dataset import IGNORE_INDEX
+from ..labels import IGNORE_INDEX
 
 
 class ConfusionMatrix:

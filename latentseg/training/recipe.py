@@ -14,11 +14,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from ..checks import check_positive_int
+from ..checks import check_number, check_positive_float, check_positive_int
 from .optim import OPTIMIZERS
 from .schedules import SCHEDULES
 
@@ -33,7 +32,7 @@ class Recipe:
     - ``dice_weight``: loss = cross-entropy + this × soft Dice; ``edge_weight``: boundary pixels count
       ``1 + edge_weight`` times in the cross-entropy;
     - ``colour_jitter``: every training batch gets random hue, saturation, brightness, contrast,
-      greyscale, channel order and inversion (:class:`latentseg.data.transforms.ColourJitter`; masks
+      greyscale, channel order and inversion (:class:`latentseg.data.colour.ColourJitter`; masks
       untouched), so that colour cannot stand in for shape.
     """
 
@@ -53,10 +52,10 @@ class Recipe:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule: expected one of {SCHEDULES}, got {self.schedule!r}")
         check_positive_int("batch_size", self.batch_size)
-        _check_number("lr", self.lr, "a finite number > 0", lambda v: v > 0)
-        _check_number("muon_momentum", self.muon_momentum, "a number in [0, 1)", lambda v: 0 <= v < 1)
+        check_positive_float("lr", self.lr)
+        check_number("muon_momentum", self.muon_momentum, "a number in [0, 1)", lambda v: 0 <= v < 1)
         for name in ("weight_decay", "dice_weight", "edge_weight"):
-            _check_number(name, getattr(self, name), "a finite number ≥ 0", lambda v: v >= 0)
+            check_number(name, getattr(self, name))
         if not isinstance(self.colour_jitter, bool):
             raise TypeError(f"colour_jitter: expected True or False, got {self.colour_jitter!r}")
 
@@ -76,13 +75,6 @@ class Recipe:
         """From a plain dict such as a checkpoint's metadata; keys that are not recipe fields are ignored."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
-
-
-def _check_number(name: str, value: object, expected: str, ok) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name}: expected {expected}, got {type(value).__name__} {value!r}")
-    if not (math.isfinite(value) and ok(value)):
-        raise ValueError(f"{name}: expected {expected}, got {value!r}")
 
 
 RECIPE = Recipe()

@@ -1,0 +1,5 @@
+"""Label values every part of the package agrees on, kept apart from data, models and training so that
+none of them imports another for a constant."""
+
+#: mask value of pixels that count in no loss and no metric (e.g. the uncertain border of a Pets trimap)
+IGNORE_INDEX = 255

@@ -1,0 +1,135 @@
+"""A whole training run, as ``python -m latentseg train`` makes it and a notebook or script can call it:
+data by source name, the model by zoo name, the recipe, ``fit``, the test metrics, and a run folder
+(``model.pt``, ``history.json``, ``predictions.png``) swapped in whole, or, after Ctrl-C, the model
+trained so far in ``<out>-interrupted`` with the run folder left as it was.
+
+Under ``torchrun`` every process calls :func:`train_run`; only rank 0 tests, prints and writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoint import save_checkpoint
+from .data.sources import SHAPE_SOURCES, DataSplits, load_splits, parse_source
+from .device import pick_device, seed_everything
+from .files import check_run_folder, run_folder, write_text_atomic
+from .models import build_model
+from .models.base import Segmenter, count_parameters
+from .training import History, Recipe, TrainingInterrupted, distributed, evaluate, fit, recipe_for
+
+RUN_FILES = ("model.pt", "history.json", "predictions.png")
+
+
+@dataclass
+class TrainingRun:
+    """What :func:`train_run` returns: the trained ``model`` (on the CPU, eval mode), its ``history``,
+    the test ``metrics`` (``Metrics.to_dict`` with class names), the ``data`` it used, the run folder
+    ``out`` (``None`` when nothing was written) and the training ``seconds``."""
+
+    model: Segmenter
+    history: History
+    metrics: dict[str, Any]
+    data: DataSplits
+    out: Path | None
+    seconds: float
+
+
+def default_image_size(data: str) -> int:
+    """64 for the synthetic shapes, 128 for real images: what ``train`` uses when no size is given."""
+    return 64 if parse_source(data)[0] in SHAPE_SOURCES else 128
+
+
+def train_run(
+    out: str | os.PathLike | None = Path("runs") / "latest", *, model: str = "improved", data: str = "synthetic",
+    epochs: int = 3, seed: int = 0, recipe: Recipe | None = None, image_size: int | None = None,
+    train_size: int | None = None, val_size: int | None = None, test_size: int | None = None,
+    data_root: str | os.PathLike | None = None, model_config: dict[str, Any] | None = None,
+    device: str | torch.device | None = None, max_seconds: float | None = None, precision: str = "auto",
+    compile: bool = False, channels_last: bool | None = None, num_workers: int = 0, quiet: bool = False,
+) -> TrainingRun:
+    """Train the zoo model ``model`` on the data source ``data`` (:func:`~latentseg.data.load_splits`)
+    for ``epochs`` with ``recipe`` (default :func:`~latentseg.training.recipe_for` the data), test it,
+    and write the run folder ``out`` (``None``: write nothing). ``model_config`` overrides fields of
+    the model's config. Everything is checked, the output folder included, before data is read.
+    It prints what it trains, the test metrics and what it wrote; ``quiet`` leaves out the progress bar
+    and the per-epoch lines.
+
+    Ctrl-C stops at the end of a step: the model trained so far goes to ``<out>-interrupted`` and
+    :class:`~latentseg.training.TrainingInterrupted` is raised again, with ``out_folder`` set to it.
+    """
+    recipe = recipe or recipe_for(parse_source(data)[0])
+    main, world = distributed.is_main(), distributed.world_size()
+    say = print if main else (lambda *a, **k: None)
+    if main and out is not None:
+        check_run_folder(out, RUN_FILES)  # a folder that cannot take the model is found before training
+    device = pick_device(device)
+    seed_everything(seed)  # the same initial weights in every process
+    size = image_size or default_image_size(data)
+    splits = load_splits(data, size, seed, train_size, val_size, test_size, data_root)
+    net = build_model(model, num_classes=len(splits.class_names), **(model_config or {}))
+    processes = f", {world} processes × batch {recipe.batch_size}" if world > 1 else ""
+    say(f"training the {model} model ({count_parameters(net):,} parameters) on {splits.description}, "
+        f"{epochs} epochs, device {device}{processes}")
+    metadata = {"model": model, "data": data, "image_size": size, "seed": seed, "epochs": epochs,
+                "train_size": len(splits.train), "processes": world, **recipe.to_dict()}
+    start = time.perf_counter()
+    try:
+        history = fit(net, splits.train, splits.val, recipe=recipe, epochs=epochs, device=device, seed=seed,
+                      max_seconds=max_seconds, precision=precision, compile=compile, channels_last=channels_last,
+                      num_workers=num_workers, progress=main and not quiet, verbose=main and not quiet)
+    except TrainingInterrupted as stop:
+        if main and out is not None:
+            stop.out_folder = _write_interrupted(Path(out), net, splits, metadata, stop, time.perf_counter() - start)
+        raise
+    seconds = time.perf_counter() - start
+    if not main:
+        distributed.barrier()  # wait while rank 0 tests and writes
+        return TrainingRun(net.cpu().eval(), history, {}, splits, None, seconds)
+    metrics = evaluate(net, splits.test, device=device).to_dict(splits.class_names)
+    say(f"trained in {seconds:.1f} s; test split ({len(splits.test)} images):")
+    say(metrics_text(metrics))
+    if out is not None:
+        metadata |= {"train_seconds": seconds, "history": history.records, "test_metrics": metrics}
+        with run_folder(out) as staging:  # the folder holds the previous run or this one, never a mix
+            _write_run(staging, net, splits, metadata, history.records, pictures=True)
+        say(f"wrote {', '.join(str(Path(out) / name) for name in RUN_FILES)}")
+    distributed.barrier()
+    return TrainingRun(net.cpu().eval(), history, metrics, splits, None if out is None else Path(out), seconds)
+
+
+def metrics_text(metrics: dict[str, Any]) -> str:
+    """mIoU, pixel accuracy and the IoU of each class (``Metrics.to_dict`` with class names) as lines."""
+    lines = [f"mIoU {metrics['miou']:.4f}   pixel accuracy {metrics['pixel_accuracy']:.4f}"]
+    for name, iou in zip(metrics["class_names"], metrics["per_class_iou"], strict=True):
+        lines.append(f"  IoU {name:<12} {'n/a' if iou is None else f'{iou:.4f}'}")
+    return "\n".join(lines)
+
+
+def _write_run(folder: Path, model: Segmenter, data: DataSplits, metadata: dict, records: list[dict],
+               pictures: bool) -> None:
+    from .analysis.plots import plot_predictions, save_figure
+
+    save_checkpoint(folder / "model.pt", model.cpu(), data.class_names, metadata)
+    write_text_atomic(folder / "history.json", json.dumps(records, indent=1))
+    if pictures:
+        shown = data.test_examples(8)
+        save_figure(plot_predictions(shown.images, shown.masks, model.predict(shown.images), data.class_names),
+                    folder / "predictions.png")
+
+
+def _write_interrupted(out: Path, model: Segmenter, data: DataSplits, metadata: dict, stop: TrainingInterrupted,
+                       seconds: float) -> Path:
+    """Keep the model trained so far in ``<out>-interrupted``; ``out`` stays as it was."""
+    folder = out.with_name(out.name + "-interrupted")
+    metadata = metadata | {"train_seconds": seconds, "history": stop.history.records, "interrupted_at_step": stop.step}
+    with run_folder(folder) as staging:
+        _write_run(staging, model, data, metadata, stop.history.records, pictures=False)
+    return folder
