@@ -115,7 +115,7 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train on the built-in synthetic shapes; save checkpoint, picture, history",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--model", default="improved", choices=sorted(MODELS),
-                   help="improved: the latent-expert model of notebook 06; seed: the article's; unet: the baseline")
+                   help="improved: the latent-expert model of notebook 06; article: the seed article's; unet: the baseline")
     t.add_argument("--data", default="synthetic", metavar="synthetic|classic|nuclei|pets|folder:PATH",
                    help="built-in shapes (classic: in the old look, where colour gives them away); nuclei: real "
                         f"fluorescence microscopy (`{NUCLEI_INSTALL}`); Oxford-IIIT Pet (downloaded once, about "
