@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from .files import check_out_folder, write_text_atomic
 from .inference import predict_files
 from .models import MODELS
 from .run import default_image_size, metrics_text, train_run
-from .training import RECIPE, Recipe, TrainingInterrupted, distributed, evaluate, recipe_for
+from .training import RECIPE, Recipe, TrainingInterrupted, distributed, evaluate, evaluate_instances, recipe_for
 from .training.optim import OPTIMIZERS
 from .training.schedules import SCHEDULES
 
@@ -115,7 +116,8 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train on the built-in synthetic shapes; save checkpoint, picture, history",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--model", default="improved", choices=sorted(MODELS),
-                   help="improved: the latent-expert model of notebook 06; article: the seed article's; unet: the baseline")
+                   help="improved: the latent-expert model of notebook 06; experts: its experts also own objects (instance "
+                        "maps; needs data with instance ids); article: the seed article's; unet: the baseline")
     t.add_argument("--data", default="synthetic", metavar="synthetic|classic|nuclei|pets|folder:PATH",
                    help="built-in shapes (classic: in the old look, where colour gives them away); nuclei: real "
                         f"fluorescence microscopy (`{NUCLEI_INSTALL}`); Oxford-IIIT Pet (downloaded once, about "
@@ -170,7 +172,7 @@ def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_predict_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="write one PNG mask of class indices per input image",
+    p = sub.add_parser("predict", help="write one PNG mask of class indices per input image (and instance maps)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("checkpoint", type=Path)
     p.add_argument("images", type=Path, nargs="+",
@@ -181,6 +183,9 @@ def _add_predict_parser(sub: argparse._SubParsersAction) -> None:
                         "written at the image's own size); default: the training size for a model trained on real "
                         "photos, 1024 otherwise")
     p.add_argument("--colour", action="store_true", help="also write <stem>_colour.png, a coloured mask to look at")
+    p.add_argument("--instances", action="store_true",
+                   help="also write <stem>_instances.png (16-bit instance ids, 0 = none) and <stem>.json (each object's "
+                        "id, class, score and pixels); for the experts model, whose experts own objects")
     _add_common(p)
 
 
@@ -194,8 +199,8 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
                    help="train each model for this many steps instead of --budget seconds: the same models on any "
                         "machine")
     b.add_argument("--data", default="synthetic", choices=list(RACE_DATA),
-                   help="race on the synthetic shapes or on the real microscopy stack (z-block test split, nucleus "
-                        "IoU reported beside mIoU)")
+                   help="race on the synthetic shapes, on crowded scenes of them (3–7 touching shapes) or on the real "
+                        "microscopy stack (z-block test split, nucleus IoU beside mIoU); panoptic quality on each")
     b.add_argument("--look", default="varied", choices=list(LOOKS),
                    help="the synthetic shapes' look to train and test on (classic: colour gives shapes away)")
     b.add_argument("--shifted-size", type=POSITIVE_INT, default=200,
@@ -240,7 +245,8 @@ def _train(args: argparse.Namespace) -> int:
                   image_size=args.image_size, train_size=args.train_size, val_size=args.val_size,
                   test_size=args.test_size, data_root=args.data_root, model_config=overrides, device=device,
                   max_seconds=args.max_seconds, precision=args.precision, compile=args.compile,
-                  channels_last=args.channels_last, num_workers=args.num_workers, quiet=args.quiet)
+                  channels_last=args.channels_last, num_workers=args.num_workers, quiet=args.quiet,
+                  metadata={"command": "python -m latentseg " + " ".join(sys.argv[1:]), "commit": _source_commit()})
     except TrainingInterrupted as stop:
         if distributed.is_main():
             print(f"interrupted at step {stop.step} (epoch {stop.epoch}): the model trained so far is in "
@@ -249,6 +255,20 @@ def _train(args: argparse.Namespace) -> int:
     finally:
         distributed.shutdown()
     return 0
+
+
+def _source_commit() -> str | None:
+    """The git commit of the package's source (``+`` if it has uncommitted changes), or ``None`` outside a checkout."""
+    folder = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=folder, capture_output=True, text=True,
+                               timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode:
+        return None
+    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -266,6 +286,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ValueError(f"checkpoint: the model was trained on the classes {', '.join(trained_on)}, but the {source} "
                          f"data names {', '.join(class_names)}; pass --any-class-names to score it by index anyway")
     metrics = evaluate(model, test, batch_size=args.batch_size, device=args.device).to_dict(class_names)
+    if getattr(test, "has_instances", False):  # objects too: panoptic quality
+        panoptic = evaluate_instances(model, test, batch_size=args.batch_size, device=args.device).to_dict()
+        metrics |= {k: panoptic[k] for k in ("pq", "sq", "rq", "pq_all", "per_class_pq")}
     metrics.update(checkpoint=str(args.checkpoint), data=source, split="test", seed=args.seed, num_images=len(test),
                    image_size=size)
     if args.json:
@@ -284,7 +307,8 @@ def _predict(args: argparse.Namespace) -> int:
     metadata = info["metadata"] or {}
     real = parse_source(metadata.get("data", "synthetic"))[0] not in SHAPE_SOURCES
     max_size = args.max_size or (metadata.get("image_size", 1024) if real else 1024)
-    predict_files(model, args.images, args.out, max_size=max_size, colour=args.colour, report=print)
+    predict_files(model, args.images, args.out, max_size=max_size, colour=args.colour, instances=args.instances,
+                  class_names=info["class_names"], report=print)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -16,10 +17,11 @@ from PIL import Image
 from .checks import check_image_batch, check_positive_int
 from .data.folder import IMAGE_SUFFIXES
 from .data.images import image_file_size, read_image
-from .files import atomic_path, check_out_folder
+from .files import atomic_path, check_out_folder, write_text_atomic
 from .models.base import Segmenter
 
-__all__ = ["predict_image", "predict_files", "image_paths", "read_image", "write_mask", "write_png"]
+__all__ = ["predict_image", "predict_image_instances", "predict_files", "image_paths", "read_image", "write_mask",
+           "write_png"]
 
 
 @torch.no_grad()
@@ -57,6 +59,34 @@ def predict_image(model: Segmenter, image: torch.Tensor, max_size: int = 1024,
     return logits.argmax(1)[0].cpu()
 
 
+@torch.no_grad()
+def predict_image_instances(model: Segmenter, image: torch.Tensor, max_size: int = 1024,
+                            size: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
+    """Class map and instance ids ``H×W`` (int64) and the objects (``id``, ``class`` index, ``score``,
+    ``pixels``) of one image ``C×H×W``, from a model whose experts own objects; at ``size`` =
+    ``(H, W)`` when given. As :func:`predict_image`, larger images are downscaled for the forward pass;
+    the maps come back by nearest neighbour and every object's pixels are counted at the final size."""
+    if not getattr(model, "owns_objects", False):
+        raise ValueError(f"model: expected a model whose experts own objects (the experts model) for instance maps, "
+                         f"got {type(model).__name__}, which predicts classes only")
+    check_positive_int("max_size", max_size)
+    if not isinstance(image, torch.Tensor) or image.dim() != 3:
+        raise ValueError(f"image: expected one image tensor C×H×W, got {getattr(image, 'shape', type(image).__name__)}")
+    x = check_image_batch("image", image[None], model.config.in_channels, model.min_size)
+    x = x.to(next(model.parameters()).device)
+    height, width = size or x.shape[-2:]
+    scale = max_size / max(x.shape[-2:])
+    if scale < 1:
+        x = F.interpolate(x, scale_factor=scale, mode="bilinear", antialias=True, align_corners=False)
+    found = model.predict_instances(x)
+    maps = torch.stack([found.classes[0], found.instances[0]]).float()[None]
+    classes, instances = F.interpolate(maps, size=(height, width), mode="nearest-exact")[0].long()
+    counts = torch.bincount(instances.flatten(), minlength=len(found.objects) + 1)
+    objects = [{"id": o["id"], "class": o["class"], "score": o["score"], "pixels": int(counts[o["id"]])}
+               for o in found.objects if counts[o["id"]] > 0]
+    return classes, instances, objects
+
+
 def image_paths(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     """The image files named by ``inputs``: a file as given, a folder as its images (the suffixes a
     ``folder:`` data set reads, hidden files skipped, sorted by name). Missing paths, folders without
@@ -82,36 +112,57 @@ def image_paths(inputs: Sequence[str | os.PathLike]) -> list[Path]:
 
 def predict_files(
     model: Segmenter, inputs: Sequence[str | os.PathLike], out: str | os.PathLike, max_size: int = 1024,
-    colour: bool = False, report: Callable[[str], None] | None = None,
+    colour: bool = False, instances: bool = False, class_names: Sequence[str] | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Write ``<out>/<stem>.png`` (8-bit class indices at the image's own size) for every image that
-    ``inputs`` name (files or folders, :func:`image_paths`), and with ``colour`` a ``<stem>_colour.png``
-    to look at. Returns the masks' paths; ``report`` gets one line per image.
+    ``inputs`` name (files or folders, :func:`image_paths`); with ``colour`` a ``<stem>_colour.png``
+    to look at; with ``instances`` (a model whose experts own objects) ``<stem>_instances.png``
+    (16-bit instance ids, 0 = none) and ``<stem>.json`` (``{"instances": [{"id", "class", "score",
+    "pixels"}]}``, classes by ``class_names``). Returns the class masks' paths; ``report`` gets one
+    line per image.
 
     Every file's header is read before anything is written. Each image is read at most ``max_size``
-    on its longer side, the size the model sees it at, and its mask resized to the file's own size.
+    on its longer side, the size the model sees it at, and its maps resized to the file's own size.
     If anything fails, the files this call wrote are removed (and ``out``, if it created it).
     """
     from .analysis.plots import colourize
 
+    if instances and not getattr(model, "owns_objects", False):
+        raise ValueError(f"--instances: expected a model whose experts own objects (train --model experts), got the "
+                         f"{type(model).__name__}, which predicts classes only")
+    names = list(class_names) if class_names is not None else [f"class {k}" for k in range(model.num_classes)]
     paths = image_paths(inputs)
     check_out_folder(out)
     sizes = [image_file_size(path) for path in paths]  # unreadable files are named before any work
-    written: list[Path] = []
-    with _rolled_back(Path(out), written):
+    out, written, masks = Path(out), [], []
+    with _rolled_back(out, written):
         for path, size in zip(paths, sizes, strict=True):
             image = read_image(path, model.config.in_channels, max_side=max_size)
-            mask = predict_image(model, image, max_size=max_size, size=size)
-            written.append(Path(out) / f"{path.stem}.png")
-            write_mask(written[-1], mask)
+            if instances:
+                mask, ids, objects = predict_image_instances(model, image, max_size=max_size, size=size)
+                written.append(out / f"{path.stem}_instances.png")
+                write_png(written[-1], ids.numpy().astype(np.uint16))
+                written.append(out / f"{path.stem}.json")
+                write_text_atomic(written[-1], _objects_json(objects, names))
+            else:
+                mask = predict_image(model, image, max_size=max_size, size=size)
+            masks.append(out / f"{path.stem}.png")
+            written.append(masks[-1])
+            write_mask(masks[-1], mask)
             if colour:
-                written.append(Path(out) / f"{path.stem}_colour.png")
+                written.append(out / f"{path.stem}_colour.png")
                 write_png(written[-1], colourize(mask))
             if report is not None:
                 counts = torch.bincount(mask.flatten(), minlength=model.num_classes).tolist()
-                report(f"{path} → {Path(out) / (path.stem + '.png')}  {mask.shape[1]}×{mask.shape[0]}  "
-                       f"pixels per class {counts}")
-    return written[::2] if colour else written
+                found = f", {len(objects)} objects" if instances else ""
+                report(f"{path} → {masks[-1]}  {mask.shape[1]}×{mask.shape[0]}  pixels per class {counts}{found}")
+    return masks
+
+
+def _objects_json(objects: list[dict], class_names: Sequence[str]) -> str:
+    return json.dumps({"instances": [{"id": o["id"], "class": class_names[o["class"]], "score": round(o["score"], 4),
+                                      "pixels": o["pixels"]} for o in objects]}, indent=1)
 
 
 @contextmanager
@@ -135,6 +186,6 @@ def write_mask(path: str | os.PathLike, mask: torch.Tensor) -> None:
 
 
 def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write a uint8 array ``H×W`` or ``H×W×3`` as PNG, atomically."""
+    """Write a uint8 array ``H×W`` or ``H×W×3``, or a uint16 array ``H×W``, as PNG, atomically."""
     with atomic_path(path) as tmp:
         Image.fromarray(array).save(tmp, format="PNG")

@@ -23,7 +23,7 @@ from .device import pick_device, seed_everything
 from .files import check_run_folder, run_folder, write_text_atomic
 from .models import build_model
 from .models.base import Segmenter, count_parameters
-from .training import History, Recipe, TrainingInterrupted, distributed, evaluate, fit, recipe_for
+from .training import History, Recipe, TrainingInterrupted, distributed, evaluate, evaluate_instances, fit, recipe_for
 
 RUN_FILES = ("model.pt", "history.json", "predictions.png")
 
@@ -54,6 +54,7 @@ def train_run(
     data_root: str | os.PathLike | None = None, model_config: dict[str, Any] | None = None,
     device: str | torch.device | None = None, max_seconds: float | None = None, precision: str = "auto",
     compile: bool = False, channels_last: bool | None = None, num_workers: int = 0, quiet: bool = False,
+    metadata: dict[str, Any] | None = None,
 ) -> TrainingRun:
     """Train the zoo model ``model`` on the data source ``data`` (:func:`~latentseg.data.load_splits`)
     for ``epochs`` with ``recipe`` (default :func:`~latentseg.training.recipe_for` the data), test it,
@@ -61,6 +62,9 @@ def train_run(
     the model's config. Everything is checked, the output folder included, before data is read.
     It prints what it trains, the test metrics and what it wrote; ``quiet`` leaves out the progress bar
     and the per-epoch lines.
+
+    ``metadata`` (plain values) is stored in the checkpoint beside the run's own (the command line
+    stores its command and the source's git commit there).
 
     Ctrl-C stops at the end of a step: the model trained so far goes to ``<out>-interrupted`` and
     :class:`~latentseg.training.TrainingInterrupted` is raised again, with ``out_folder`` set to it.
@@ -78,7 +82,7 @@ def train_run(
     processes = f", {world} processes × batch {recipe.batch_size}" if world > 1 else ""
     say(f"training the {model} model ({count_parameters(net):,} parameters) on {splits.description}, "
         f"{epochs} epochs, device {device}{processes}")
-    metadata = {"model": model, "data": data, "image_size": size, "seed": seed, "epochs": epochs,
+    metadata = {**(metadata or {}), "model": model, "data": data, "image_size": size, "seed": seed, "epochs": epochs,
                 "train_size": len(splits.train), "processes": world, **recipe.to_dict()}
     start = time.perf_counter()
     try:
@@ -94,6 +98,9 @@ def train_run(
         distributed.barrier()  # wait while rank 0 tests and writes
         return TrainingRun(net.cpu().eval(), history, {}, splits, None, seconds)
     metrics = evaluate(net, splits.test, device=device).to_dict(splits.class_names)
+    if net.owns_objects:
+        panoptic = evaluate_instances(net, splits.test, device=device).to_dict()
+        metrics |= {k: panoptic[k] for k in ("pq", "sq", "rq", "pq_all", "per_class_pq")}
     say(f"trained in {seconds:.1f} s; test split ({len(splits.test)} images):")
     say(metrics_text(metrics))
     if out is not None:
@@ -106,10 +113,16 @@ def train_run(
 
 
 def metrics_text(metrics: dict[str, Any]) -> str:
-    """mIoU, pixel accuracy and the IoU of each class (``Metrics.to_dict`` with class names) as lines."""
+    """mIoU, pixel accuracy and the IoU of each class (``Metrics.to_dict`` with class names), and the
+    panoptic quality where there is one, as lines."""
     lines = [f"mIoU {metrics['miou']:.4f}   pixel accuracy {metrics['pixel_accuracy']:.4f}"]
-    for name, iou in zip(metrics["class_names"], metrics["per_class_iou"], strict=True):
-        lines.append(f"  IoU {name:<12} {'n/a' if iou is None else f'{iou:.4f}'}")
+    if "pq" in metrics:
+        lines[0] += f"   PQ {metrics['pq']:.4f} (SQ {metrics['sq']:.4f} × RQ {metrics['rq']:.4f}, over things)"
+    for k, (name, iou) in enumerate(zip(metrics["class_names"], metrics["per_class_iou"], strict=True)):
+        line = f"  IoU {name:<12} {'n/a' if iou is None else f'{iou:.4f}'}"
+        if metrics.get("per_class_pq") and metrics["per_class_pq"][k] is not None:
+            line += f"   PQ {metrics['per_class_pq'][k]['pq']:.4f}"
+        lines.append(line)
     return "\n".join(lines)
 
 

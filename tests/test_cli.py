@@ -127,7 +127,7 @@ def test_bench_tiny_run_writes_json_and_plot(tmp_path):
                                                                       for n in (16, 64)}
     assert set(attention["slopes"]) == {"latent", "latent_mha", "full"}
     assert (tmp_path / "bench.png").stat().st_size > 0
-    assert {r["model"] for r in result["rows"]} == {"article", "improved", "unet"}
+    assert {r["model"] for r in result["rows"]} == {"article", "improved", "experts", "unet"}
     for row in result["rows"]:
         assert row["size"] == 16 and row["params"] > 0
         assert row["train_images_per_s"] > 0 and row["inference_images_per_s"] > 0 and row["activation_memory_mb"] > 0
@@ -139,10 +139,12 @@ def test_bench_tiny_run_writes_json_and_plot(tmp_path):
         assert t["steps"] == 4 and t["curve"][-1][0] == t["train_seconds"]
         assert [step for step, _ in t["step_curve"]] == [2, 4], "validated every --val-every steps and at the end"
         assert all(0 <= t[k] <= 1 for k in ("shifted_miou", "greyscale_miou", "hue_agreement"))
-        assert set(t["summary"]) >= {"test_miou", "shifted_miou", "greyscale_miou", "hue_agreement"}
+        assert set(t["summary"]) >= {"test_miou", "shifted_miou", "greyscale_miou", "hue_agreement", "pq", "shifted_pq"}
+        assert 0 <= t["pq"] <= 1 and 0 <= t["shifted_pq"] <= 1 and len(t["per_class_pq"]) == 4
         assert t["seconds_to_target"] is None or t["seconds_to_target"] <= t["train_seconds"]
         assert all(0 <= miou <= 1 for _, miou in t["curve"])
-    for name in ("article", "improved"):
+    assert 0.5 < result["baselines"]["oracle_pq"] <= 1 and 0 < result["baselines"]["oracle_shifted_pq"] <= 1
+    for name in ("article", "improved", "experts"):
         spec = result["training"][name]["specialisation"]
         assert 0 <= spec["nmi"] <= 1 and 0 <= spec["routing_entropy_ratio"] <= 1 + 1e-6 and spec["duplicate_pairs"] >= 0
     assert "specialisation" not in result["training"]["unet"]
@@ -289,3 +291,42 @@ def test_bench_for_a_fixed_number_of_steps(tmp_path):
     assert data["steps"] == 3 and data["budget_s"] is None and data["look"] == "classic"
     assert data["training"]["article"]["steps"] == 3 and "training for 3 steps" in result.stdout
     assert "shifted" in result.stdout and "classic look" in result.stdout
+    crowded = cli("bench", "--steps", "2", "--models", "experts", "--sizes", "16", "--batch-size", "2", "--repeats", "1",
+                  "--image-size", "32", "--train-size", "8", "--val-size", "4", "--test-size", "8", "--shifted-size", "4",
+                  "--attention-sizes", "--data", "crowded", "--out", tmp_path / "crowded")
+    data = json.loads((tmp_path / "crowded" / "bench.json").read_text())
+    assert data["data"] == "crowded" and "crowded synthetic" in crowded.stdout and "every semantic pipeline" in crowded.stdout
+    assert data["baselines"]["oracle_pq"] < 0.7, "touching same-class shapes: components of perfect classes fall short"
+
+
+def test_experts_train_evaluate_and_predict_instances(tmp_path):
+    out = tmp_path / "run"
+    result = cli("train", *TINY_DATA, "--model", "experts", "--latent-dim", "16", "--num-heads", "2", "--num-latents", "8",
+                 "--out", out)
+    assert "PQ " in result.stdout and "over things" in result.stdout
+    metrics = json.loads(cli("evaluate", out / "model.pt", "--json", "--num-images", "4").stdout)
+    assert {"pq", "sq", "rq", "per_class_pq"} <= set(metrics) and 0 <= metrics["pq"] <= 1
+    assert metrics["pq"] == pytest.approx(metrics["sq"] * metrics["rq"]) or metrics["rq"] == 0
+    crowded = json.loads(cli("evaluate", out / "model.pt", "--json", "--data", "shifted-crowded", "--num-images", "3").stdout)
+    assert crowded["data"] == "shifted-crowded" and "pq" in crowded
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 30, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    cli("predict", out / "model.pt", tmp_path / "a.png", "--out", tmp_path / "masks", "--instances")
+    ids = np.asarray(Image.open(tmp_path / "masks" / "a_instances.png"))
+    classes = np.asarray(Image.open(tmp_path / "masks" / "a.png"))
+    found = json.loads((tmp_path / "masks" / "a.json").read_text())["instances"]
+    assert ids.shape == classes.shape == (40, 30) and Image.open(tmp_path / "masks" / "a_instances.png").mode == "I;16"
+    assert all(o["class"] in ("circle", "square", "triangle") and o["pixels"] == (ids == o["id"]).sum() for o in found)
+    assert sorted(set(np.unique(ids)) - {0}) == sorted(o["id"] for o in found)
+
+
+def test_instances_are_refused_where_there_are_none(trained, tmp_path):
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    result = cli("predict", trained / "model.pt", tmp_path / "a.png", "--out", tmp_path / "o", "--instances", check=False)
+    assert result.returncode == 2 and "--instances: expected a model whose experts own objects" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "o").exists()
+    from standins import write_pets_layout
+
+    write_pets_layout(tmp_path / "pets", num_trainval=8, num_test=2)
+    result = cli("train", "--data", "pets", "--data-root", tmp_path / "pets", "--model", "experts", "--image-size", "32",
+                 "--epochs", "1", "--quiet", "--out", tmp_path / "run", check=False)
+    assert result.returncode == 2 and "carries none" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -45,3 +45,17 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     for name, weight in a["state_dict"].items():
         torch.testing.assert_close(weight, b["state_dict"][name], rtol=0, atol=WEIGHT_ATOL, msg=name)
     assert history_a[0]["train_loss"] != history_a[1]["train_loss"], "it trained"
+
+
+def test_the_experts_model_trains_data_parallel_matching_in_each_process(tmp_path):
+    """Each process matches its own images' objects; the run ends with one checkpoint, written by rank 0."""
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    flags = ["--model", "experts", "--latent-dim", "16", "--num-heads", "2", "--num-latents", "8", "--train-size", "32",
+             "--val-size", "4", "--test-size", "4", "--image-size", "32", "--epochs", "1", "--quiet", "--device", "cpu",
+             "--batch-size", "4", "--out", str(tmp_path / "run")]
+    result = subprocess.run([*torchrun, "-m", "latentseg", "train", *flags], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 processes × batch 4" in result.stdout and result.stdout.count("wrote ") == 1
+    saved = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    assert saved["model"] == "experts" and saved["metadata"]["processes"] == 2
+    assert [r["step"] for r in saved["metadata"]["history"]] == [4]

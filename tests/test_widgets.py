@@ -143,3 +143,36 @@ def test_a_browser_click_event_is_read_in_png_pixels(explorer):
 def test_unet_is_refused():
     with pytest.raises(TypeError, match="no experts"):
         ExpertExplorer(build_model("unet", num_classes=4), synthetic_shapes(2, size=32))
+
+
+def test_an_experts_model_shows_its_objects_and_a_click_on_one_names_its_expert():
+    from latentseg.analysis.plots import EXPLORER_PANELS
+    from latentseg.analysis.widgets import OBJECT_MASK
+
+    torch.manual_seed(0)
+    model = build_model("experts", num_classes=4, **SMALL["improved"], mask_dim=8)
+
+    def two_objects(latents, pixels, expert_mask=None):
+        """Expert 2 claims a square on the left half, expert 4 a triangle on the right; the rest say no object."""
+        b, m = latents.shape[:2]
+        classes = torch.full((b, m, 5), -9.0)
+        classes[:, :, 4] = 9.0
+        classes[:, 2], classes[:, 4] = torch.tensor([-9.0, -9, 9, -9, -9]), torch.tensor([-9.0, -9, -9, 9, -9])
+        masks = torch.full((b, m, *pixels.shape[-2:]), -9.0)
+        masks[:, 2, :, :16], masks[:, 4, :, 16:] = 9.0, 9.0
+        return classes, masks
+
+    model.objects = two_objects
+    explorer = ExpertExplorer(model, synthetic_shapes(3, size=32, split="test"))
+    view = explorer.view()
+    assert OBJECT_MASK in explorer.direction.options and view["owners"].shape == (32, 32)
+    assert [(o["expert"], o["class"], o["pixels"]) for o in view["objects"]] == [(2, 2, 512), (4, 3, 512)]
+    assert set(view["owners"].unique().tolist()) == {2, 4}
+    assert "<th>object</th><th>expert</th>" in explorer.scores.value
+    row, col, owner = 10, 25, 4
+    ax = explorer._figure.axes[EXPLORER_PANELS.index("argmax expert")]
+    x, y = explorer._figure.transFigure.inverted().transform(ax.transData.transform((col, row)))
+    assert explorer.click(x, 1 - y) == "argmax expert"
+    assert explorer.expert.value == owner and explorer.direction.value == OBJECT_MASK
+    assert f"owned by expert {owner}" in explorer.scores.value
+    assert explorer.view()["expert_mask"].shape == (32, 32)

@@ -210,11 +210,14 @@ def plot_explorer(
     image: torch.Tensor, mask: torch.Tensor, prediction: torch.Tensor, attention: torch.Tensor,
     assignment: torch.Tensor, usage: torch.Tensor, enabled: torch.Tensor, class_names: Sequence[str],
     attention_title: str = "attention", probe: tuple[int, int] | None = None, probe_weights: torch.Tensor | None = None,
+    map_title: str = "argmax expert",
 ) -> Figure:
-    """The explorer's view (panels :data:`EXPLORER_PANELS`): image with an attention map ``h×w`` over
-    it, argmax-expert map ``h×w``, ground truth and prediction (``H×W``), expert usage (``M`` shares;
-    switched-off experts grey) and, at the pixel ``probe`` = (row, col), its attention over the experts
-    ``probe_weights`` ``heads×M`` (bars: mean of heads; dots: each head; the winner outlined)."""
+    """The explorer's view (panels :data:`EXPLORER_PANELS`): image with an attention map ``h×w`` (or
+    any map in ``[0, 1]``, e.g. an expert's object mask ``H×W``) over it, an expert map (argmax expert
+    ``h×w``, or the owning expert of every object's pixels ``H×W``, −1 left blank), ground truth and
+    prediction (``H×W``), expert usage (``M`` shares; switched-off experts grey) and, at the pixel
+    ``probe`` = (row, col), its attention over the experts ``probe_weights`` ``heads×M`` (bars: mean
+    of heads; dots: each head; the winner outlined)."""
     fig = Figure(figsize=(13, 3.4))  # no pyplot: nothing to close, and no tight_layout, which is slow
     grid = fig.add_gridspec(1, 6, width_ratios=[1, 1, 1, 1, 1.3, 1.3], left=0.01, right=0.99, bottom=0.27,
                             top=0.84, wspace=0.22)
@@ -224,11 +227,12 @@ def plot_explorer(
     axes[0].imshow(rgb)
     axes[0].imshow(up.numpy(), cmap="magma", alpha=0.6)
     cmap, norm = expert_cmap(len(usage))
-    axes[1].imshow(assignment.cpu().numpy(), cmap=cmap, norm=norm, interpolation="nearest",
+    experts_map = np.ma.masked_less(assignment.cpu().numpy(), 0)  # −1: no expert, left blank
+    axes[1].imshow(experts_map, cmap=cmap, norm=norm, interpolation="nearest",
                    extent=(-0.5, rgb.shape[1] - 0.5, rgb.shape[0] - 0.5, -0.5))
     axes[2].imshow(colourize(mask))
     axes[3].imshow(colourize(prediction))
-    for ax, title in zip(axes[:4], [attention_title, "argmax expert", "ground truth", "prediction"], strict=True):
+    for ax, title in zip(axes[:4], [attention_title, map_title, "ground truth", "prediction"], strict=True):
         ax.set_title(title, fontsize=10)
         ax.set_axis_off()
         if probe is not None:
@@ -329,4 +333,77 @@ def plot_expert_class(matrices: dict[str, Sequence[Sequence[float]]], class_name
         ax.set_title(title, fontsize=9)
     axes[0, 0].set_ylabel("expert (share of positions it wins)")
     fig.tight_layout()
+    return fig
+
+
+def instance_colours(instances: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Instance ids ``H×W`` → RGB ``H×W×3`` floats: no object (0) dark grey, each id its own colour (the
+    expert palette, by id, so that neighbouring ids differ)."""
+    ids = np.asarray(instances.cpu() if isinstance(instances, torch.Tensor) else instances).astype(np.int64)
+    palette = expert_colours(max(int(ids.max(initial=0)), 1))[:, :3]
+    rgb = np.where(ids[..., None] > 0, palette[np.clip(ids - 1, 0, None) % len(palette)], PALETTE[0] / 255)
+    return rgb
+
+
+def plot_instances(images: torch.Tensor, maps: dict[str, torch.Tensor], counts: bool = True) -> Figure:
+    """Rows of images ``B×3×H×W`` and, per column, one instance map ``B×H×W`` each (``maps[title]``),
+    every object in its own colour; with ``counts``, each panel's title says how many objects it holds."""
+    cols = 1 + len(maps)
+    fig, axes = plt.subplots(len(images), cols, figsize=(1.9 * cols, 1.9 * len(images)), squeeze=False,
+                             layout="constrained")
+    for row, image in enumerate(images):
+        axes[row, 0].imshow(to_rgb(image))
+        for col, (title, ids) in enumerate(maps.items(), start=1):
+            axes[row, col].imshow(instance_colours(ids[row]), interpolation="nearest")
+            found = len(torch.unique(ids[row][ids[row] > 0]))
+            label = f"{title}: {found}" if counts else title
+            axes[row, col].set_title(label if row == 0 or counts else "", fontsize=8)
+        axes[row, 0].set_title("image" if row == 0 else "", fontsize=8)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    return fig
+
+
+def plot_matching(cost: torch.Tensor, experts: torch.Tensor, objects: torch.Tensor, object_labels: Sequence[str]) -> Figure:
+    """The matching cost ``M×T`` of every expert (rows) against every object (columns) as a heat map
+    (low cost bright), with the one-to-one assignment circled."""
+    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * cost.shape[1], 0.8 + 0.28 * cost.shape[0]), layout="constrained")
+    shown = ax.imshow(cost.cpu().numpy(), cmap="viridis_r", aspect="auto")
+    ax.scatter(objects.cpu().numpy(), experts.cpu().numpy(), s=140, facecolors="none", edgecolors="red", linewidths=2,
+               label="assigned")
+    ax.set_xticks(range(cost.shape[1]), object_labels, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(cost.shape[0]), [str(m) for m in range(cost.shape[0])], fontsize=7)
+    ax.set(xlabel="object in the image", ylabel="expert")
+    fig.colorbar(shown, ax=ax, label="matching cost (lower: better fit)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), fontsize=8, frameon=False)
+    return fig
+
+
+def plot_expert_objects(image: torch.Tensor, class_probs: torch.Tensor, masks: torch.Tensor, class_names: Sequence[str],
+                        kept: Sequence[int] = (), cols: int = 8) -> Figure:
+    """Every expert's object for one image: its mask ``M×H×W`` (probabilities, one shared scale) over the
+    image ``3×H×W``, titled with the class it names and its probability (``class_probs`` ``M×(K+1)``,
+    the last column *no object*); the experts in ``kept`` (those whose objects made the instance map)
+    framed in their expert colour, the others faded."""
+    m = masks.shape[0]
+    rows = -(-m // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.65 * rows + 0.4), squeeze=False, layout="constrained")
+    names = [*class_names, "no object"]
+    colours = expert_colours(m)
+    rgb = to_rgb(image)
+    for k, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k >= m:
+            ax.set_axis_off()
+            continue
+        best = int(class_probs[k].argmax())
+        ax.imshow(rgb, alpha=1.0 if k in kept else 0.35)
+        shown = ax.imshow(masks[k].cpu().numpy(), cmap="magma", alpha=0.6, vmin=0, vmax=1)
+        ax.set_title(f"{k}: {names[best]} {float(class_probs[k, best]):.2f}", fontsize=7,
+                     color="black" if k in kept else "0.55")
+        for spine in ax.spines.values():
+            spine.set(edgecolor=colours[k] if k in kept else "0.85", linewidth=3 if k in kept else 1)
+    fig.colorbar(shown, ax=axes, orientation="horizontal", fraction=0.04, pad=0.02, aspect=60,
+                 label="mask probability (one scale for every panel); framed: experts whose objects were kept")
     return fig

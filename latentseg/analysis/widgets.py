@@ -29,6 +29,8 @@ from .probes import expert_assignment, expert_usage
 from .specialisation import downsample_mask, expert_class_matrix, normalized_mutual_information, routing_entropy
 
 DIRECTIONS = ("expert → pixels", "pixel → experts")
+#: the extra view of a model whose experts own objects: the chosen expert's object mask
+OBJECT_MASK = "expert's object"
 SOURCES = ("test set", "new image", "composed")
 PNG_DPI = 90
 
@@ -56,7 +58,8 @@ def widget_bundle(widget: W.Widget) -> dict:
 
 
 class ExpertExplorer:
-    """Widgets over ``model`` (seed or improved) and ``data`` (pairs ``3×H×W``, ``H×W``).
+    """Widgets over ``model`` (any latent model: article, improved, experts) and ``data`` (pairs
+    ``3×H×W``, ``H×W``).
 
     Controls: a test-image slider, a "new image" button, three shape rows to compose an image, the
     expert, head and direction of the attention map shown, one checkbox per expert, and the probe: a
@@ -64,7 +67,10 @@ class ExpertExplorer:
     the four pictures moves the probe there (on the argmax-expert map it also picks the expert that
     wins there); a click on a bar picks that expert and shows where it looks (:meth:`click`). Every
     change redraws one PNG in place (no stacked plots). ``scores`` shows this image's IoU per class
-    with the chosen experts, beside the IoU with all experts on.
+    with the chosen experts, beside the IoU with all experts on. For a model whose experts own objects,
+    the expert map shows each object in the colour of the expert that owns it, a third view shows the
+    chosen expert's object (its mask and class), a click on an object picks its expert, and ``scores``
+    lists the objects and says which expert owns the probed pixel's.
     """
 
     def __init__(self, model: Segmenter, data: SegmentationData, class_names: Sequence[str] = SHAPE_CLASSES,
@@ -98,7 +104,9 @@ class ExpertExplorer:
         self.expert = W.IntSlider(0, min=0, max=m - 1, description="expert", continuous_update=False)
         self.head = W.Dropdown(options=[("mean of heads", -1)] + [(f"head {h}", h) for h in range(heads)],
                                value=-1, description="head")
-        self.direction = W.ToggleButtons(options=DIRECTIONS, value=DIRECTIONS[0])
+        self.owns_objects = model.owns_objects
+        self.direction = W.ToggleButtons(options=DIRECTIONS + ((OBJECT_MASK,) if self.owns_objects else ()),
+                                         value=DIRECTIONS[0])
         self.enabled = [W.Checkbox(True, description=str(k), indent=False, layout=W.Layout(width="48px"))
                         for k in range(m)]
         self.all_on = W.Button(description="all experts on")
@@ -205,11 +213,25 @@ class ExpertExplorer:
         classes = downsample_mask(self.mask[None], tuple(assignment.shape[-2:]), len(self.class_names))
         matrix = expert_class_matrix(assignment, classes, len(mask), len(self.class_names))
         cell = self._feature_cell(*self.probe, tuple(assignment.shape[-2:]))
-        return {"prediction": prediction, "attention": attention, "assignment": assignment[0],
+        view = {"prediction": prediction, "attention": attention, "assignment": assignment[0],
                 "usage": expert_usage(out), "iou": self._iou(prediction), "iou_all_on": self._iou(all_on),
                 "probe_weights": out.pixel_attention[0, :, :, cell[0], cell[1]],  # heads×M
                 "probe_winner": int(assignment[0][cell]),
                 "routing_entropy": routing_entropy(out.pixel_attention), "nmi": normalized_mutual_information(matrix)}
+        return view | (self._objects(x, mask) if self.owns_objects else {})
+
+    def _objects(self, x: torch.Tensor, mask: torch.Tensor) -> dict:
+        """For a model whose experts own objects: ``objects`` (one dict each: ``id``, ``class``, ``score``,
+        ``pixels``, ``expert``), ``owners`` ``H×W`` (the expert owning each pixel's object, −1 for none),
+        the chosen expert's class probabilities ``expert_classes`` ``K+1`` and ``expert_mask`` ``H×W``."""
+        class_logits, mask_logits = self.model(x, expert_mask=mask, with_extras=True)[1]["objects"][-1]
+        _, instances, objects = self.model.merge_objects(class_logits[0], mask_logits[0])
+        owners = torch.full(instances.shape, -1, dtype=torch.long)
+        for found in objects:
+            owners[instances == found["id"]] = found["expert"]
+        expert = self.expert.value
+        return {"objects": objects, "owners": owners, "expert_classes": class_logits[0, expert].softmax(-1),
+                "expert_mask": mask_logits[0, expert].sigmoid()}
 
     def _feature_cell(self, row: int, col: int, grid: tuple[int, int]) -> tuple[int, int]:
         """The feature position (on the ``h×w`` token grid) that image pixel (row, col) falls in."""
@@ -225,8 +247,15 @@ class ExpertExplorer:
         v = view or self.view()
         head = "mean of heads" if self.head.value < 0 else f"head {self.head.value}"
         title = f"expert {self.expert.value}, {head}\n{self.direction.value}"
-        return plot_explorer(self.image, self.mask, v["prediction"], v["attention"], v["assignment"], v["usage"],
-                               self.expert_mask, self.class_names, title, self.probe, v["probe_weights"])
+        if self.direction.value == OBJECT_MASK:
+            probs = v["expert_classes"]
+            named = "no object" if int(probs.argmax()) == len(self.class_names) else self.class_names[int(probs.argmax())]
+            title = f"expert {self.expert.value}'s object:\n{named} ({float(probs.max()):.2f})"
+        attention = v["expert_mask"] if self.direction.value == OBJECT_MASK else v["attention"]
+        experts = v["owners"] if self.owns_objects else v["assignment"]
+        return plot_explorer(self.image, self.mask, v["prediction"], attention, experts, v["usage"],
+                             self.expert_mask, self.class_names, title, self.probe, v["probe_weights"],
+                             "objects by owning expert" if self.owns_objects else "argmax expert")
 
     def redraw(self) -> None:
         """Recompute and redraw in place; times itself in ``last_redraw_seconds``."""
@@ -264,7 +293,10 @@ class ExpertExplorer:
                 self.probe_y.value, self.probe_x.value = row, col
             finally:
                 self._quiet = False
-            if name == "argmax expert":  # the expert that wins there, read off the map just drawn
+            if name == "argmax expert" and self.owns_objects:  # the object there, and the expert that owns it
+                owner = int(self._view["owners"][row, col])
+                self._show_expert(owner, OBJECT_MASK) if owner >= 0 else self.redraw()
+            elif name == "argmax expert":  # the expert that wins there, read off the map just drawn
                 assignment = self._view["assignment"]
                 self._show_expert(int(assignment[self._feature_cell(row, col, tuple(assignment.shape))]))
             else:
@@ -272,10 +304,10 @@ class ExpertExplorer:
             return name
         return None
 
-    def _show_expert(self, expert: int) -> None:
+    def _show_expert(self, expert: int, direction: str = DIRECTIONS[0]) -> None:
         self._quiet = True
         try:
-            self.expert.value, self.direction.value = expert, DIRECTIONS[0]
+            self.expert.value, self.direction.value = expert, direction
         finally:
             self._quiet = False
         self.redraw()
@@ -305,10 +337,24 @@ class ExpertExplorer:
         top = weights.argsort(descending=True)[:3].tolist()
         probe = (f"<p>probe: pixel ({self.probe_x.value}, {self.probe_y.value}) → experts "
                  + ", ".join(f"{k} ({weights[k]:.2f})" for k in top) + f"; expert {top[0]} wins</p>")
+        if self.owns_objects:
+            probe += self._objects_html(v)
         return (probe + f"<p>image: {self.source}; experts off: {', '.join(off) or 'none'}; "
                 f"routing entropy {entropy:.2f}·ln M; NMI(argmax expert, class) {v['nmi']:.2f} on this image</p>"
                 f"<table><tr><th>class</th><th>IoU now</th><th>IoU all on</th></tr>{rows}"
                 f"<tr><td><b>mIoU</b></td><td><b>{miou:.3f}</b></td><td><b>{miou_all:.3f}</b></td></tr></table>")
+
+    def _objects_html(self, v: dict) -> str:
+        """Which object the probed pixel lies in and which expert owns it; every object, a row each."""
+        owner = int(v["owners"][self.probe])
+        found = next((o for o in v["objects"] if o["expert"] == owner), None)
+        where = (f"<p>pixel ({self.probe_x.value}, {self.probe_y.value}) lies in object {found['id']}, "
+                 f"a {self.class_names[found['class']]}, owned by expert {owner}</p>" if found
+                 else f"<p>pixel ({self.probe_x.value}, {self.probe_y.value}) lies in no object</p>")
+        rows = "".join(f"<tr><td>{o['id']}</td><td>{o['expert']}</td><td>{self.class_names[o['class']]}</td>"
+                       f"<td>{o['score']:.2f}</td><td>{o['pixels']}</td></tr>" for o in v["objects"])
+        return (where + f"<table><tr><th>object</th><th>expert</th><th>class</th><th>score</th><th>pixels</th></tr>"
+                f"{rows}</table>")
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
         bundle = dict(widget_bundle(self.widget))

@@ -12,21 +12,23 @@ from torch.utils.data import Dataset
 from ..analysis.robustness import robustness_report
 from ..analysis.specialisation import specialisation_report
 from ..checks import check_positive_float
-from ..data.nuclei import nuclei_baselines
+from ..data.dataset import SegmentationData
 from ..data.shapes import SHAPE_CLASSES, synthetic_shapes
 from ..data.shifted import shifted_shapes
 from ..data.sources import SHIFTED_TEST_SIZE, load_splits
 from ..device import pick_device
 from ..models import MODELS, build_model
 from ..models.base import Segmenter, count_parameters
-from ..training.loop import evaluate, fit
+from ..training.loop import evaluate, evaluate_instances, fit
 from ..training.recipe import RECIPE, Recipe, recipe_for
+from .baselines import nuclei_baselines, shape_baselines
 from .throughput import attention_comparison, inference_rates, throughput
 
 TARGET_MIOU = 0.90
-#: what the race trains on: the synthetic shapes (scored also on the shifted set, greyscale copies and
-#: hue rotations) or the real microscopy stack (scored on its z-block test split, nucleus IoU beside mIoU)
-RACE_DATA = ("synthetic", "nuclei")
+#: what the race trains on: the synthetic shapes, in the usual scenes or crowded ones (scored also on the
+#: shifted set drawn the same way, greyscale copies and hue rotations), or the real microscopy stack
+#: (scored on its z-block test split, nucleus IoU beside mIoU); panoptic quality on all of them
+RACE_DATA = ("synthetic", "crowded", "nuclei")
 SPECIALISATION_KEYS = ("routing_entropy", "routing_entropy_ratio", "nmi", "ari", "duplicate_pairs", "mean_latent_cosine",
                        "experts_used", "duplicate_pairs_used")
 
@@ -34,7 +36,8 @@ SPECIALISATION_KEYS = ("routing_entropy", "routing_entropy_ratio", "nmi", "ari",
 def summarise_runs(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Mean and sample standard deviation (0 for one run) over runs of ``test_miou``, the robustness
     figures, ``steps`` and, for latent models, the specialisation figures."""
-    keys = ("test_miou", "nucleus_iou", "shifted_miou", "greyscale_miou", "hue_agreement", "steps")
+    keys = ("test_miou", "nucleus_iou", "shifted_miou", "greyscale_miou", "hue_agreement", "pq", "sq", "rq", "shifted_pq",
+            "steps")
     values: dict[str, list[float]] = {k: [r[k] for r in runs] for k in keys if k in runs[0]}
     if "specialisation" in runs[0]:
         values.update({k: [r["specialisation"][k] for r in runs] for k in SPECIALISATION_KEYS})
@@ -123,22 +126,31 @@ def race_one(name: str, seed: int, budget_s: float | None, recipe: Recipe, sizes
         splits = load_splits("nuclei", image_size, seed)
         train, val, test, class_names = splits.train, splits.val, splits.test, splits.class_names
     else:
-        train, val, test = (synthetic_shapes(sizes[split], image_size, seed, split, look=look)
+        train, val, test = (synthetic_shapes(sizes[split], image_size, seed, split, look=look, crowded=data == "crowded")
                             for split in ("train", "val", "test"))
         class_names = SHAPE_CLASSES
     torch.manual_seed(seed)
     model = build_model(name, num_classes=len(class_names))
     run = {"seed": seed, "params": count_parameters(model), **train_for_budget(
         model, train, val, test, budget_s, steps=steps, recipe=recipe, val_every=val_every, seed=seed, device=device)}
+    run |= panoptic_report(model, test, "", device)
     if data == "nuclei":
         run["nucleus_iou"] = run["test_per_class_iou"][class_names.index("nucleus")]
     else:
-        shifted = shifted_shapes(sizes.get("shifted", SHIFTED_TEST_SIZE), image_size, seed)
-        run |= robustness_report(model, test, shifted, device=device)
+        shifted = shifted_shapes(sizes.get("shifted", SHIFTED_TEST_SIZE), image_size, seed, crowded=data == "crowded")
+        run |= robustness_report(model, test, shifted, device=device) | panoptic_report(model, shifted, "shifted_", device)
     if model.has_experts:  # do its latents act as experts?
         report = specialisation_report(model.cpu(), test.images[:200], test.masks[:200])
         run["specialisation"] = {k: report[k] for k in SPECIALISATION_KEYS}
     return run
+
+
+def panoptic_report(model: Segmenter, data: SegmentationData, prefix: str, device: str | None) -> dict[str, Any]:
+    """``pq``, ``sq``, ``rq`` and ``per_class_pq`` of ``model`` on ``data`` (its own instance map, or
+    connected components of its class map: :func:`~latentseg.training.loop.evaluate_instances`), each
+    key prefixed with ``prefix``."""
+    result = evaluate_instances(model, data, device=device).to_dict()
+    return {prefix + k: result[k] for k in ("pq", "sq", "rq", "per_class_pq")}
 
 
 def run_bench(
@@ -179,12 +191,13 @@ def run_bench(
         runs = [race_one(name, s, budget, recipe, split_sizes, image_size, val_every, device, steps, look, data)
                 for s in seeds or [seed]]
         training[name] = {**runs[0], "runs": runs, "summary": summarise_runs(runs)}
-    baselines = nuclei_baselines(image_size) if data == "nuclei" else None
+    baselines = (nuclei_baselines(image_size) if data == "nuclei"
+                 else shape_baselines(data, split_sizes, image_size, (seeds or [seed])[0], look))
     return {
         **({"baselines": baselines} if baselines else {}),
         "device": str(pick_device(device)), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "budget_s": budget, "steps": steps, "data": data, "look": look, "image_size": image_size,
-        "train_size": baselines["train_slices"] if baselines else train_size,
+        "train_size": baselines["train_slices"] if data == "nuclei" else train_size,
         "target_miou": TARGET_MIOU,
         "recipe": recipe.to_dict(), "rows": rows, "attention": attention, "training": training,
     }

@@ -45,7 +45,8 @@ def _run_line(label: str, run: dict[str, Any]) -> str:
         experts = f"{spec['routing_entropy_ratio']:>14.2f}{spec['nmi']:>7.3f}{spec['experts_used']:>6}{duplicates:>19}"
     else:
         experts = f"{'–':>14}{'–':>7}{'–':>6}{'–':>19}"
-    return f"{label:<17}{run['steps']:>7}{run['test_miou']:>11.4f}{robust}{reached:>14}{experts}"
+    panoptic = f"{run['pq']:>8.4f}" + (f"{run['shifted_pq']:>12.4f}" if "shifted_pq" in run else "")
+    return f"{label:<17}{run['steps']:>7}{run['test_miou']:>11.4f}{robust}{panoptic}{reached:>14}{experts}"
 
 
 def _summary_line(name: str, summary: dict[str, dict[str, float]]) -> str:
@@ -57,6 +58,7 @@ def _summary_line(name: str, summary: dict[str, dict[str, float]]) -> str:
         line += f"nucleus IoU {pm('nucleus_iou')}"
     else:
         line += f"shifted {pm('shifted_miou')}, greyscale {pm('greyscale_miou')}, hue agreement {pm('hue_agreement', 3)}"
+    line += f", PQ {pm('pq')}" + (f" (shifted {pm('shifted_pq')})" if "shifted_pq" in summary else "")
     if "nmi" in summary:
         line += (f", entropy/ln M {summary['routing_entropy_ratio']['mean']:.2f} ± "
                  f"{summary['routing_entropy_ratio']['std']:.2f}, NMI {summary['nmi']['mean']:.3f} ± "
@@ -73,20 +75,25 @@ def race_table(result: dict[str, Any]) -> list[str]:
     budget = f"{result['steps']} steps" if result.get("steps") else f"{result['budget_s']:g} s"
     nuclei = result.get("data") == "nuclei"
     what = (f"z-slices of the nuclei stack at {size}×{size} (" if nuclei
-            else f"synthetic {size}×{size} images ({result.get('look', 'varied')} look; ")
+            else f"{'crowded ' if result.get('data') == 'crowded' else ''}synthetic {size}×{size} images "
+                 f"({result.get('look', 'varied')} look; ")
     lines = ["", f"training for {budget} each on {result['train_size']} {what}"
              f"{recipe['optimizer']}{momentum}, lr {recipe['lr']:g}, {recipe['schedule']} schedule, "
              f"batch {recipe['batch_size']}, dice {recipe['dice_weight']:g}, edge weight {recipe['edge_weight']:g}, "
              f"colour jitter {'on' if recipe.get('colour_jitter') else 'off'}):",
              f"{'model (seed)':<17}{'steps':>7}{'test mIoU':>11}"
-             + (f"{'nucleus':>9}" if nuclei else f"{'shifted':>9}{'grey':>8}{'hue':>7}") +
+             + (f"{'nucleus':>9}{'PQ':>8}" if nuclei else f"{'shifted':>9}{'grey':>8}{'hue':>7}{'PQ':>8}{'shifted PQ':>12}") +
              f"{'to ' + format(result['target_miou'], '.2f') + ' (s)':>14}"
              f"{'entropy/ln M':>14}{'NMI':>7}{'used':>6}{'dup. pairs (used)':>19}"]
-    if "baselines" in result:
-        b = result["baselines"]
+    b = result.get("baselines")
+    if nuclei and b:
         lines.append(f"{'baselines':<17} everything background: mIoU {b['all_background_miou']:.4f}; one brightness "
                      f"threshold ({b['threshold']:.2f}, chosen on the training slices): nucleus IoU "
-                     f"{b['threshold_nucleus_iou']:.4f}")
+                     f"{b['threshold_nucleus_iou']:.4f}, PQ {b['threshold_cc_pq']:.4f} with connected components, "
+                     f"{b['threshold_watershed_pq']:.4f} with a watershed (seeds {b['watershed_min_distance']} px apart)")
+    elif b:
+        lines.append(f"{'baselines':<17} true classes + connected components (every semantic pipeline's ceiling): PQ "
+                     f"{b['oracle_pq']:.4f} on the test split, {b['oracle_shifted_pq']:.4f} on the shifted set")
     for name, t in result["training"].items():
         for run in t["runs"]:
             lines.append(_run_line(name if len(t["runs"]) == 1 else f"{name} seed {run['seed']}", run))

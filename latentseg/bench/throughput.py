@@ -10,6 +10,7 @@ import torch
 
 from ..analysis.scaling import attention_scaling, saved_megabytes, time_steps
 from ..checks import check_positive_int
+from ..data.shapes import synthetic_shapes
 from ..device import autocast_to, pick_device, resolve_precision, synchronize
 from ..models.base import Segmenter, count_parameters
 from ..training.loop import training_loss
@@ -40,7 +41,7 @@ def throughput(
     model: Segmenter, size: int, batch_size: int = 16, repeats: int = 5, device: str | None = None,
     precision: str = "auto", compile: bool = False, recipe: Recipe = RECIPE,
 ) -> dict[str, float | int | None]:
-    """Train and inference images/s of ``model`` on random ``batch_size×C×size×size`` input, under
+    """Train and inference images/s of ``model`` on a batch of ``batch_size`` synthetic shapes at ``size``, under
     autocast for ``precision`` (:func:`~latentseg.device.resolve_precision`: bf16 on CUDA, fp32 on CPU),
     through ``torch.compile`` if ``compile`` (``first_step_s`` then shows what compiling costs). A
     training step is ``fit``'s: the recipe's loss and optimiser.
@@ -55,13 +56,13 @@ def throughput(
     amp_dtype = resolve_precision(precision, device)
     model = model.to(device)
     net = torch.compile(model) if compile else model
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(batch_size, model.config.in_channels, size, size, generator=g).to(device)
-    y = torch.randint(0, model.num_classes, (batch_size, size, size), generator=g).to(device)
+    shapes = synthetic_shapes(batch_size, size, seed=0, split="test")  # a real batch: objects for the experts model
+    x, y, objects = (t.to(device) for t in (shapes.images, shapes.masks, shapes.instances))
+    y = y.clamp_max(model.num_classes - 1)
     optimizers = build_optimizers(model, recipe.optimizer, lr=1e-3, fused=device.type in ("cpu", "cuda"))
 
     def train_step() -> None:
-        loss = training_loss(model, net, x, y, recipe, amp_dtype)
+        loss = training_loss(model, net, x, y, recipe, amp_dtype, objects)
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
         loss.backward()

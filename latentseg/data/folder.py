@@ -15,7 +15,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ..labels import IGNORE_INDEX
-from .dataset import SegmentationData
+from .dataset import SegmentationData, check_instances
 from .images import image_file_size, read_image, read_mask
 from .shapes import synthetic_shapes
 from .transforms import Resize
@@ -30,6 +30,9 @@ class FileSegmentationData(Dataset):
     ``mask_map`` turns a file's raw values into class indices (e.g. Pets trimaps); values outside
     ``0..K-1`` other than 255 raise a ``ValueError`` naming the file. ``transform`` is a joint
     transform (:mod:`latentseg.data.transforms`) that also brings every pair to one size for batching.
+    ``instance_files`` (one per pair) hold instance ids, 16-bit PNGs of the image's size
+    (:func:`~latentseg.data.dataset.check_instances`); :meth:`with_instances` yields them as a third
+    item, moved by the transform with the mask.
     """
 
     def __init__(
@@ -38,28 +41,36 @@ class FileSegmentationData(Dataset):
         class_names: Sequence[str],
         transform: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
         mask_map: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        instance_files: Sequence[Path] | None = None,
     ) -> None:
         if len(class_names) < 2:
             raise ValueError(f"class_names: expected at least 2 classes, got {list(class_names)}")
+        if instance_files is not None and len(instance_files) != len(pairs):
+            raise ValueError(f"instance_files: expected one per pair ({len(pairs)}), got {len(instance_files)}")
         self.pairs = [(Path(i), Path(m)) for i, m in pairs]
         self.class_names = tuple(class_names)
         self.transform = transform
         self.mask_map = mask_map
+        self.instance_files = None if instance_files is None else [Path(f) for f in instance_files]
+        self.yields_instances = False
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def has_instances(self) -> bool:
+        return self.instance_files is not None
+
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def read(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pair ``index`` as stored, before the transform: ``3×H×W`` and ``H×W``."""
+    def read(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Pair ``index`` as stored, before the transform: ``3×H×W``, ``H×W`` and its instance ids
+        ``H×W`` (``None`` without instance files)."""
         image_path, mask_path = self.pairs[index]
         image, mask = read_image(image_path), read_mask(mask_path)
-        if image.shape[-2:] != mask.shape:
-            raise ValueError(f"mask: {mask_path} is {mask.shape[1]}×{mask.shape[0]} but its image {image_path} is "
-                             f"{image.shape[2]}×{image.shape[1]} (width×height); they must match")
+        _same_size(image_path, image, mask_path, mask, "mask")
         if self.mask_map is not None:
             mask = self.mask_map(mask)
         bad = (mask >= self.num_classes) & (mask != IGNORE_INDEX) | (mask < 0)
@@ -67,11 +78,34 @@ class FileSegmentationData(Dataset):
             values = sorted(set(mask[bad].unique().tolist()))[:5]
             raise ValueError(f"mask: {mask_path} holds values {values}, expected class indices 0..{self.num_classes - 1} "
                              f"({', '.join(self.class_names)}) or {IGNORE_INDEX} (ignore)")
-        return image, mask
+        if self.instance_files is None:
+            return image, mask, None
+        path = self.instance_files[index]
+        instances = read_mask(path)
+        _same_size(image_path, image, path, instances, "instances")
+        return image, mask, check_instances(f"instances: {path}", instances, mask)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = self.read(index)
-        return self.transform(image, mask) if self.transform is not None else (image, mask)
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        image, mask, instances = self.read(index)
+        labels = torch.stack([mask, instances]) if self.yields_instances else mask
+        if self.transform is not None:
+            image, labels = self.transform(image, labels)
+        return (image, *labels) if self.yields_instances else (image, labels)
+
+    def _copy(self, keep: list[int]) -> FileSegmentationData:
+        files = None if self.instance_files is None else [self.instance_files[i] for i in keep]
+        copy = FileSegmentationData([self.pairs[i] for i in keep], self.class_names, self.transform, self.mask_map, files)
+        copy.yields_instances = self.yields_instances
+        return copy
+
+    def with_instances(self) -> FileSegmentationData:
+        """The same files, items ``(image, mask, instances)``; a ``ValueError`` without instance files."""
+        if self.instance_files is None:
+            raise ValueError(f"data: expected instance ids (instances/<stem>.png beside masks/) for a model that "
+                             f"learns objects, got none for {self.pairs[0][1].parent.parent if self.pairs else 'no files'}")
+        copy = self._copy(list(range(len(self))))
+        copy.yields_instances = True
+        return copy
 
     def subset(self, limit: int | None) -> FileSegmentationData:
         """At most ``limit`` pairs, spread evenly over the (sorted) list, so every part of it is represented."""
@@ -79,14 +113,28 @@ class FileSegmentationData(Dataset):
             return self
         if limit <= 0:
             raise ValueError(f"limit: expected a positive int, got {limit}")
-        keep = torch.linspace(0, len(self) - 1, limit).round().long().tolist()
-        return FileSegmentationData([self.pairs[i] for i in keep], self.class_names, self.transform, self.mask_map)
+        return self._copy(torch.linspace(0, len(self) - 1, limit).round().long().tolist())
 
     def in_memory(self, size: int | Sequence[int]) -> SegmentationData:
-        """Every pair resized to ``size`` and stacked: a :class:`SegmentationData` for fast evaluation and plots."""
+        """Every pair resized to ``size`` and stacked (instance ids too, when there are any): a
+        :class:`SegmentationData` for fast evaluation and plots."""
         resize = Resize(size)
-        images, masks = zip(*(resize(*self.read(i)) for i in range(len(self))), strict=True)
-        return SegmentationData(torch.stack(images), torch.stack(masks), self.class_names)
+        images, labels = [], []
+        for i in range(len(self)):
+            image, mask, instances = self.read(i)
+            image, planes = resize(image, mask if instances is None else torch.stack([mask, instances]))
+            images.append(image)
+            labels.append(planes)
+        labels = torch.stack(labels)
+        if self.instance_files is None:
+            return SegmentationData(torch.stack(images), labels, self.class_names)
+        return SegmentationData(torch.stack(images), labels[:, 0], self.class_names, labels[:, 1])
+
+
+def _same_size(image_path: Path, image: torch.Tensor, path: Path, labels: torch.Tensor, what: str) -> None:
+    if image.shape[-2:] != labels.shape:
+        raise ValueError(f"{what}: {path} is {labels.shape[1]}×{labels.shape[0]} but its image {image_path} is "
+                         f"{image.shape[2]}×{image.shape[1]} (width×height); they must match")
 
 
 def _files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
@@ -144,13 +192,15 @@ def folder_dataset(
     root: str | os.PathLike, split: str = "train", num_classes: int | None = None, transform=None,
     val_fraction: float = 0.1, test_fraction: float = 0.1,
 ) -> FileSegmentationData:
-    """Your own images and masks. Layout, either
+    """Your own images and masks (and, optionally, instance ids). Layout, either
 
     - ``root/images/``, ``root/masks/``: split by a fixed shuffle of the sorted stems into
       ``val_fraction`` for ``val``, ``test_fraction`` for ``test`` and the rest for ``train``; or
     - ``root/train/``, ``root/val/``, ``root/test/``, each with ``images/`` and ``masks/``.
 
-    ``root/classes.txt`` (optional) names the classes, one per line, in index order.
+    ``root/classes.txt`` (optional) names the classes, one per line, in index order. An
+    ``instances/`` folder beside ``masks/`` (optional) holds ``<stem>.png``, 16-bit instance ids (0 =
+    no object, one class per object, none on class 0) for models that learn objects.
     """
     root = Path(root).expanduser()
     if split not in SPLIT_FOLDERS:
@@ -175,7 +225,27 @@ def folder_dataset(
         chosen = {"val": order[:n_val], "test": order[n_val:n_val + n_test], "train": order[n_val + n_test:]}[split]
         pairs = [everything[i] for i in sorted(chosen)]
     # names come from every split, so train and test agree on the number of classes
-    return FileSegmentationData(pairs, read_class_names(root, num_classes, everything), transform)
+    names = read_class_names(root, num_classes, everything)
+    return FileSegmentationData(pairs, names, transform, instance_files=instance_files(pairs))
+
+
+def instance_files(pairs: Sequence[tuple[Path, Path]]) -> list[Path] | None:
+    """The instance-id files of ``pairs``: ``instances/<stem>.png`` beside each ``masks/`` folder, or
+    ``None`` where there is no such folder. Where there is one, every image needs its file, of the
+    image's size (checked from the file headers)."""
+    folders = {mask.parent.parent / "instances" for _, mask in pairs}
+    if not any(folder.is_dir() for folder in folders):
+        return None
+    files = [mask.parent.parent / "instances" / f"{mask.stem}.png" for _, mask in pairs]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise ValueError(f"data: instances/ holds no file for {len(missing)} images, e.g. {missing[:3]}; expected "
+                         "one 16-bit PNG of instance ids per image (0 = no object), named like its mask")
+    for (image, _), path in zip(pairs, files, strict=True):
+        if image_file_size(image) != image_file_size(path):
+            (ih, iw), (h, w) = image_file_size(image), image_file_size(path)
+            raise ValueError(f"instances: {path} is {w}×{h} but its image {image} is {iw}×{ih} (width×height)")
+    return files
 
 
 def write_shapes_folder(root: str | os.PathLike, num_images: int = 12, size: int = 48, seed: int = 0) -> Path:

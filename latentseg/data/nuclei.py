@@ -122,25 +122,36 @@ def split_slices(depth: int) -> dict[str, list[int]]:
 
 
 def _slices(volume: NucleiVolume, zs: list[int], size: int | None) -> SegmentationData:
-    images, masks = volume.images[zs][:, None], volume.masks[zs]
+    images, instances = volume.images[zs][:, None], volume.instances[zs]
     if size is not None and tuple(images.shape[-2:]) != (size, size):
         images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        masks = F.interpolate(masks[:, None].float(), size=(size, size), mode="nearest-exact")[:, 0].long()
-    return SegmentationData(images.expand(-1, 3, -1, -1).contiguous(), masks, NUCLEI_CLASSES)
+        instances = F.interpolate(instances[:, None].float(), size=(size, size), mode="nearest-exact")[:, 0].long()
+    masks = (instances > 0).long()
+    return SegmentationData(images.expand(-1, 3, -1, -1).contiguous(), masks, NUCLEI_CLASSES, instances)
 
 
 class AugmentedSlices(Dataset):
-    """In-memory pairs passed through a joint ``transform`` each time they are read (training)."""
+    """In-memory pairs passed through a joint ``transform`` each time they are read (training); with
+    :meth:`with_instances`, the instance ids move with the mask."""
 
     def __init__(self, data: SegmentationData, transform) -> None:
         self.data, self.transform = data, transform
         self.class_names = data.class_names
 
+    @property
+    def has_instances(self) -> bool:
+        return self.data.has_instances
+
+    def with_instances(self) -> AugmentedSlices:
+        return AugmentedSlices(self.data.with_instances(), self.transform)
+
     def __len__(self) -> int:
         return len(self.data)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.transform(*self.data[index])
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        image, *labels = self.data[index]
+        image, planes = self.transform(image, torch.stack(labels) if len(labels) > 1 else labels[0])
+        return (image, *planes) if len(labels) > 1 else (image, planes)
 
 
 def nuclei_split(split: str, image_size: int | None, root: str | os.PathLike | None = None,
@@ -167,16 +178,3 @@ def threshold_baseline(train: SegmentationData, test: SegmentationData, candidat
     best = max(grid, key=lambda t: _nucleus_iou(train_brightness, train.masks, t))
     return {"threshold": best, "train_iou": _nucleus_iou(train_brightness, train.masks, best),
             "test_iou": _nucleus_iou(test_brightness, test.masks, best)}
-
-
-def nuclei_baselines(image_size: int, volume: NucleiVolume | None = None) -> dict[str, float]:
-    """What a model on the stack must beat, on its test split at ``image_size``: the mIoU of
-    "everything is background" (half the background's share: nucleus IoU is 0) and one brightness
-    threshold chosen on the training slices (:func:`threshold_baseline`, its ``threshold``,
-    ``threshold_train_iou`` and ``threshold_nucleus_iou`` on test); ``train_slices`` counts them."""
-    volume = volume or read_nuclei()
-    train, test = (nuclei_split(split, image_size, volume=volume) for split in ("train", "test"))
-    threshold = threshold_baseline(train, test)
-    return {"all_background_miou": float((test.masks == 0).float().mean()) / 2, "threshold": threshold["threshold"],
-            "threshold_train_iou": threshold["train_iou"], "threshold_nucleus_iou": threshold["test_iou"],
-            "train_slices": len(train)}

@@ -19,6 +19,10 @@ SPLITS = ("train", "val", "test")
 _CHUNK = 256  # images drawn per generator
 #: each look's range of shape radii, as fractions of the side (the faint look keeps its first range)
 RADII = {"varied": (0.06, 0.24), "faint": (0.08, 0.20), "classic": (0.06, 0.24)}
+#: radii of crowded scenes (:func:`synthetic_shapes` with ``crowded=True``), smaller, so that 3–7 fit
+CROWDED_RADII = (0.07, 0.16)
+#: shapes per crowded scene, at most
+CROWDED_SHAPES = 7
 _MAX_SEED = 2**40
 
 
@@ -64,16 +68,48 @@ def _rasterise(
     return (inside * order).amax(dim=1)  # later shapes are painted over earlier ones
 
 
-def _shapes_chunk(n: int, size: int, max_shapes: int, look: str, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    counts = torch.randint(1, max_shapes + 1, (n,), generator=g)
-    active = torch.arange(max_shapes)[None] < counts[:, None]  # n×S
+def _shapes_chunk(n: int, size: int, max_shapes: int, look: str, g: torch.Generator,
+                  crowded: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``n`` images ``n×3×H×W``, class maps and instance ids ``n×H×W`` (shape ``s`` is object ``s + 1``)."""
+    if crowded:
+        active, classes, centres, radii, angles = _crowded_layout(n, size, max_shapes, g)
+    else:
+        counts = torch.randint(1, max_shapes + 1, (n,), generator=g)
+        active = torch.arange(max_shapes)[None] < counts[:, None]  # n×S
+        classes = torch.randint(1, len(SHAPE_CLASSES), (n, max_shapes), generator=g)
+        centres = (0.15 + 0.7 * torch.rand(n, max_shapes, 2, generator=g)) * size
+        low, high = RADII[look]
+        radii = (low + (high - low) * torch.rand(n, max_shapes, generator=g)) * size
+        angles = 2 * math.pi * torch.rand(n, max_shapes, generator=g)
+    top = _rasterise(classes, active, centres, radii, angles, size)  # n×H×W
+    return paint(look, top, max_shapes, g), _masks(top, classes), top
+
+
+def _crowded_layout(n: int, size: int, max_shapes: int, g: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """Crowded scenes: 3..``max_shapes`` shapes of radius :data:`CROWDED_RADII`, each after the first
+    placed against an earlier one, its centre ``0.8–1.05 × (r₁ + r₂)`` away (touching or slightly
+    overlapping), and half of them of that neighbour's class. Returns ``active``, ``classes``,
+    ``centres``, ``radii``, ``angles`` as the generator's other layout does."""
+    counts = torch.randint(3, max(3, max_shapes) + 1, (n,), generator=g)
+    active = torch.arange(max_shapes)[None] < counts[:, None]
     classes = torch.randint(1, len(SHAPE_CLASSES), (n, max_shapes), generator=g)
-    centres = (0.15 + 0.7 * torch.rand(n, max_shapes, 2, generator=g)) * size
-    low, high = RADII[look]
+    low, high = CROWDED_RADII
     radii = (low + (high - low) * torch.rand(n, max_shapes, generator=g)) * size
     angles = 2 * math.pi * torch.rand(n, max_shapes, generator=g)
-    top = _rasterise(classes, active, centres, radii, angles, size)  # n×H×W
-    return paint(look, top, max_shapes, g), _masks(top, classes)
+    direction = 2 * math.pi * torch.rand(n, max_shapes, generator=g)
+    gap = 0.8 + 0.25 * torch.rand(n, max_shapes, generator=g)
+    neighbour = (torch.rand(n, max_shapes, generator=g) * torch.arange(max_shapes)).long()  # an earlier shape
+    same = torch.rand(n, max_shapes, generator=g) < 0.5
+    centres = torch.zeros(n, max_shapes, 2)
+    centres[:, 0] = (0.3 + 0.4 * torch.rand(n, 2, generator=g)) * size
+    rows = torch.arange(n)
+    for s in range(1, max_shapes):
+        j = neighbour[:, s]
+        step = gap[:, s] * (radii[rows, j] + radii[:, s])
+        offset = torch.stack([torch.cos(direction[:, s]), torch.sin(direction[:, s])], -1) * step[:, None]
+        centres[:, s] = (centres[rows, j] + offset).clamp(0.1 * size, 0.9 * size)
+        classes[:, s] = torch.where(same[:, s], classes[rows, j], classes[:, s])
+    return active, classes, centres, radii, angles
 
 
 def _masks(top: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
@@ -120,33 +156,39 @@ def compose_shapes(shapes: list[Shape], size: int = 64, seed: int = 0, look: str
 
 
 def synthetic_shapes(
-    num_images: int, size: int = 64, seed: int = 0, split: str = "train", max_shapes: int = 4, look: str = "varied",
+    num_images: int, size: int = 64, seed: int = 0, split: str = "train", max_shapes: int | None = None,
+    look: str = "varied", crowded: bool = False,
 ) -> SegmentationData:
-    """Seeded shapes; classes ``background, circle, square, triangle``.
+    """Seeded shapes; classes ``background, circle, square, triangle``, with instance ids.
 
-    Each image holds 1..``max_shapes`` shapes of random class, position, size (radius 6–24 % of
-    the image; :data:`RADII`) and rotation, painted in order so later shapes cover earlier ones,
-    coloured in ``look`` (:mod:`latentseg.data.looks`: ``varied``, where appearance says nothing of
-    the class or of shape versus background; ``faint``, its first version; ``classic``, where
-    saturation does). The same ``(seed, split)`` gives the same shapes in ``varied`` and ``classic``
-    (``faint`` the same shapes at its own sizes) and the same data on every machine; ``train``,
-    ``val`` and ``test`` use disjoint generator seeds (:func:`split_seed`).
+    Each image holds 1..``max_shapes`` (default 4) shapes of random class, position, size (radius
+    6–24 % of the image; :data:`RADII`) and rotation, painted in order so later shapes cover earlier
+    ones, coloured in ``look`` (:mod:`latentseg.data.looks`: ``varied``, where appearance says
+    nothing of the class or of shape versus background; ``faint``, its first version; ``classic``,
+    where saturation does). The same ``(seed, split)`` gives the same shapes in ``varied`` and
+    ``classic`` (``faint`` the same shapes at its own sizes) and the same data on every machine;
+    ``train``, ``val`` and ``test`` use disjoint generator seeds (:func:`split_seed`).
+
+    ``crowded`` draws 3..``max_shapes`` (default 7) smaller shapes that touch or overlap, same-class
+    neighbours common (:func:`_crowded_layout`): scenes where a class map cannot count the objects.
+    Every shape is one object, id ``s + 1`` for the ``s``-th drawn, also where a shape on top cuts it
+    in two; a shape covered whole has no pixels and no id.
     """
+    max_shapes = check_positive_int("max_shapes", max_shapes or (CROWDED_SHAPES if crowded else 4))
     check_positive_int("num_images", num_images)
-    check_positive_int("max_shapes", max_shapes)
     if look not in LOOKS:
         raise ValueError(f"look: expected one of {LOOKS}, got {look!r}")
     if check_positive_int("size", size) < 16:
         raise ValueError(f"size: expected at least 16 pixels, got {size}")
     base_seed = split_seed(seed, split)
-    images, masks = [], []
+    parts: list[tuple[torch.Tensor, ...]] = []
     for chunk, start in enumerate(range(0, num_images, _CHUNK)):
         n = min(_CHUNK, num_images - start)
         # always draw a whole chunk, so the first k images are the same whatever the set's size
-        x, y = _shapes_chunk(_CHUNK, size, max_shapes, look, _generator(base_seed, chunk))
-        images.append(x[:n])
-        masks.append(y[:n])
-    return SegmentationData(torch.cat(images), torch.cat(masks), SHAPE_CLASSES)
+        drawn = _shapes_chunk(_CHUNK, size, max_shapes, look, _generator(base_seed, chunk), crowded)
+        parts.append(tuple(t[:n] for t in drawn))
+    images, masks, instances = (torch.cat(t) for t in zip(*parts, strict=True))
+    return SegmentationData(images, masks, SHAPE_CLASSES, instances)
 
 
 def noise_data(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import colorsys
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -95,14 +96,13 @@ def _pastel(rng: np.random.Generator, behind: np.ndarray) -> np.ndarray:
     return np.clip(behind * 0.35, 0, 1) if behind @ _LUMA > 0.5 else np.clip(behind + 0.7 * (1 - behind), 0, 1)
 
 
-def _draw_one(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """One image ``size×size×3`` (floats in [0, 1]) and its class map ``size×size``."""
+def _draw_one(rng: np.random.Generator, size: int, crowded: bool = False) -> tuple[np.ndarray, ...]:
+    """One image ``size×size×3`` (floats in [0, 1]), its class map and its instance ids ``size×size``."""
     side = size * _SCALE
     picture = _background(rng, side)
     labels = Image.new("L", (side, side), 0)
-    for _ in range(rng.integers(1, 5)):
-        kind, radius = int(rng.integers(1, 4)), (0.06 + 0.18 * rng.random()) * side
-        cx, cy = (0.15 + 0.7 * rng.random(2)) * side
+    ids = np.zeros((side, side), dtype=np.int32)
+    for index, (kind, radius, cx, cy) in enumerate(_layout(rng, side, crowded)):
         shape = Image.new("L", (side, side), 0)
         draw = ImageDraw.Draw(shape)
         corners = None if kind == 1 else _outline(kind, cx, cy, radius, rng.random() * 2 * math.pi)
@@ -123,7 +123,35 @@ def _draw_one(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarr
                 ImageDraw.Draw(ring).polygon(corners, outline=255, width=width)
             picture = np.where((np.asarray(ring) > 127)[..., None] & inside[..., None], 0.15, picture)
         labels.paste(kind, mask=shape)
-    return _finish(rng, picture, size), np.asarray(labels.resize((size, size), Image.NEAREST)).astype(np.int64)
+        ids[np.asarray(shape) > 127] = index + 1
+    nearest = np.asarray(labels.resize((size, size), Image.NEAREST)).astype(np.int64)
+    objects = np.asarray(Image.fromarray(ids).resize((size, size), Image.NEAREST)).astype(np.int64)
+    return _finish(rng, picture, size), nearest, objects
+
+
+def _layout(rng: np.random.Generator, side: int, crowded: bool) -> Iterator[tuple[int, float, float, float]]:
+    """``(kind, radius, cx, cy)`` of each shape in drawing order, drawn as they are asked for (so the
+    draws interleave with the painting's). The usual scenes: 1–4 shapes anywhere. Crowded ones: 3–7
+    smaller shapes (radius 6–15 %), each after the first set against an earlier one, touching or
+    overlapping a little, with that neighbour's kind half of the time."""
+    if not crowded:
+        for _ in range(rng.integers(1, 5)):
+            kind, radius = int(rng.integers(1, 4)), (0.06 + 0.18 * rng.random()) * side
+            yield (kind, radius, *((0.15 + 0.7 * rng.random(2)) * side))
+        return
+    shapes: list[tuple[int, float, float, float]] = []
+    for k in range(rng.integers(3, 8)):
+        kind, radius = int(rng.integers(1, 4)), (0.06 + 0.09 * rng.random()) * side
+        if k == 0:
+            cx, cy = (0.3 + 0.4 * rng.random(2)) * side
+        else:
+            other_kind, other_radius, ox, oy = shapes[rng.integers(k)]
+            kind = other_kind if rng.random() < 0.5 else kind
+            angle, reach = rng.random() * 2 * math.pi, (0.85 + 0.2 * rng.random()) * (radius + other_radius)
+            cx = min(max(ox + reach * math.cos(angle), 0.1 * side), 0.9 * side)
+            cy = min(max(oy + reach * math.sin(angle), 0.1 * side), 0.9 * side)
+        shapes.append((kind, radius, cx, cy))
+        yield shapes[-1]
 
 
 def _finish(rng: np.random.Generator, picture: np.ndarray, size: int) -> np.ndarray:
@@ -138,15 +166,18 @@ def _finish(rng: np.random.Generator, picture: np.ndarray, size: int) -> np.ndar
     return array
 
 
-def shifted_shapes(num_images: int = 200, size: int = 64, seed: int = 0) -> SegmentationData:
-    """``num_images`` shifted test images ``N×3×size×size`` with masks, classes ``background, circle,
-    square, triangle``. Image ``i`` of ``seed`` is the same on every machine and whatever ``num_images``."""
+def shifted_shapes(num_images: int = 200, size: int = 64, seed: int = 0, crowded: bool = False) -> SegmentationData:
+    """``num_images`` shifted test images ``N×3×size×size`` with class masks and instance ids, classes
+    ``background, circle, square, triangle``; ``crowded``: 3–7 shapes that touch (:func:`_layout`).
+    Image ``i`` of ``seed`` is the same on every machine and whatever ``num_images``."""
     check_positive_int("num_images", num_images)
     if check_positive_int("size", size) < 16:
         raise ValueError(f"size: expected at least 16 pixels, got {size}")
-    images, masks = [], []
+    images, masks, instances = [], [], []
     for index in range(num_images):
-        image, mask = _draw_one(np.random.default_rng([seed, index, 0x5EED]), size)
+        key = [seed, index, 0xC0DE if crowded else 0x5EED]
+        image, mask, ids = _draw_one(np.random.default_rng(key), size, crowded)
         images.append(torch.from_numpy(image).permute(2, 0, 1))
         masks.append(torch.from_numpy(mask))
-    return SegmentationData(torch.stack(images), torch.stack(masks), SHAPE_CLASSES)
+        instances.append(torch.from_numpy(ids))
+    return SegmentationData(torch.stack(images), torch.stack(masks), SHAPE_CLASSES, torch.stack(instances))

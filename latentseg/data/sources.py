@@ -1,6 +1,6 @@
 """One name for each data source, as the command line and notebooks spell it: ``synthetic``,
-``classic``, ``shifted``, ``nuclei``, ``pets`` or ``folder:PATH``, turned into training, validation
-and test sets of one image size."""
+``crowded``, ``classic``, ``shifted``, ``shifted-crowded``, ``nuclei``, ``pets`` or ``folder:PATH``,
+turned into training, validation and test sets of one image size."""
 
 from __future__ import annotations
 
@@ -41,16 +41,19 @@ class DataSplits:
 
 
 #: the names ``--data`` takes besides ``folder:PATH``; ``shifted`` is a test set only
-NAMED_SOURCES = ("synthetic", "classic", "shifted", "nuclei", "pets")
+NAMED_SOURCES = ("synthetic", "crowded", "classic", "shifted", "shifted-crowded", "nuclei", "pets")
 #: sources drawn in memory from the shape classes (the rest are read from files)
-SHAPE_SOURCES = ("synthetic", "classic", "shifted")
+SHAPE_SOURCES = ("synthetic", "crowded", "classic", "shifted", "shifted-crowded")
+#: test sets only, drawn by code no model trains on (:mod:`latentseg.data.shifted`)
+TEST_ONLY = ("shifted", "shifted-crowded")
 SHIFTED_TEST_SIZE = 200
 
 
 def parse_source(spec: str) -> tuple[str, Path | None]:
-    """A named source → (name, None): ``synthetic`` (the shapes in the varied look), ``classic`` (the
-    old look, where colour gives shapes away), ``shifted`` (:mod:`latentseg.data.shifted`, test only),
-    ``nuclei`` (:mod:`latentseg.data.nuclei`, real microscopy), ``pets``; ``"folder:PATH"`` → ("folder", PATH)."""
+    """A named source → (name, None): ``synthetic`` (the shapes in the varied look), ``crowded`` (3–7
+    touching shapes per image), ``classic`` (the old look, where colour gives shapes away), ``shifted``
+    and ``shifted-crowded`` (:mod:`latentseg.data.shifted`, test only), ``nuclei``
+    (:mod:`latentseg.data.nuclei`, real microscopy), ``pets``; ``"folder:PATH"`` → ("folder", PATH)."""
     if spec in NAMED_SOURCES:
         return spec, None
     if spec.startswith("folder:") and len(spec) > len("folder:"):
@@ -73,16 +76,17 @@ def load_splits(
         if value is not None:
             check_positive_int(name, value)
     kind, path = parse_source(spec)
-    if kind == "shifted":
-        raise ValueError("data: 'shifted' is a test set only, so that no model ever trains on it; train on "
-                         "'synthetic' and evaluate with --data shifted")
+    if kind in TEST_ONLY:
+        raise ValueError(f"data: {kind!r} is a test set only, so that no model ever trains on it; train on "
+                         f"{kind.replace('shifted', 'synthetic').replace('synthetic-', '')!r} and evaluate with "
+                         f"--data {kind}")
     if kind in SHAPE_SOURCES:
-        look = "classic" if kind == "classic" else "varied"
         sizes = {"train": train_size, "val": val_size, "test": test_size}
-        sets = {split: synthetic_shapes(n or SYNTHETIC_SIZES[split], image_size, seed, split, look=look)
-                for split, n in sizes.items()}
+        sets = {split: _shapes(kind, n or SYNTHETIC_SIZES[split], image_size, seed, split) for split, n in sizes.items()}
+        what = "crowded scenes of " if kind == "crowded" else ""
         return DataSplits(sets["train"], sets["val"], sets["test"], SHAPE_CLASSES,
-                          f"{len(sets['train'])} synthetic {image_size}×{image_size} images ({look} look)")
+                          f"{len(sets['train'])} {what}synthetic {image_size}×{image_size} images "
+                          f"({'classic' if kind == 'classic' else 'varied'} look)")
 
     if kind == "nuclei":
         return _nuclei_splits(image_size, train_size, val_size, test_size, root)
@@ -92,6 +96,12 @@ def load_splits(
     where = "Oxford-IIIT Pet" if kind == "pets" else f"the folder {path}"
     return DataSplits(train, val, test, train.class_names,
                       f"{len(train)} images of {where}, augmented and resized to {image_size}×{image_size}")
+
+
+def _shapes(kind: str, count: int, image_size: int, seed: int, split: str) -> SegmentationData:
+    """One split of the generator's shapes: ``synthetic``, ``crowded`` or ``classic``."""
+    return synthetic_shapes(count, image_size, seed, split, look="classic" if kind == "classic" else "varied",
+                            crowded=kind == "crowded")
 
 
 def _nuclei_splits(image_size: int, train_size, val_size, test_size, root) -> DataSplits:
@@ -117,11 +127,10 @@ def load_test(
 ) -> Dataset:
     """The test split alone, as :func:`load_splits` makes it (for evaluating a checkpoint)."""
     kind = parse_source(spec)[0]
-    if kind == "shifted":
-        return shifted_shapes(test_size or SHIFTED_TEST_SIZE, image_size, seed)
+    if kind in TEST_ONLY:
+        return shifted_shapes(test_size or SHIFTED_TEST_SIZE, image_size, seed, crowded=kind == "shifted-crowded")
     if kind == "nuclei":
         return nuclei_split("test", image_size, root).subset(test_size)
     if kind in SHAPE_SOURCES:
-        look = "classic" if kind == "classic" else "varied"
-        return synthetic_shapes(test_size or SYNTHETIC_SIZES["test"], image_size, seed, "test", look=look)
+        return _shapes(kind, test_size or SYNTHETIC_SIZES["test"], image_size, seed, "test")
     return _real_split(spec, "test", Resize(image_size), root, download).subset(test_size)

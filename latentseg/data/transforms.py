@@ -1,8 +1,9 @@
 """Joint image/mask transforms in plain torch: every geometric change is applied to both alike.
 
-An image is a float tensor ``C×H×W``; its mask an int64 tensor ``H×W`` of class indices. Images are
-resampled bilinearly (with antialiasing when shrinking); masks by nearest neighbour, so a mask never
-gains a class value that was not there (255, "ignore", stays 255). Randomness comes from torch's
+An image is a float tensor ``C×H×W``; its mask an int64 tensor ``H×W`` of class indices, or ``L×H×W``
+label planes that move together (class indices and instance ids). Images are resampled bilinearly
+(with antialiasing when shrinking); masks by nearest neighbour, so a mask never gains a value that
+was not there (255, "ignore", stays 255; instance ids stay ids). Randomness comes from torch's
 global generator, so :func:`latentseg.fit`'s ``seed`` fixes it.
 """
 
@@ -20,9 +21,9 @@ Pair = tuple[torch.Tensor, torch.Tensor]
 
 
 def check_pair(image: torch.Tensor, mask: torch.Tensor) -> None:
-    if image.dim() != 3 or mask.dim() != 2 or image.shape[-2:] != mask.shape:
-        raise ValueError(f"image, mask: expected C×H×W and H×W of the same H×W, got {tuple(image.shape)} and "
-                         f"{tuple(mask.shape)}")
+    if image.dim() != 3 or mask.dim() not in (2, 3) or image.shape[-2:] != mask.shape[-2:]:
+        raise ValueError(f"image, mask: expected C×H×W and H×W (or L×H×W label planes) of the same H×W, got "
+                         f"{tuple(image.shape)} and {tuple(mask.shape)}")
 
 
 def _size_pair(size: int | Sequence[int]) -> tuple[int, int]:
@@ -41,7 +42,8 @@ def resize_pair(image: torch.Tensor, mask: torch.Tensor, size: int | Sequence[in
         return image, mask
     image = F.interpolate(image[None], size=(height, width), mode="bilinear", align_corners=False,
                           antialias=True)[0].clamp(0, 1)
-    mask = F.interpolate(mask[None, None].float(), size=(height, width), mode="nearest-exact")[0, 0].long()
+    planes = mask.reshape(1, -1, *mask.shape[-2:]).float()
+    mask = F.interpolate(planes, size=(height, width), mode="nearest-exact")[0].long().reshape(*mask.shape[:-2], height, width)
     return image, mask
 
 
@@ -83,8 +85,8 @@ class RandomResizedCrop:
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> Pair:
         check_pair(image, mask)
-        top, left, h, w = self.window(*mask.shape)
-        return resize_pair(image[:, top:top + h, left:left + w], mask[top:top + h, left:left + w], self.size)
+        top, left, h, w = self.window(*mask.shape[-2:])
+        return resize_pair(image[:, top:top + h, left:left + w], mask[..., top:top + h, left:left + w], self.size)
 
 
 class RandomHorizontalFlip:

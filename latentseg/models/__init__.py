@@ -1,5 +1,6 @@
 """The models, and the zoo by name: ``article`` (the seed article's design, :mod:`.article`), ``improved``
-(notebook 06, :mod:`.improved`) and ``unet`` (the convolutional baseline, :mod:`.unet`)."""
+(notebook 06, :mod:`.improved`), ``experts`` (its experts each own an object, :mod:`.experts`) and ``unet``
+(the convolutional baseline, :mod:`.unet`)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ from typing import Any
 
 from .article import ExpertSegmentation, LatentAttention, ModelConfig, SegmentationModel, SimpleEncoder
 from .base import SegmentationOutput, Segmenter, count_parameters
+from .experts import ExpertsConfig, ExpertsSegmentationModel
 from .improved import ImprovedConfig, ImprovedSegmentationModel
 from .unet import UNet, UNetConfig
 
-MODELS: dict[str, type[Segmenter]] = {"article": SegmentationModel, "improved": ImprovedSegmentationModel, "unet": UNet}
+MODELS: dict[str, type[Segmenter]] = {"article": SegmentationModel, "improved": ImprovedSegmentationModel,
+                                      "experts": ExpertsSegmentationModel, "unet": UNet}
 
 __all__ = [
     "MODELS", "build_model", "model_name", "Segmenter", "SegmentationOutput", "count_parameters",
     "SimpleEncoder", "LatentAttention", "ExpertSegmentation", "ModelConfig", "SegmentationModel",
-    "ImprovedConfig", "ImprovedSegmentationModel", "UNet", "UNetConfig",
+    "ImprovedConfig", "ImprovedSegmentationModel", "ExpertsConfig", "ExpertsSegmentationModel", "UNet", "UNetConfig",
 ]
 
 

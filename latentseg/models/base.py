@@ -61,6 +61,9 @@ class Segmenter(nn.Module):
     input_std = 0.25
     min_size = 4
     has_experts = False
+    #: every expert also predicts one object (``predict_instances``); training needs instance ids
+    #: (``SegmentationData.with_instances``)
+    owns_objects = False
     #: names (or name prefixes) of parameters that stay with AdamW under ``optimizer="muon"``: the layers
     #: that read the image or write class logits (:mod:`latentseg.training.optim`)
     adamw_only: tuple[str, ...] = ()
@@ -87,9 +90,11 @@ class Segmenter(nn.Module):
         """Whether training should call ``forward(x, with_extras=True)`` and add :meth:`auxiliary_loss`."""
         return False
 
-    def auxiliary_loss(self, extras: dict[str, torch.Tensor], masks: torch.Tensor) -> torch.Tensor:
+    def auxiliary_loss(self, extras: dict[str, torch.Tensor], masks: torch.Tensor,
+                       instances: torch.Tensor | None = None) -> torch.Tensor:
         """The training-only loss from the ``extras`` of one ``forward(x, with_extras=True)`` and that
-        batch's masks ``B×H×W``. Models without such terms never get asked."""
+        batch's masks ``B×H×W`` (and instance ids ``B×H×W`` for a model that ``owns_objects``).
+        Models without such terms never get asked."""
         raise NotImplementedError(f"{type(self).__name__} has no auxiliary loss")
 
     @torch.no_grad()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -141,6 +141,15 @@ class ImprovedSegmentationModel(Segmenter):
         """``x``: ``B×C×H×W`` float → logits ``B×K×H×W``, or a :class:`SegmentationOutput`
         (``return_attention``), or ``(logits, extras)`` (``with_extras``: the routing ``B×N×M`` and the
         log-probabilities through the experts ``B×K×h×w`` that :meth:`auxiliary_loss` needs)."""
+        trunk = self.trunk(x, return_attention, expert_mask, with_extras)
+        if with_extras:
+            return trunk.logits, trunk.extras
+        return trunk.output(trunk.logits) if return_attention else trunk.logits
+
+    def trunk(self, x: torch.Tensor, return_attention: bool = False, expert_mask: torch.Tensor | None = None,
+              with_extras: bool = False) -> Trunk:
+        """Everything one forward pass computes (:class:`Trunk`), for :meth:`forward` and for models
+        built on this one."""
         check_image_batch("x", x, self.config.in_channels, self.min_size)
         expert_mask = check_expert_mask(expert_mask, self.config.num_latents, x.device)
         full = self.stem(self.standardise(x))  # B×stem×H×W
@@ -151,11 +160,13 @@ class ImprovedSegmentationModel(Segmenter):
         if self.position is not None:
             tokens = tokens + self.position(fourier_positions(h, w, self.config.num_frequencies, x.device))
         latents = self.latents.expand(b, -1, -1)  # B×M×L
+        rounds = []
         for i, read in enumerate(self.read_pixels):
             latents, latent_w = read(latents, tokens, return_attention=True) if return_attention else (
                 read(latents, tokens), None)
             if self.config.residual:
                 latents = self.latent_self_attention[i](latents, latents)
+            rounds.append(latents)
         c = self.config
         need_weights = return_attention or c.mask_classification or with_extras
         out = self.read_experts(tokens, latents, need_weights, expert_mask)
@@ -165,15 +176,13 @@ class ImprovedSegmentationModel(Segmenter):
         through_experts = self._through_experts(pixel_w, latents, h, w) if wanted else None
         coarse = through_experts if c.mask_classification else self.head(pixels)  # B×K×h×w
         logits = _resize(coarse, full)  # B×K×H×W: coarse, from 1/4 resolution
+        fine = None
         if self.config.skip:
             fine = self.fuse_half(_resize(self.half_from_pixels(pixels), half) + self.half_from_encoder(half))
             fine = self.fuse_full(_resize(self.full_from_half(fine), full) + self.full_from_encoder(full))  # B×stem×H×W
             logits = logits + self.edge_head(fine)  # the skip path corrects the coarse logits near edges
-        if with_extras:
-            return logits, {"routing": pixel_w.mean(1), "through_experts": through_experts}
-        if not return_attention:
-            return logits
-        return SegmentationOutput.from_token_weights(logits, latent_w, pixel_w, latents, h, w)
+        extras = {"routing": pixel_w.mean(1), "through_experts": through_experts} if with_extras else {}
+        return Trunk(logits, rounds, pixels, fine, extras, latent_w, pixel_w, (h, w))
 
     def _through_experts(self, pixel_w: torch.Tensor, latents: torch.Tensor, h: int, w: int) -> torch.Tensor:
         """Log-probabilities ``B×K×h×w`` of ``Σ_m p(expert m | pixel) · p(class | expert m)``."""
@@ -181,7 +190,8 @@ class ImprovedSegmentationModel(Segmenter):
         coarse = (pixel_w.mean(1) @ class_probs).clamp_min(1e-6).log()  # B×N×K
         return coarse.transpose(1, 2).reshape(latents.shape[0], -1, h, w)
 
-    def auxiliary_loss(self, extras: dict[str, torch.Tensor], masks: torch.Tensor) -> torch.Tensor:
+    def auxiliary_loss(self, extras: dict[str, torch.Tensor], masks: torch.Tensor,
+                       instances: torch.Tensor | None = None) -> torch.Tensor:
         """The training-only losses of one ``forward(x, with_extras=True)``, against that batch's masks
         ``B×H×W``: ``routing_weight × routing entropy`` plus ``expert_supervision × cross-entropy`` of
         the class predicted through the experts."""
@@ -192,6 +202,28 @@ class ImprovedSegmentationModel(Segmenter):
                                     align_corners=False).contiguous()  # nll_loss's backward needs it
             loss = loss + c.expert_supervision * F.nll_loss(through, masks, ignore_index=IGNORE_INDEX)
         return loss
+
+
+class Trunk(NamedTuple):
+    """One forward pass of the improved model: ``logits`` ``B×K×H×W``; the latents after each round of
+    reading, ``rounds`` (``B×M×L`` each); the tokens after reading the experts, ``pixels``
+    ``B×L×h×w``; the skip path's full-resolution features ``fine`` ``B×stem×H×W`` (``None`` without
+    ``skip``); the training ``extras``; and, when asked for, the attention weights of the last round
+    (latent ``B×heads×M×N``, pixel ``B×heads×N×M``) on the feature grid ``grid`` = ``(h, w)``."""
+
+    logits: torch.Tensor
+    rounds: list[torch.Tensor]
+    pixels: torch.Tensor
+    fine: torch.Tensor | None
+    extras: dict[str, torch.Tensor]
+    latent_weights: torch.Tensor | None
+    pixel_weights: torch.Tensor | None
+    grid: tuple[int, int]
+
+    def output(self, logits: torch.Tensor) -> SegmentationOutput:
+        """The :class:`SegmentationOutput` of ``forward(x, return_attention=True)``."""
+        return SegmentationOutput.from_token_weights(logits, self.latent_weights, self.pixel_weights, self.rounds[-1],
+                                                     *self.grid)
 
 
 def _resize(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -47,7 +47,10 @@ def _data_digest(name: str, data: SegmentationData | None) -> str:
     if not isinstance(data, SegmentationData):
         raise TypeError(f"{name}: cached_fit keys on the data's contents, so it needs in-memory SegmentationData, "
                         f"got {type(data).__name__}; call fit instead")
-    return weights_digest({"images": data.images, "masks": data.masks}) + "|" + "|".join(data.class_names)
+    tensors = {"images": data.images, "masks": data.masks}
+    if data.instances is not None:
+        tensors["instances"] = data.instances
+    return weights_digest(tensors) + "|" + "|".join(data.class_names)
 
 
 def fit_key(model: nn.Module, train_data: SegmentationData, val_data: SegmentationData | None, *,

@@ -28,6 +28,7 @@ from . import distributed
 from .losses import segmentation_loss
 from .metrics import ConfusionMatrix, Metrics
 from .optim import build_optimizers
+from .panoptic import PanopticMetrics, PanopticQuality, connected_instances
 from .recipe import RECIPE, Recipe
 from .schedules import learning_rate_factor
 
@@ -86,7 +87,7 @@ def _validate(model: nn.Module, loader: DataLoader, device: torch.device) -> tup
     model.eval()
     confusion = ConfusionMatrix(_num_classes(model))
     loss_sum, pixels, seen = 0.0, 0, 0
-    for images, masks in loader:
+    for images, masks, *_ in loader:
         check_finite(f"data: images {seen}–{seen + len(images) - 1}", images)
         seen += len(images)
         images, masks = images.to(device), masks.to(device)
@@ -106,20 +107,45 @@ def evaluate(model: nn.Module, data: Dataset, batch_size: int = 64, device: str 
     return _validate(model, _loader(data, batch_size), device)[1]
 
 
+@torch.no_grad()
+def evaluate_instances(model: nn.Module, data: Dataset, batch_size: int = 64,
+                       device: str | torch.device | None = None) -> PanopticMetrics:
+    """Panoptic quality of ``model`` on ``data`` that carry instance ids (items ``(image, mask,
+    instances)``, e.g. ``SegmentationData.with_instances()``): a model whose experts own objects
+    (``predict_instances``) is scored on its own instance map, any other on the connected components
+    of its class map (:func:`~latentseg.training.panoptic.connected_instances`)."""
+    check_positive_int("batch_size", batch_size)
+    if not getattr(data, "has_instances", False):
+        raise ValueError(f"data: panoptic quality needs instance ids, and this {type(data).__name__} carries none")
+    device = pick_device(device)
+    model.to(device)
+    metric = PanopticQuality(_num_classes(model))
+    for images, masks, instances in _loader(data.with_instances(), batch_size):
+        images = images.to(device)
+        if getattr(model, "owns_objects", False):
+            found = model.predict_instances(images)
+            classes, ids = found.classes, found.instances
+        else:
+            classes = model.predict(images).cpu()
+            ids = connected_instances(classes)
+        metric.update(classes, ids, masks, instances)
+    return metric.compute()
+
+
 def training_loss(
     model: nn.Module, net: nn.Module, images: torch.Tensor, masks: torch.Tensor, recipe: Recipe = RECIPE,
-    amp_dtype: torch.dtype | None = None,
+    amp_dtype: torch.dtype | None = None, instances: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The loss of one training step: :func:`~latentseg.training.losses.segmentation_loss` of
     ``net(images)`` (``images`` ``B×C×H×W``, ``masks`` ``B×H×W``) with the recipe's Dice and edge
     weights, the forward pass under autocast to ``amp_dtype`` if given, plus the model's own
-    training-only terms where it declares them (``Segmenter.has_auxiliary_loss``). ``net`` is
-    ``model`` or a wrapper of it (compiled, data-parallel)."""
+    training-only terms where it declares them (``Segmenter.has_auxiliary_loss``), which get the
+    batch's ``instances`` ``B×H×W`` too. ``net`` is ``model`` or a wrapper of it (compiled, data-parallel)."""
     auxiliary = getattr(model, "has_auxiliary_loss", False)
     with autocast_to(images.device.type, amp_dtype):
         logits, extras = net(images, with_extras=True) if auxiliary else (net(images), None)
     loss = segmentation_loss(logits, masks, recipe.dice_weight, edge_weight=recipe.edge_weight)
-    return loss + model.auxiliary_loss(extras, masks).float() if auxiliary else loss
+    return loss + model.auxiliary_loss(extras, masks, instances).float() if auxiliary else loss
 
 
 def _train_loader(data: Dataset, batch_size: int, seed: int, num_workers: int = 0) -> DataLoader:
@@ -185,6 +211,25 @@ def _check_fit_arguments(model: nn.Module, train_data: Dataset, val_data: Datase
         raise ValueError(f"train_data: model has num_classes={num_classes} but the data has {data_classes} classes")
 
 
+def _with_instances(data: Dataset, num_experts: int) -> Dataset:
+    """``data`` yielding ``(image, mask, instances)``, for a model whose experts own objects. Images of
+    more objects (the background counts as one) than the model has experts are named in a warning:
+    the objects left over are never matched, so never learned."""
+    if not getattr(data, "has_instances", False):
+        raise ValueError(f"train_data: the model learns objects from instance ids, and this {type(data).__name__} "
+                         "carries none; train it on data with instances (synthetic shapes, nuclei, or a folder with "
+                         "instances/<stem>.png)")
+    if isinstance(data, SegmentationData):
+        counts = torch.tensor([len(torch.unique(ids[ids > 0])) + int((mask == 0).any())
+                               for mask, ids in zip(data.masks, data.instances, strict=True)])
+        over = counts > num_experts
+        if over.any():
+            tqdm.write(f"train_data: {int(over.sum())} images hold more objects than the model's {num_experts} experts "
+                       f"(up to {int(counts.max())}, the background counted as one); the "
+                       f"{int((counts - num_experts).clamp_min(0).sum())} objects left over in them are never learned")
+    return data.with_instances()
+
+
 def _prepare(model: nn.Module, recipe: Recipe, device: torch.device, precision: str, compile: bool,
              channels_last: bool | None, seed: int) -> _Run:
     """Move ``model`` to ``device``, wrap it (data-parallel under torchrun, then compiled) and build its optimisers."""
@@ -208,7 +253,8 @@ def _prepare(model: nn.Module, recipe: Recipe, device: torch.device, precision: 
     return _Run(model, net, optimizers, scaler, recipe, device, amp_dtype, channels_last, jitter)
 
 
-def _train_step(run: _Run, images: torch.Tensor, masks: torch.Tensor, lr_factor: float, epoch: int) -> float:
+def _train_step(run: _Run, images: torch.Tensor, masks: torch.Tensor, lr_factor: float, epoch: int,
+                instances: torch.Tensor | None = None) -> float:
     """One optimiser step at ``lr_factor`` × the peak rate; returns the loss. A non-finite loss stops
     training before the step changes any weight."""
     start = run.clock()
@@ -216,11 +262,13 @@ def _train_step(run: _Run, images: torch.Tensor, masks: torch.Tensor, lr_factor:
         group["lr"] = group["peak_lr"] * lr_factor
     check_finite(f"train_data: the images of step {run.step + 1} (epoch {epoch})", images)
     images, masks = images.to(run.device, non_blocking=True), masks.to(run.device, non_blocking=True)
+    if instances is not None:
+        instances = instances.to(run.device, non_blocking=True)
     if run.jitter is not None:
         images = run.jitter(images)
     if run.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
-    loss = training_loss(run.model, run.net, images, masks, run.recipe, run.amp_dtype)
+    loss = training_loss(run.model, run.net, images, masks, run.recipe, run.amp_dtype, instances)
     loss_value = loss.item()  # one device sync per step
     diverged = not math.isfinite(loss_value)
     if distributed.world_size() > 1:
@@ -300,6 +348,8 @@ def fit(
     ``seed + rank``); rank 0 alone validates and logs.
     """
     _check_fit_arguments(model, train_data, val_data, recipe, epochs, max_seconds, max_steps, val_every, num_workers)
+    if getattr(model, "owns_objects", False):
+        train_data = _with_instances(train_data, model.config.num_latents)
     device = pick_device(device)
     seed_everything(seed + distributed.rank())
     run = _prepare(model, recipe, device, precision, compile, channels_last, seed)
@@ -329,9 +379,9 @@ def _train_epoch(run: _Run, loader: DataLoader, epoch: int, total_steps: int, ma
     """One pass over ``loader``, recording every ``val_every`` steps (the epoch's end is recorded by
     ``fit``). Returns why it stopped early, ``"out of budget"`` (steps or seconds) or ``"interrupted"``,
     or ``""``; every rank agrees on it."""
-    for images, masks in loader:
+    for images, masks, *instances in loader:
         done = run.step / total_steps if max_seconds is None else max(run.step / total_steps, run.seconds / max_seconds)
-        loss = _train_step(run, images, masks, learning_rate_factor(run.recipe.schedule, done), epoch)
+        loss = _train_step(run, images, masks, learning_rate_factor(run.recipe.schedule, done), epoch, *instances)
         bar.update(1)
         bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", refresh=False)
         out_of_budget = run.step >= total_steps or (max_seconds is not None and run.seconds > max_seconds)

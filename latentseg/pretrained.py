@@ -1,0 +1,40 @@
+"""Checkpoints that ship inside the package, so that a notebook can show a model trained for longer than
+a learner would wait for. Each was written by ``python -m latentseg train`` (the command and the
+source's commit are in its metadata) and is checked by the SHA-256 of its file before it is read,
+then read like any checkpoint (``weights_only=True``, its weights' own digest checked again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import load_checkpoint
+from .models.base import Segmenter
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+
+#: name → (file in :data:`WEIGHTS`, SHA-256 of the file)
+PRETRAINED: dict[str, tuple[str, str]] = {}
+
+
+def pretrained_path(name: str) -> Path:
+    """The file of the shipped checkpoint ``name``, after checking its SHA-256."""
+    if name not in PRETRAINED:
+        raise ValueError(f"name: expected one of the shipped checkpoints {sorted(PRETRAINED)}, got {name!r}")
+    filename, expected = PRETRAINED[name]
+    path = WEIGHTS / filename
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint: {path} is missing from this installation of latentseg; reinstall it")
+    found = hashlib.sha256(path.read_bytes()).hexdigest()
+    if found != expected:
+        raise ValueError(f"checkpoint: {path} has SHA-256 {found[:16]}…, expected {expected[:16]}…: the file is damaged "
+                         "or was replaced; reinstall latentseg")
+    return path
+
+
+def load_pretrained(name: str, device: str = "cpu") -> tuple[Segmenter, dict[str, Any]]:
+    """The shipped checkpoint ``name`` as :func:`~latentseg.load_checkpoint` returns it: ``(model, info)``,
+    ``info["metadata"]`` holding the command that trained it and the commit it was trained from."""
+    return load_checkpoint(pretrained_path(name), device=device)

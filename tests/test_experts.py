@@ -1,0 +1,119 @@
+"""The experts model: matching experts to objects, its losses, and the instance maps it predicts."""
+
+import math
+
+import pytest
+import torch
+
+from latentseg.models import build_model
+from latentseg.models.experts import ExpertsSegmentationModel, semantic_from_objects
+from latentseg.models.matching import MatchWeights, batch_objects, image_objects, match, object_loss, pairwise_mask_costs
+
+SMALL = dict(stem_dim=4, mid_dim=8, feature_dim=16, latent_dim=16, num_latents=6, num_heads=2, mask_dim=8)
+
+
+def _scene():
+    """One 4×6 image: object 1 (class 1) on the left, object 2 (class 2) on the right, background between."""
+    mask = torch.tensor([[1, 1, 0, 0, 2, 2]] * 4)
+    ids = torch.tensor([[1, 1, 0, 0, 2, 2]] * 4)
+    return mask, ids
+
+
+def test_objects_of_an_image_are_the_background_then_each_instance():
+    mask, ids = _scene()
+    mask[0, 2] = 255  # ignored: in no object
+    classes, regions = image_objects(mask, ids)
+    assert classes.tolist() == [0, 1, 2]
+    assert regions.sum((1, 2)).tolist() == [7, 8, 8] and not regions[:, 0, 2].any()
+    padded_classes, padded = batch_objects(torch.stack([mask, torch.zeros_like(mask)]), torch.stack([ids, torch.zeros_like(ids)]))
+    assert padded_classes.tolist() == [[0, 1, 2], [0, -1, -1]] and padded.shape == (2, 3, 4, 6)
+
+
+def test_pairwise_costs_are_the_mean_bce_and_dice_of_each_pair_by_hand():
+    logits = torch.tensor([[0.0, 0.0], [math.log(3), -math.log(3)]])  # p = (½, ½) and (¾, ¼)
+    targets = torch.tensor([[1.0, 0.0]])
+    bce, dice = pairwise_mask_costs(logits, targets, torch.ones(2))
+    assert bce[:, 0].tolist() == pytest.approx([math.log(2), -math.log(3 / 4)])
+    # Dice with +1 smoothing: 1 − (2·Σpt + 1) / (Σp + Σt + 1)
+    assert dice[:, 0].tolist() == pytest.approx([1 - (2 * 0.5 + 1) / (1 + 1 + 1), 1 - (2 * 0.75 + 1) / (1 + 1 + 1)])
+    masked, _ = pairwise_mask_costs(logits, targets, torch.tensor([1.0, 0.0]))
+    assert masked[1, 0] == pytest.approx(-math.log(3 / 4)), "an invalid pixel counts in no cost"
+
+
+def test_the_assignment_is_the_permutation_of_least_cost_and_leaves_extra_objects_out():
+    cost = torch.tensor([[[5.0, 1.0, 9.0], [1.0, 5.0, 9.0]]])  # 2 experts, 3 objects
+    (experts, objects), = match(cost, torch.tensor([[0, 1, 2]]))
+    pairs = sorted(zip(experts.tolist(), objects.tolist(), strict=True))
+    assert pairs == [(0, 1), (1, 0)], "object 2 left over: more objects than experts"
+    (experts, objects), = match(cost, torch.tensor([[0, 1, -1]]))
+    assert len(experts) == 2 and 2 not in objects.tolist(), "padding is never matched"
+
+
+def test_the_loss_is_lowest_when_each_object_has_an_expert_that_predicts_it():
+    mask, ids = _scene()
+    classes, regions = image_objects(mask, ids)
+    strong = 12.0 * (2 * regions.float() - 1)  # three experts with each object's exact mask
+    good_classes = torch.full((5, 4), -6.0)
+    good_classes[torch.arange(3), classes] = 6.0
+    good_classes[3:, 3] = 6.0  # the rest say "no object"
+    good_masks = torch.cat([strong, torch.full((2, 4, 6), -12.0)])
+    perfect = object_loss(good_classes[None], good_masks[None], mask[None], ids[None], MatchWeights())
+    shuffled = object_loss(good_classes[None], good_masks[[1, 2, 0, 3, 4]][None], mask[None], ids[None], MatchWeights())
+    blank = object_loss(torch.zeros(1, 5, 4), torch.zeros(1, 5, 4, 6), mask[None], ids[None], MatchWeights())
+    assert perfect < 0.05 < shuffled and perfect < blank
+
+
+def test_instance_maps_from_hand_set_objects():
+    model = ExpertsSegmentationModel(**SMALL, num_classes=3)
+    mask, ids = _scene()
+    classes, regions = image_objects(mask, ids)
+    class_logits = torch.full((6, 4), -9.0)
+    class_logits[torch.arange(3), classes] = 9.0
+    class_logits[3:, 3] = 9.0
+    class_logits[4] = torch.tensor([-9.0, 0.2, -9.0, 0.0])  # class 1 with p ≈ 0.55: kept, but its mask is someone else's
+    mask_logits = torch.cat([9.0 * (2 * regions.float() - 1), torch.full((3, 4, 6), -9.0)])
+    mask_logits[4] = mask_logits[1]
+    classes_map, instances, objects = model.merge_objects(class_logits, mask_logits)
+    assert classes_map.tolist() == mask.tolist()
+    assert [o["class"] for o in objects] == [1, 2] and {o["expert"] for o in objects} == {1, 2}
+    assert instances[0].tolist() == [objects[0]["id"]] * 2 + [0, 0] + [objects[1]["id"]] * 2
+    assert all(o["pixels"] == 8 and o["score"] > 0.99 for o in objects), "the copy (expert 4) lost its pixels: dropped"
+
+
+def test_forward_shapes_extras_and_switched_off_experts():
+    torch.manual_seed(0)
+    model = build_model("experts", num_classes=4, **SMALL).eval()
+    x = torch.rand(2, 3, 32, 24)
+    assert model(x).shape == (2, 4, 32, 24)
+    logits, extras = model(x, with_extras=True)
+    assert len(extras["objects"]) == 2, "one prediction per round of reading (deep supervision)"
+    classes, masks = extras["objects"][-1]
+    assert classes.shape == (2, 6, 5) and masks.shape == (2, 6, 32, 24)
+    off = torch.ones(6, dtype=torch.bool)
+    off[2] = False
+    classes_off, _ = model(x, expert_mask=off, with_extras=True)[1]["objects"][-1]
+    assert (classes_off[:, 2].softmax(-1)[:, -1] == 1).all(), "an expert switched off says no object"
+    semantic = semantic_from_objects(classes, masks)
+    assert semantic.shape == (2, 4, 32, 24) and torch.isfinite(semantic).all()
+    found = model.predict_instances(x)
+    assert found.classes.shape == found.instances.shape == (2, 32, 24) and len(found.objects) == 2
+
+
+def test_every_parameter_learns_and_a_batch_without_instances_is_refused():
+    torch.manual_seed(0)
+    model = build_model("experts", num_classes=4, **SMALL).train()
+    x, (mask, ids) = torch.rand(1, 3, 4, 6), _scene()
+    logits, extras = model(x, with_extras=True)
+    loss = model.auxiliary_loss(extras, mask[None], ids[None]) + logits.sum() * 0
+    loss.backward()
+    silent = [name for name, p in model.named_parameters() if p.grad is None]
+    assert silent == [] or all(n.startswith(("head.", "edge_head.")) for n in silent), silent
+    with pytest.raises(ValueError, match="instances: the experts model learns objects from instance ids"):
+        model.auxiliary_loss(extras, mask[None], None)
+
+
+def test_config_checks():
+    with pytest.raises(ValueError, match="skip: the experts model needs the skip path"):
+        build_model("experts", skip=False)
+    with pytest.raises(ValueError, match=r"score_threshold: expected a number in \[0, 1\], got 2"):
+        build_model("experts", score_threshold=2.0)
