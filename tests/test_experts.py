@@ -117,3 +117,17 @@ def test_config_checks():
         build_model("experts", skip=False)
     with pytest.raises(ValueError, match=r"score_threshold: expected a number in \[0, 1\], got 2"):
         build_model("experts", score_threshold=2.0)
+
+
+def test_images_with_more_objects_than_experts_are_counted_before_training(capsys):
+    from latentseg import fit, synthetic_shapes
+
+    torch.manual_seed(0)
+    model = build_model("experts", num_classes=4, **{**SMALL, "num_latents": 3})
+    data = synthetic_shapes(16, size=32)
+    counts = torch.tensor([len(ids.unique()) for ids in data.instances])  # objects, the background included
+    fit(model, data, epochs=1, max_steps=1, progress=False)
+    out = capsys.readouterr().out
+    over = int((counts > 3).sum())
+    assert f"{over} images hold more objects than the model's 3 experts" in out
+    assert f"the {int((counts - 3).clamp_min(0).sum())} objects left over in them are never learned" in out

@@ -114,14 +114,14 @@ class ExpertsSegmentationModel(ImprovedSegmentationModel):
         """As :meth:`ImprovedSegmentationModel.forward` (the class logits are the per-pixel head's);
         ``with_extras`` adds ``objects``, per round of reading (the last only without ``deep_supervision``)."""
         trunk = self.trunk(x, return_attention, expert_mask, with_extras)
-        rounds = trunk.rounds if with_extras and self.config.deep_supervision else trunk.rounds[-1:]
+        if not with_extras:  # the class map alone: no object heads to run
+            return trunk.output(trunk.logits) if return_attention else trunk.logits
+        rounds = trunk.rounds if self.config.deep_supervision else trunk.rounds[-1:]
         context = F.interpolate(self.context_embed(trunk.pixels), size=trunk.fine.shape[-2:], mode="bilinear",
                                 align_corners=False)
         pixels = self.pixel_embed(trunk.fine) + context  # B×E×H×W
         objects = [self.objects(latents, pixels, expert_mask) for latents in rounds]
-        if with_extras:
-            return trunk.logits, {**trunk.extras, "objects": objects}
-        return trunk.output(trunk.logits) if return_attention else trunk.logits
+        return trunk.logits, {**trunk.extras, "objects": objects}
 
     def objects(self, latents: torch.Tensor, pixels: torch.Tensor, expert_mask: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
