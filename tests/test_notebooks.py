@@ -21,7 +21,7 @@ def test_the_series_is_there():
     names = [p.stem for p in NOTEBOOKS]
     for prefix in ("00_quickstart", "01_encoder", "02_latent_attention", "03_expert_segmentation", "04_training",
                    "05_explore_experts", "06_beyond_the_seed", "07_real_images", "08_scaling",
-                   "09_shortcut_learning"):
+                   "09_shortcut_learning", "10_experts_own_objects"):
         assert prefix in names
 
 
