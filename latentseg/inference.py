@@ -24,6 +24,26 @@ __all__ = ["predict_image", "predict_image_instances", "predict_files", "image_p
            "write_png"]
 
 
+def _model_input(model: Segmenter, image: torch.Tensor, max_size: int,
+                 size: tuple[int, int] | None) -> tuple[torch.Tensor, tuple[int, int]]:
+    """One image ``C×H×W``, checked, as the batch ``1×C×h×w`` the model reads (downscaled so its longer
+    side is at most ``max_size``, on the model's device), and the ``(H, W)`` its maps go back to."""
+    check_positive_int("max_size", max_size)
+    if max_size < model.min_size:
+        raise ValueError(f"max_size: expected at least the model's smallest input side {model.min_size}, got {max_size}")
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(f"image: expected a tensor C×H×W, got {type(image).__name__}")
+    if image.dim() != 3:
+        raise ValueError(f"image: expected one image C×H×W, got shape {tuple(image.shape)}")
+    x = check_image_batch("image", image[None], model.config.in_channels, model.min_size)
+    x = x.to(next(model.parameters()).device)
+    target = tuple(size or x.shape[-2:])
+    scale = max_size / max(x.shape[-2:])
+    if scale < 1:
+        x = F.interpolate(x, scale_factor=scale, mode="bilinear", antialias=True, align_corners=False)
+    return x, target
+
+
 @torch.no_grad()
 def predict_image(model: Segmenter, image: torch.Tensor, max_size: int = 1024,
                   size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -35,27 +55,15 @@ def predict_image(model: Segmenter, image: torch.Tensor, max_size: int = 1024,
     resolution) at the cost of detail. NaN or infinite pixels are refused (they would make every
     logit NaN and the whole map background).
     """
-    check_positive_int("max_size", max_size)
-    if max_size < model.min_size:
-        raise ValueError(f"max_size: expected at least the model's smallest input side {model.min_size}, got {max_size}")
-    if not isinstance(image, torch.Tensor):
-        raise TypeError(f"image: expected a tensor C×H×W, got {type(image).__name__}")
-    if image.dim() != 3:
-        raise ValueError(f"image: expected one image C×H×W, got shape {tuple(image.shape)}")
-    x = check_image_batch("image", image[None], model.config.in_channels, model.min_size)
-    x = x.to(next(model.parameters()).device)
-    height, width = size or x.shape[-2:]
-    scale = max_size / max(x.shape[-2:])
-    if scale < 1:
-        x = F.interpolate(x, scale_factor=scale, mode="bilinear", antialias=True, align_corners=False)
+    x, target = _model_input(model, image, max_size, size)
     was_training = model.training
     model.eval()
     try:
         logits = model(x)
     finally:
         model.train(was_training)
-    if logits.shape[-2:] != (height, width):
-        logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
+    if logits.shape[-2:] != target:
+        logits = F.interpolate(logits, size=target, mode="bilinear", align_corners=False)
     return logits.argmax(1)[0].cpu()
 
 
@@ -69,21 +77,13 @@ def predict_image_instances(model: Segmenter, image: torch.Tensor, max_size: int
     if not getattr(model, "owns_objects", False):
         raise ValueError(f"model: expected a model whose experts own objects (the experts model) for instance maps, "
                          f"got {type(model).__name__}, which predicts classes only")
-    check_positive_int("max_size", max_size)
-    if not isinstance(image, torch.Tensor) or image.dim() != 3:
-        raise ValueError(f"image: expected one image tensor C×H×W, got {getattr(image, 'shape', type(image).__name__)}")
-    x = check_image_batch("image", image[None], model.config.in_channels, model.min_size)
-    x = x.to(next(model.parameters()).device)
-    height, width = size or x.shape[-2:]
-    scale = max_size / max(x.shape[-2:])
-    if scale < 1:
-        x = F.interpolate(x, scale_factor=scale, mode="bilinear", antialias=True, align_corners=False)
+    x, target = _model_input(model, image, max_size, size)
     found = model.predict_instances(x)
     maps = torch.stack([found.classes[0], found.instances[0]]).float()[None]
-    classes, instances = F.interpolate(maps, size=(height, width), mode="nearest-exact")[0].long()
-    counts = torch.bincount(instances.flatten(), minlength=len(found.objects) + 1)
+    classes, instances = F.interpolate(maps, size=target, mode="nearest-exact")[0].long()
+    counts = torch.bincount(instances.flatten(), minlength=len(found.objects[0]) + 1)
     objects = [{"id": o["id"], "class": o["class"], "score": o["score"], "pixels": int(counts[o["id"]])}
-               for o in found.objects if counts[o["id"]] > 0]
+               for o in found.objects[0] if counts[o["id"]] > 0]
     return classes, instances, objects
 
 

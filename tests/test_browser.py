@@ -70,7 +70,7 @@ def voila_url(tmp_path):
 
 
 def _probe_line(page) -> str:
-    return page.locator(".widget-html", has_text="probe: pixel").inner_text().split("\n")[0]
+    return page.locator(".widget-html", has_text="probe: pixel").first.inner_text().split("\n")[0]  # the first explorer
 
 
 def test_slider_and_clicks_redraw_the_explorer_in_a_real_browser(voila_url):
@@ -86,7 +86,7 @@ def test_slider_and_clicks_redraw_the_explorer_in_a_real_browser(voila_url):
             before = picture.get_attribute("src")
             assert before, "the explorer's picture has no image"
 
-            slider = page.locator(".widget-slider", has_text="test image")
+            slider = page.locator(".widget-slider", has_text="test image").first  # notebook 05's first explorer
             readout = slider.locator(".widget-readout")
             readout.click()
             page.keyboard.press("Control+A")
@@ -96,7 +96,7 @@ def test_slider_and_clicks_redraw_the_explorer_in_a_real_browser(voila_url):
                 "before => document.querySelector('img.widget-image').getAttribute('src') !== before",
                 arg=before, timeout=60_000)
             assert readout.inner_text().strip() == "7"
-            assert "image: test set" in page.locator(".widget-html", has_text="IoU now").inner_text()
+            assert "image: test set" in page.locator(".widget-html", has_text="IoU now").first.inner_text()
 
             first = _probe_line(page)
             box = picture.bounding_box()

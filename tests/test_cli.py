@@ -269,7 +269,8 @@ def test_train_on_a_folder_and_clear_data_errors(tmp_path):
     bad = cli("train", "--data", "folder:" + str(tmp_path / "absent"), "--quiet", check=False)
     assert bad.returncode == 2 and "no folder" in bad.stderr
     bad = cli("train", "--data", "imagenet", "--quiet", check=False)
-    assert bad.returncode == 2 and "'synthetic', 'classic', 'shifted', 'nuclei', 'pets' or 'folder:PATH'" in bad.stderr
+    names = "'synthetic', 'crowded', 'classic', 'shifted', 'shifted-crowded', 'nuclei', 'pets' or 'folder:PATH'"
+    assert bad.returncode == 2 and names in bad.stderr
 
 
 def test_bench_throughput_only(tmp_path):
@@ -326,7 +327,7 @@ def test_instances_are_refused_where_there_are_none(trained, tmp_path):
     assert "Traceback" not in result.stderr and not (tmp_path / "o").exists()
     from standins import write_pets_layout
 
-    write_pets_layout(tmp_path / "pets", num_trainval=8, num_test=2)
+    write_pets_layout(tmp_path / "pets", num_trainval=20, num_test=4)
     result = cli("train", "--data", "pets", "--data-root", tmp_path / "pets", "--model", "experts", "--image-size", "32",
                  "--epochs", "1", "--quiet", "--out", tmp_path / "run", check=False)
     assert result.returncode == 2 and "carries none" in result.stderr and len(result.stderr.strip().splitlines()) == 1

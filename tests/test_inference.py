@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from latentseg import build_model, synthetic_shapes
 from latentseg.inference import predict_image
 
 
@@ -70,3 +71,18 @@ def test_a_failed_prediction_removes_what_it_wrote(tiny_model, tmp_path):
     with pytest.raises(ValueError, match="H, W ≥ 4"):
         predict_files(tiny_model, [tmp_path / "a.png", tmp_path / "b.png"], tmp_path / "new")
     assert not (tmp_path / "new").exists(), "a folder it created is removed"
+
+
+def test_instance_maps_of_one_image_come_back_at_its_size_with_counted_objects():
+    from latentseg.inference import predict_image_instances
+    from latentseg.pretrained import load_pretrained
+
+    model, _ = load_pretrained("experts-crowded")
+    image = synthetic_shapes(1, size=64, split="test", crowded=True).images[0]
+    big = torch.nn.functional.interpolate(image[None], size=(128, 96), mode="bilinear", align_corners=False)[0]
+    classes, ids, objects = predict_image_instances(model, big, max_size=64)
+    assert classes.shape == ids.shape == (128, 96) and objects
+    assert [o["pixels"] for o in objects] == [int((ids == o["id"]).sum()) for o in objects]
+    assert all((classes[ids == o["id"]] == o["class"]).all() for o in objects), "an object's pixels carry its class"
+    with pytest.raises(ValueError, match="expected a model whose experts own objects"):
+        predict_image_instances(build_model("unet", num_classes=4), image)

@@ -118,6 +118,9 @@ class FileSegmentationData(Dataset):
     def in_memory(self, size: int | Sequence[int]) -> SegmentationData:
         """Every pair resized to ``size`` and stacked (instance ids too, when there are any): a
         :class:`SegmentationData` for fast evaluation and plots."""
+        if not self.pairs:
+            raise ValueError("data: this split holds no images; give the folder more images or set the split's "
+                             "fraction higher")
         resize = Resize(size)
         images, labels = [], []
         for i in range(len(self)):
