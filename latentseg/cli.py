@@ -116,10 +116,11 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train on the built-in synthetic shapes; save checkpoint, picture, history",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--model", default="improved", choices=sorted(MODELS),
-                   help="improved: the latent-expert model of notebook 06; experts: its experts also own objects (instance "
+                   help="improved: the latent-expert model of notebooks 05–06; experts: its experts also own objects (instance "
                         "maps; needs data with instance ids); article: the seed article's; unet: the baseline")
-    t.add_argument("--data", default="synthetic", metavar="synthetic|classic|nuclei|pets|folder:PATH",
-                   help="built-in shapes (classic: in the old look, where colour gives them away); nuclei: real "
+    t.add_argument("--data", default="synthetic", metavar="synthetic|crowded|classic|textured|nuclei|pets|folder:PATH",
+                   help="built-in shapes (crowded: 3–7 touching shapes; classic: in the old look, where colour gives "
+                        "them away; textured: half the images outlined only by a change of pattern); nuclei: real "
                         f"fluorescence microscopy (`{NUCLEI_INSTALL}`); Oxford-IIIT Pet (downloaded once, about "
                         "800 MB); or PATH with images/ and masks/ (or train/, val/, test/)")
     t.add_argument("--data-root", type=Path, default=None,
@@ -156,9 +157,10 @@ def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("evaluate", help="metrics of a checkpoint on a synthetic test split",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     e.add_argument("checkpoint", type=Path)
-    e.add_argument("--data", default=None, metavar="synthetic|classic|shifted|nuclei|pets|folder:PATH",
+    e.add_argument("--data", default=None, metavar="synthetic|classic|shifted|shifted-texture|nuclei|pets|folder:PATH",
                    help="default: the data the checkpoint was trained on; shifted: shapes drawn with another look, "
-                        "which no model trains on")
+                        "which no model trains on; shifted-texture: the same code, shapes outlined only by a change "
+                        "of pattern")
     e.add_argument("--data-root", type=Path, default=None,
                    help=f"where pets is cached (default ${DATA_ENV}); for nuclei, a folder holding {NUCLEI_FILES}")
     e.add_argument("--seed", type=COUNT, default=0, help="chooses the synthetic test split (disjoint from training)")
@@ -202,7 +204,9 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
                    help="race on the synthetic shapes, on crowded scenes of them (3–7 touching shapes) or on the real "
                         "microscopy stack (z-block test split, nucleus IoU beside mIoU); panoptic quality on each")
     b.add_argument("--look", default="varied", choices=list(LOOKS),
-                   help="the synthetic shapes' look to train and test on (classic: colour gives shapes away)")
+                   help="the synthetic shapes' look to train and test on (classic: colour gives shapes away; "
+                        "texture: only a change of pattern outlines a shape; mixed: varied and texture images, "
+                        "tested on the varied look)")
     b.add_argument("--shifted-size", type=POSITIVE_INT, default=200,
                    help="images of the shifted test set (other drawing code, other looks) each model is scored on")
     b.add_argument("--sizes", type=POSITIVE_INT, nargs="+", default=[64], help="image sizes for the throughput rows")

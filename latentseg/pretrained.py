@@ -17,10 +17,10 @@ WEIGHTS = Path(__file__).resolve().parent / "weights"
 
 #: name → (file in :data:`WEIGHTS`, SHA-256 of the file)
 PRETRAINED: dict[str, tuple[str, str]] = {
-    # 6,000 steps on crowded scenes, seed 0 (train --data crowded --epochs 12): notebooks 05 and 10
+    # 6,000 steps on crowded scenes, seed 0 (train --data crowded --epochs 12): notebooks 07 and 11
     "experts-crowded": ("experts_crowded.pt", "60a4de30adea281858698048d35084ab39b2e7fe4d569fef86a7c2c763c5b6f7"),
     "unet-crowded": ("unet_crowded.pt", "6d8afd164044adc3a30b8e976f2d0443f2047b0640af265c3a2c0058bfd06dda"),
-    # 600 steps on the nuclei stack's training slices, 32 experts (slices hold up to 20 nuclei): notebook 10
+    # 600 steps on the nuclei stack's training slices, 32 experts (slices hold up to 20 nuclei): notebook 11
     "experts-nuclei": ("experts_nuclei.pt", "5940c698c38bd0670f3f5d4c6fede39e2c94ae786c79003b994dcae92eccc929"),
 }
 

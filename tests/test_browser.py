@@ -1,4 +1,4 @@
-"""A real browser: Voilà serves notebook 05, headless Chromium runs it; a slider moves and the picture
+"""A real browser: Voilà serves notebook 07, headless Chromium runs it; a slider moves and the picture
 changes; a click on the picture probes that pixel.
 
 Needs the ``voila`` and ``playwright`` packages and Debian's ``chromium`` (no browser download: Playwright
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "05_explore_experts.ipynb"
+NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "07_explore_experts.ipynb"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -86,7 +86,7 @@ def test_slider_and_clicks_redraw_the_explorer_in_a_real_browser(voila_url):
             before = picture.get_attribute("src")
             assert before, "the explorer's picture has no image"
 
-            slider = page.locator(".widget-slider", has_text="test image").first  # notebook 05's first explorer
+            slider = page.locator(".widget-slider", has_text="test image").first  # notebook 07's first explorer
             readout = slider.locator(".widget-readout")
             readout.click()
             page.keyboard.press("Control+A")

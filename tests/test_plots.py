@@ -14,9 +14,15 @@ def test_expert_class_and_loglog_figures():
     shown = fig.axes[0].images[0].get_array()
     assert shown.shape == (8, 4) and shown.max() == 1 and shown.sum() == 8, "rows are shares of each expert's positions"
     assert fig.axes[1].images[0].get_array().max() == pytest.approx(0.25)
+    bar = fig.axes[-1]
+    assert len(fig.axes) == 3 and "one scale" in bar.get_ylabel(), "one colour bar, shared by both maps"
+    assert bar.get_ylim() == (0, 1)
     plt.close(fig)
     fig = plot_loglog({"quadratic": ([1, 2, 4], [1, 4, 16])}, "n", "time")
     assert "slope 2.00" in fig.axes[0].get_legend().get_texts()[0].get_text()
+    fig.canvas.draw()
+    assert not any(t.get_text() for t in fig.axes[0].get_yticklabels(minor=True)), "no crowded minor labels"
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1", "2", "4"], "x labelled at the data only"
     plt.close(fig)
 
 

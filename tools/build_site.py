@@ -1,7 +1,7 @@
 """Build the static site: every notebook executed top to bottom on a fresh kernel and rendered to
 HTML with its outputs (figures embedded), and an index page that lists them.
 
-Notebooks are committed without outputs (only the cells nbval pins keep theirs); the site is where a
+Notebooks are committed without outputs; the site is where a
 reader sees them run. ``.github/workflows/site.yml`` builds it on every push to main and publishes
 it with GitHub Pages; the test suite builds it from one notebook and opens it in a real browser.
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.colors import BoundaryNorm, ListedColormap, hsv_to_rgb
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import LogLocator, NullFormatter
 
 from ..files import atomic_path
 
@@ -313,6 +313,8 @@ def plot_loglog(series: dict[str, tuple[Sequence[float], Sequence[float]]], xlab
     ticks = sorted({v for x, _ in series.values() for v in x})
     ax.set_xticks(ticks, [f"{v:,}" for v in ticks])
     ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # labelled 1-2-5, never crowded
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return fig
@@ -322,17 +324,19 @@ def plot_expert_class(matrices: dict[str, Sequence[Sequence[float]]], class_name
     """One heat map per model of its expert×class matrix ``M×K`` (positions won by each expert, by
     class), each row normalised to shares: a specialist's row is one dark cell, a generalist's is
     spread like the class frequencies."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(2.6 * len(matrices) + 0.6, 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(matrices), figsize=(2.6 * len(matrices) + 1.2, 4.4), squeeze=False,
+                             layout="constrained")
     for ax, (title, matrix) in zip(axes[0], matrices.items(), strict=True):
         counts = torch.as_tensor(matrix, dtype=torch.float64)
         shares = counts / counts.sum(1, keepdim=True).clamp_min(1)
-        ax.imshow(shares.numpy(), cmap="Greys", vmin=0, vmax=1, aspect="auto")
+        shown = ax.imshow(shares.numpy(), cmap="Greys", vmin=0, vmax=1, aspect="auto")
         won = counts.sum(1) / counts.sum()
         ax.set_yticks(range(len(counts)), [f"{m} ({100 * won[m]:.0f}%)" for m in range(len(counts))], fontsize=7)
         ax.set_xticks(range(len(class_names)), class_names, rotation=45, fontsize=8)
         ax.set_title(title, fontsize=9)
     axes[0, 0].set_ylabel("expert (share of positions it wins)")
-    fig.tight_layout()
+    fig.colorbar(shown, ax=axes[0].tolist(), fraction=0.04, pad=0.02).set_label(
+        "share of the expert's positions in each class (one scale)", fontsize=8)
     return fig
 
 

@@ -1,5 +1,5 @@
 """The models, and the zoo by name: ``article`` (the seed article's design, :mod:`.article`), ``improved``
-(notebook 06, :mod:`.improved`), ``experts`` (its experts each own an object, :mod:`.experts`) and ``unet``
+(notebooks 05–06, :mod:`.improved`), ``experts`` (its experts each own an object, :mod:`.experts`) and ``unet``
 (the convolutional baseline, :mod:`.unet`)."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The improved latent-expert model: the seed's idea (latents read the pixels, pixels read the
-latents) with the pieces that make it segment. Notebook 06 adds them one at a time and measures each.
+latents) with the pieces that make it segment. Notebooks 05 (architecture) and 06 (recipe) add them
+one at a time and measure each.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .config import BaseConfig
 class ImprovedConfig(BaseConfig):
     """Everything needed to rebuild an :class:`ImprovedSegmentationModel`.
 
-    The switches turn off one improvement each, so the ablation in notebook 06 is a set of configs:
+    The switches turn off one improvement each, so the ablation in notebook 05 is a set of configs:
 
     - ``encoder_blocks``: residual blocks at 1/4 resolution; they widen what each feature sees from
       the seed's 10×10 window to 45×45 pixels with two blocks (attention adds the rest of the image);
