@@ -138,8 +138,9 @@ def test_bench_tiny_run_writes_json_and_plot(tmp_path):
         assert t["test_miou"] == pytest.approx(sum(present) / len(present)) and len(t["test_per_class_iou"]) == 4
         assert t["steps"] == 4 and t["curve"][-1][0] == t["train_seconds"]
         assert [step for step, _ in t["step_curve"]] == [2, 4], "validated every --val-every steps and at the end"
-        assert all(0 <= t[k] <= 1 for k in ("shifted_miou", "greyscale_miou", "hue_agreement"))
-        assert set(t["summary"]) >= {"test_miou", "shifted_miou", "greyscale_miou", "hue_agreement", "pq", "shifted_pq"}
+        assert all(0 <= t[k] <= 1 for k in ("shifted_miou", "greyscale_miou", "texture_miou", "hue_agreement"))
+        assert set(t["summary"]) >= {"test_miou", "shifted_miou", "greyscale_miou", "texture_miou", "hue_agreement", "pq",
+                                     "shifted_pq"}
         assert 0 <= t["pq"] <= 1 and 0 <= t["shifted_pq"] <= 1 and len(t["per_class_pq"]) == 4
         assert t["seconds_to_target"] is None or t["seconds_to_target"] <= t["train_seconds"]
         assert all(0 <= miou <= 1 for _, miou in t["curve"])

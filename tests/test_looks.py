@@ -70,3 +70,45 @@ def test_an_outline_is_the_rim_of_its_shape_one_or_two_pixels_wide():
     region[:, 2:7, 2:7] = True
     rims = _rims(region, torch.tensor([1, 2]))
     assert rims[0].sum() == 16 and rims[1].sum() == 24 and not rims[:, 4, 4].any() and (rims <= region).all()
+
+
+def _share_of_strong_steps_on_edges(data):
+    """Of the horizontal luminance steps of 0.3 or more, the share that crosses a shape's edge."""
+    luma = luminance(data.images)
+    strong = (luma[:, :, 1:] - luma[:, :, :-1]).abs() > 0.3
+    across = data.masks[:, :, 1:] != data.masks[:, :, :-1]
+    return float((strong & across).sum() / strong.sum())
+
+
+def test_in_the_texture_look_a_strong_step_is_no_sign_of_an_edge():
+    data = synthetic_shapes(400, size=32, seed=3, look="texture")
+    assert torch.equal(data.masks, synthetic_shapes(400, size=32, seed=3, look="varied").masks), "the same shapes"
+    # edges are 4 % of the steps; in the varied look they hold about half the strong ones, here few
+    assert _share_of_strong_steps_on_edges(data) < 0.15 < 0.35 < _share_of_strong_steps_on_edges(
+        synthetic_shapes(400, size=32, seed=3, look="varied"))
+    saturation, value = _saturation_and_value(data.images)
+    inside, outside = data.masks > 0, data.masks == 0
+    assert abs(float(saturation[inside].mean() - saturation[outside].mean())) < 0.05
+    assert abs(float(value[inside].mean() - value[outside].mean())) < 0.05
+
+
+def test_texture_twins_share_the_backgrounds_colours():
+    """Half the shapes reuse the background's two colours: a model cannot tell them apart by colour."""
+    from latentseg.data.looks import paint_texture
+
+    top = torch.zeros(200, 32, 32, dtype=torch.long)
+    top[:, 8:24, 8:24] = 1
+    images = paint_texture(top, 1, torch.Generator().manual_seed(0))
+    inside, outside = images[:, :, 10:22, 10:22].flatten(2), images[:, :, :, :4].flatten(2)
+    colours_in = torch.stack([inside.amin(2), inside.amax(2)], 1)  # 200×2×3: the two colours (± noise)
+    colours_out = torch.stack([outside.amin(2), outside.amax(2)], 1)
+    same = ((colours_in - colours_out).abs().amax((1, 2)) < 0.12).float().mean()
+    assert 0.35 < same < 0.65
+
+
+def test_the_mixed_look_draws_each_image_in_one_of_two_looks():
+    mixed = synthetic_shapes(64, size=32, seed=5, look="mixed")
+    varied = synthetic_shapes(64, size=32, seed=5, look="varied")
+    assert torch.equal(mixed.masks, varied.masks)
+    with pytest.raises(ValueError, match="look: expected one of"):
+        synthetic_shapes(4, size=32, look="textures")

@@ -2,7 +2,7 @@
 
 import torch
 
-from latentseg import synthetic_shapes
+from latentseg import evaluate, synthetic_shapes
 from latentseg.analysis.robustness import hue_agreement, robustness_report
 from latentseg.data.shifted import shifted_shapes
 
@@ -34,4 +34,7 @@ def test_robustness_report_fields():
     test, shifted = synthetic_shapes(4, size=32, split="test"), shifted_shapes(4, size=32)
     report = robustness_report(_ReadsNothing(), test, shifted)
     assert set(report) == {"test_miou", "shifted_miou", "greyscale_miou", "hue_agreement"}
+    texture = shifted_shapes(4, size=32, texture=True)
+    with_texture = robustness_report(_ReadsNothing(), test, shifted, texture=texture)
+    assert with_texture["texture_miou"] == evaluate(_ReadsNothing(), texture).miou
     assert report["greyscale_miou"] == report["test_miou"], "a model that reads nothing loses nothing to greyscale"

@@ -28,3 +28,14 @@ def test_a_source_for_testing_only():
         load_splits("shifted", 32)
     classic = load_splits("classic", 32, train_size=4, val_size=2, test_size=2)
     assert "classic look" in classic.description
+
+
+def test_a_texture_version_drawn_by_its_own_code():
+    plain, texture = shifted_shapes(8, size=32, seed=1), shifted_shapes(8, size=32, seed=1, texture=True)
+    assert not torch.equal(plain.images, texture.images) and texture.instances is not None
+    assert torch.equal(texture.images[:4], shifted_shapes(4, size=32, seed=1, texture=True).images)
+    assert torch.equal(load_test("shifted-texture", 32, seed=1, test_size=8).images, texture.images)
+    with pytest.raises(ValueError, match="'shifted-texture' is a test set only.*train on 'textured'"):
+        load_splits("shifted-texture", 32)
+    textured = load_splits("textured", 32, train_size=4, val_size=2, test_size=2)
+    assert "mixed look" in textured.description

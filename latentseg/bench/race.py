@@ -36,8 +36,8 @@ SPECIALISATION_KEYS = ("routing_entropy", "routing_entropy_ratio", "nmi", "ari",
 def summarise_runs(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Mean and sample standard deviation (0 for one run) over runs of ``test_miou``, the robustness
     figures, ``steps`` and, for latent models, the specialisation figures."""
-    keys = ("test_miou", "nucleus_iou", "shifted_miou", "greyscale_miou", "hue_agreement", "pq", "sq", "rq", "shifted_pq",
-            "steps")
+    keys = ("test_miou", "nucleus_iou", "shifted_miou", "greyscale_miou", "texture_miou", "hue_agreement", "pq", "sq", "rq",
+            "shifted_pq", "steps")
     values: dict[str, list[float]] = {k: [r[k] for r in runs] for k in keys if k in runs[0]}
     if "specialisation" in runs[0]:
         values.update({k: [r["specialisation"][k] for r in runs] for k in SPECIALISATION_KEYS})
@@ -115,10 +115,12 @@ def race_one(name: str, seed: int, budget_s: float | None, recipe: Recipe, sizes
     """One model trained once for ``budget_s`` seconds or ``steps`` steps, then scored on data it did
     not train on, with the specialisation figures for a model that has experts.
 
-    ``data="synthetic"``: the shapes of ``seed`` in ``look`` (``sizes``: images per split), scored
-    also by :func:`~latentseg.analysis.robustness.robustness_report` (the shifted set, greyscale
-    copies, hue rotations). ``data="nuclei"``: the microscopy stack's z-block splits (the same for
-    every seed; ``seed`` changes initialisation, shuffling and augmentation), with ``nucleus_iou``.
+    ``data="synthetic"``: the shapes of ``seed`` in ``look`` (``sizes``: images per split; the
+    ``mixed`` look is tested on the varied look's test split, so that its test column compares with
+    the varied look's), scored also by :func:`~latentseg.analysis.robustness.robustness_report` (the
+    shifted set and its texture version, greyscale copies, hue rotations). ``data="nuclei"``: the
+    microscopy stack's z-block splits (the same for every seed;
+    ``seed`` changes initialisation, shuffling and augmentation), with ``nucleus_iou``.
     """
     if data not in RACE_DATA:
         raise ValueError(f"data: expected one of {RACE_DATA}, got {data!r}")
@@ -126,8 +128,9 @@ def race_one(name: str, seed: int, budget_s: float | None, recipe: Recipe, sizes
         splits = load_splits("nuclei", image_size, seed)
         train, val, test, class_names = splits.train, splits.val, splits.test, splits.class_names
     else:
-        train, val, test = (synthetic_shapes(sizes[split], image_size, seed, split, look=look, crowded=data == "crowded")
-                            for split in ("train", "val", "test"))
+        looks = {"train": look, "val": look, "test": "varied" if look == "mixed" else look}
+        train, val, test = (synthetic_shapes(sizes[split], image_size, seed, split, look=looks[split],
+                                             crowded=data == "crowded") for split in ("train", "val", "test"))
         class_names = SHAPE_CLASSES
     torch.manual_seed(seed)
     model = build_model(name, num_classes=len(class_names))
@@ -137,8 +140,10 @@ def race_one(name: str, seed: int, budget_s: float | None, recipe: Recipe, sizes
     if data == "nuclei":
         run["nucleus_iou"] = run["test_per_class_iou"][class_names.index("nucleus")]
     else:
-        shifted = shifted_shapes(sizes.get("shifted", SHIFTED_TEST_SIZE), image_size, seed, crowded=data == "crowded")
-        run |= robustness_report(model, test, shifted, device=device) | panoptic_report(model, shifted, "shifted_", device)
+        count, crowded = sizes.get("shifted", SHIFTED_TEST_SIZE), data == "crowded"
+        shifted = shifted_shapes(count, image_size, seed, crowded=crowded)
+        texture = shifted_shapes(count, image_size, seed, crowded=crowded, texture=True)
+        run |= robustness_report(model, test, shifted, device, texture) | panoptic_report(model, shifted, "shifted_", device)
     if model.has_experts:  # do its latents act as experts?
         report = specialisation_report(model.cpu(), test.images[:200], test.masks[:200])
         run["specialisation"] = {k: report[k] for k in SPECIALISATION_KEYS}

@@ -38,7 +38,8 @@ def _run_line(label: str, run: dict[str, Any]) -> str:
     if "nucleus_iou" in run:
         robust = f"{run['nucleus_iou']:>9.4f}"
     else:
-        robust = f"{run['shifted_miou']:>9.4f}{run['greyscale_miou']:>8.4f}{run['hue_agreement']:>7.3f}"
+        robust = (f"{run['shifted_miou']:>9.4f}{run['greyscale_miou']:>8.4f}{run.get('texture_miou', float('nan')):>9.4f}"
+                  f"{run['hue_agreement']:>7.3f}")
     spec = run.get("specialisation")
     if spec:
         duplicates = f"{spec['duplicate_pairs']:.1f} ({spec['duplicate_pairs_used']:.1f})"
@@ -57,7 +58,9 @@ def _summary_line(name: str, summary: dict[str, dict[str, float]]) -> str:
     if "nucleus_iou" in summary:
         line += f"nucleus IoU {pm('nucleus_iou')}"
     else:
-        line += f"shifted {pm('shifted_miou')}, greyscale {pm('greyscale_miou')}, hue agreement {pm('hue_agreement', 3)}"
+        line += f"shifted {pm('shifted_miou')}, greyscale {pm('greyscale_miou')}, "
+        line += f"texture {pm('texture_miou')}, " if "texture_miou" in summary else ""
+        line += f"hue agreement {pm('hue_agreement', 3)}"
     line += f", PQ {pm('pq')}" + (f" (shifted {pm('shifted_pq')})" if "shifted_pq" in summary else "")
     if "nmi" in summary:
         line += (f", entropy/ln M {summary['routing_entropy_ratio']['mean']:.2f} ± "
@@ -82,7 +85,8 @@ def race_table(result: dict[str, Any]) -> list[str]:
              f"batch {recipe['batch_size']}, dice {recipe['dice_weight']:g}, edge weight {recipe['edge_weight']:g}, "
              f"colour jitter {'on' if recipe.get('colour_jitter') else 'off'}):",
              f"{'model (seed)':<17}{'steps':>7}{'test mIoU':>11}"
-             + (f"{'nucleus':>9}{'PQ':>8}" if nuclei else f"{'shifted':>9}{'grey':>8}{'hue':>7}{'PQ':>8}{'shifted PQ':>12}") +
+             + (f"{'nucleus':>9}{'PQ':>8}" if nuclei
+                else f"{'shifted':>9}{'grey':>8}{'texture':>9}{'hue':>7}{'PQ':>8}{'shifted PQ':>12}") +
              f"{'to ' + format(result['target_miou'], '.2f') + ' (s)':>14}"
              f"{'entropy/ln M':>14}{'NMI':>7}{'used':>6}{'dup. pairs (used)':>19}"]
     b = result.get("baselines")

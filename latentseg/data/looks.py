@@ -13,11 +13,19 @@ Three looks, chosen by name:
   edge stays visible, also in greyscale. Nothing but geometry tells a circle from a square, or a
   shape from the background.
 - ``faint``: the varied look as it was before the two-colour patterns, outlines and wider sizes (the
-  same images, bit for bit): faint patterns only, radii 8–20 %. Notebooks 00–04 and 06 teach the seed
+  same images, bit for bit): faint patterns only, radii 8–20 %. Notebooks 01–06 teach the article's
   design on it; on the varied look's bold patterns that design finds hardly any shapes.
 - ``classic``: the first look, kept to show a shortcut: saturated shapes on greyish, blotchy
   backgrounds. Colour then tells shape from background, and a model learns that instead of form
-  (notebook 09).
+  (notebook 10).
+- ``texture``: patterns everywhere, so that strong steps of colour mostly lie *inside* regions.
+  The background is a two-colour pattern (stripes, checks, dots or a maze of crossing waves) at any
+  angle and a period of 5–16 % of the side; each shape is filled with a pattern of its own. Half
+  the shapes are the background's *twin*: the same two colours and the same kind of pattern, only
+  turned (stripes, 45–135°) or scaled (period ×2 or ÷2), so that only the change of pattern
+  outlines them; no colour and no mean brightness tells them apart.
+- ``mixed``: each image in the varied look or the texture look, one or the other with even odds,
+  on the same shapes; a model trained on it must find edges of colour and edges of pattern.
 
 Painting functions take ``top`` ``n×H×W`` (0 = background, ``s + 1`` = shape ``s``) and return images
 ``n×3×H×W`` in ``[0, 1]``.
@@ -30,7 +38,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-LOOKS = ("varied", "faint", "classic")
+LOOKS = ("varied", "faint", "classic", "texture", "mixed")
 #: least difference of mean luminance (Rec. 601, 0–1 scale) between a shape and the background under it
 MIN_CONTRAST = 0.2
 _LUMA = torch.tensor([0.299, 0.587, 0.114])
@@ -168,10 +176,62 @@ def paint_classic(top: torch.Tensor, num_shapes: int, g: torch.Generator) -> tor
     return (images + 0.05 * torch.randn(images.shape, generator=g)).clamp(0, 1)
 
 
+def _pattern_shares(kind: torch.Tensor, angle: torch.Tensor, period: torch.Tensor, size: int) -> torch.Tensor:
+    """Share of a pattern's second colour ``n×H×W`` in {0, 1}, per image: ``kind`` 0 stripes, 1 checks,
+    2 dots, 3 a maze of three crossing waves; ``angle`` in radians, ``period`` as a fraction of the side."""
+    coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size - 0.5
+    wave = period[:, None, None]
+
+    def along(theta: torch.Tensor) -> torch.Tensor:  # n×H×W: position along direction theta, in periods
+        return (torch.cos(theta)[:, None, None] * coords[None, None, :]
+                + torch.sin(theta)[:, None, None] * coords[None, :, None]) / wave
+
+    u, v = along(angle), along(angle + math.pi / 2)
+    stripes = torch.sin(2 * math.pi * u) > 0
+    checks = (torch.floor(u) + torch.floor(v)) % 2 > 0
+    dots = torch.cos(2 * math.pi * u) + torch.cos(2 * math.pi * v) > 1
+    maze = sum(torch.sin(2 * math.pi * along(angle + k * math.pi / 3) + k) for k in range(3)) > 0
+    shares = torch.stack([stripes, checks, dots, maze], 1).float()  # n×4×H×W
+    return shares.gather(1, kind[:, None, None, None].expand(-1, 1, size, size))[:, 0]
+
+
+def paint_texture(top: torch.Tensor, num_shapes: int, g: torch.Generator) -> torch.Tensor:
+    """The ``texture`` look: two-colour patterns only; half the shapes are the background's twin (see
+    the module's docstring)."""
+    n, size = top.shape[0], top.shape[-1]
+
+    def pattern() -> tuple[torch.Tensor, ...]:
+        return (_any_colour((n,), g), _any_colour((n,), g), torch.randint(0, 4, (n,), generator=g),
+                math.pi * torch.rand(n, generator=g), 0.05 + 0.11 * torch.rand(n, generator=g))
+
+    first, second, kind, angle, period = pattern()
+    image = torch.lerp(first[:, :, None, None], second[:, :, None, None],
+                       _pattern_shares(kind, angle, period, size)[:, None])
+    for s in range(num_shapes):
+        own = pattern()
+        twin = torch.rand(n, generator=g) < 0.5
+        turn = (kind == 0) & (torch.rand(n, generator=g) < 0.5)  # stripes turn; any pattern can be rescaled
+        twin_angle = angle + torch.where(turn, math.pi / 4 + math.pi / 2 * torch.rand(n, generator=g),
+                                         math.pi * torch.rand(n, generator=g))
+        rescaled = torch.where(period < 0.1, period * 2, period / 2)
+        twin_period = torch.where(turn, period, rescaled)
+        a, b, k, theta, wave = (torch.where(twin.view(-1, *[1] * (mine.dim() - 1)), theirs, mine)
+                                for mine, theirs in zip(own, (first, second, kind, twin_angle, twin_period), strict=True))
+        fill = torch.lerp(a[:, :, None, None], b[:, :, None, None], _pattern_shares(k, theta, wave, size)[:, None])
+        image = torch.where((top == s + 1)[:, None], fill, image)
+    return (image + 0.02 * torch.randn(image.shape, generator=g)).clamp(0, 1)
+
+
 def paint(look: str, top: torch.Tensor, num_shapes: int, g: torch.Generator) -> torch.Tensor:
     """Images ``n×3×H×W`` for the shape map ``top`` in the named ``look``."""
     if look not in LOOKS:
         raise ValueError(f"look: expected one of {LOOKS}, got {look!r}")
     if look == "classic":
         return paint_classic(top, num_shapes, g)
+    if look == "texture":
+        return paint_texture(top, num_shapes, g)
+    if look == "mixed":
+        textured = torch.rand(top.shape[0], generator=g) < 0.5
+        return torch.where(textured[:, None, None, None], paint_texture(top, num_shapes, g),
+                           paint_varied(top, num_shapes, g))
     return paint_varied(top, num_shapes, g, bold=look == "varied")

@@ -18,7 +18,8 @@ SHAPE_CLASSES = ("background", "circle", "square", "triangle")
 SPLITS = ("train", "val", "test")
 _CHUNK = 256  # images drawn per generator
 #: each look's range of shape radii, as fractions of the side (the faint look keeps its first range)
-RADII = {"varied": (0.06, 0.24), "faint": (0.08, 0.20), "classic": (0.06, 0.24)}
+RADII = {"varied": (0.06, 0.24), "faint": (0.08, 0.20), "classic": (0.06, 0.24), "texture": (0.06, 0.24),
+         "mixed": (0.06, 0.24)}
 #: radii of crowded scenes (:func:`synthetic_shapes` with ``crowded=True``), smaller, so that 3–7 fit
 CROWDED_RADII = (0.07, 0.16)
 #: shapes per crowded scene, at most

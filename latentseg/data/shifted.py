@@ -14,7 +14,11 @@ How it compares with :func:`latentseg.data.synthetic_shapes`:
 - shapes: pastel (light, low-saturation) fills, flat, striped or dotted, some with a dark outline
   two pixels wide (the outline is part of the shape; the generator's outlines take any colour that
   stands out from the background);
-- noise: some images slightly blurred, some with salt-and-pepper pixels.
+- noise: some images slightly blurred, some with salt-and-pepper pixels;
+- the texture version (``texture=True``): nothing but a change of pattern marks a shape's edge —
+  rings, zigzags, plaids and diamond lattices of two random colours (periods 7–16 % of the side), a shape the background's
+  twin 30 % of the time (its colours and family, turned or rescaled). The generator's ``texture`` look draws stripes,
+  checks, dots and mazes, with its own code.
 
 Each shape's fill differs from the mean colour of the background it covers by at least 0.2 in luminance,
 as in the generator, so a person sees every shape. The generator learned from this set's failures (its
@@ -64,6 +68,41 @@ def _background(rng: np.random.Generator, side: int) -> np.ndarray:
     return a * (1 - t[..., None]) + b * t[..., None]
 
 
+def _texture_params(rng: np.random.Generator) -> dict:
+    """A random texture of this set's own families: two colours, a family, an angle, a period, a centre."""
+    return {"colours": (_rgb(rng.random(), rng.random(), 0.2 + 0.8 * rng.random()),
+                        _rgb(rng.random(), rng.random(), 0.2 + 0.8 * rng.random())),
+            "family": int(rng.integers(4)), "angle": rng.random() * math.pi, "period": 0.07 + 0.09 * rng.random(),
+            "centre": rng.random(2)}
+
+
+def _twin(rng: np.random.Generator, params: dict) -> dict:
+    """The same colours and family as ``params``, with the period 2.2× or ÷2.2, or (zigzags, the one
+    family that a quarter turn changes) turned by 60–120°."""
+    if params["family"] == 1 and rng.random() < 0.5:
+        return params | {"angle": params["angle"] + math.pi / 3 + rng.random() * math.pi / 3}
+    return params | {"period": params["period"] * 2.2 if params["period"] < 0.11 else params["period"] / 2.2}
+
+
+def _texture(side: int, params: dict) -> np.ndarray:
+    """A two-colour texture ``side×side×3``: rings around a centre, zigzag stripes, a plaid of three
+    tones or a lattice of diamonds."""
+    y, x = np.mgrid[0:side, 0:side] / side
+    cos, sin, period = math.cos(params["angle"]), math.sin(params["angle"]), params["period"]
+    u, v = ((x - 0.5) * cos + (y - 0.5) * sin) / period, (-(x - 0.5) * sin + (y - 0.5) * cos) / period
+    family = params["family"]
+    if family == 0:
+        t = np.sin(2 * math.pi * np.hypot(x - params["centre"][0], y - params["centre"][1]) / period) > 0
+    elif family == 1:
+        t = np.sin(2 * math.pi * (u + 0.5 * np.abs(v % 2 - 1))) > 0
+    elif family == 2:
+        t = ((np.sin(2 * math.pi * u) > 0.3).astype(float) + (np.sin(2 * math.pi * v) > 0.3)) / 2
+    else:
+        t = np.abs(u % 1 - 0.5) + np.abs(v % 1 - 0.5) < 0.3
+    a, b = params["colours"]
+    return a * (1 - np.asarray(t, float)[..., None]) + b * np.asarray(t, float)[..., None]
+
+
 def _outline(kind: int, cx: float, cy: float, radius: float, angle: float) -> list[tuple[float, float]]:
     """The corners of a square (kind 2) or an equilateral triangle (kind 3) of a circle's area."""
     sides = 4 if kind == 2 else 3
@@ -96,10 +135,12 @@ def _pastel(rng: np.random.Generator, behind: np.ndarray) -> np.ndarray:
     return np.clip(behind * 0.35, 0, 1) if behind @ _LUMA > 0.5 else np.clip(behind + 0.7 * (1 - behind), 0, 1)
 
 
-def _draw_one(rng: np.random.Generator, size: int, crowded: bool = False) -> tuple[np.ndarray, ...]:
-    """One image ``size×size×3`` (floats in [0, 1]), its class map and its instance ids ``size×size``."""
+def _draw_one(rng: np.random.Generator, size: int, crowded: bool = False, texture: bool = False) -> tuple[np.ndarray, ...]:
+    """One image ``size×size×3`` (floats in [0, 1]), its class map and its instance ids ``size×size``;
+    with ``texture``, patterns only: every shape a texture of its own, 30 % of them the background's twin."""
     side = size * _SCALE
-    picture = _background(rng, side)
+    ground = _texture_params(rng) if texture else None
+    picture = _texture(side, ground) if texture else _background(rng, side)
     labels = Image.new("L", (side, side), 0)
     ids = np.zeros((side, side), dtype=np.int32)
     for index, (kind, radius, cx, cy) in enumerate(_layout(rng, side, crowded)):
@@ -111,10 +152,13 @@ def _draw_one(rng: np.random.Generator, size: int, crowded: bool = False) -> tup
         else:
             draw.polygon(corners, fill=255)
         inside = np.asarray(shape) > 127
-        behind = picture[inside].mean(0) if inside.any() else picture.mean((0, 1))  # what the shape covers
-        fill = _fill_pattern(rng, side, _pastel(rng, behind))
-        picture = np.where(inside[..., None], fill, picture)
-        if rng.random() < 0.4:  # a dark outline, part of the shape
+        if texture:
+            picture = np.where(inside[..., None], _texture(side, _twin(rng, ground) if rng.random() < 0.3
+                                                           else _texture_params(rng)), picture)
+        else:
+            behind = picture[inside].mean(0) if inside.any() else picture.mean((0, 1))  # what the shape covers
+            picture = np.where(inside[..., None], _fill_pattern(rng, side, _pastel(rng, behind)), picture)
+        if not texture and rng.random() < 0.4:  # a dark outline, part of the shape
             ring = Image.new("L", (side, side), 0)
             width = 2 * _SCALE
             if kind == 1:
@@ -166,17 +210,19 @@ def _finish(rng: np.random.Generator, picture: np.ndarray, size: int) -> np.ndar
     return array
 
 
-def shifted_shapes(num_images: int = 200, size: int = 64, seed: int = 0, crowded: bool = False) -> SegmentationData:
+def shifted_shapes(num_images: int = 200, size: int = 64, seed: int = 0, crowded: bool = False,
+                   texture: bool = False) -> SegmentationData:
     """``num_images`` shifted test images ``N×3×size×size`` with class masks and instance ids, classes
-    ``background, circle, square, triangle``; ``crowded``: 3–7 shapes that touch (:func:`_layout`).
-    Image ``i`` of ``seed`` is the same on every machine and whatever ``num_images``."""
+    ``background, circle, square, triangle``; ``crowded``: 3–7 shapes that touch (:func:`_layout`);
+    ``texture``: shapes outlined only by a change of pattern (:func:`_texture`; the cue-conflict probe
+    of Geirhos et al., 2019). Image ``i`` of ``seed`` is the same on every machine and whatever ``num_images``."""
     check_positive_int("num_images", num_images)
     if check_positive_int("size", size) < 16:
         raise ValueError(f"size: expected at least 16 pixels, got {size}")
     images, masks, instances = [], [], []
     for index in range(num_images):
-        key = [seed, index, 0xC0DE if crowded else 0x5EED]
-        image, mask, ids = _draw_one(np.random.default_rng(key), size, crowded)
+        key = [seed, index, 0xC0DE if crowded else 0x5EED] + ([0x7E47] if texture else [])
+        image, mask, ids = _draw_one(np.random.default_rng(key), size, crowded, texture)
         images.append(torch.from_numpy(image).permute(2, 0, 1))
         masks.append(torch.from_numpy(mask))
         instances.append(torch.from_numpy(ids))

@@ -41,18 +41,22 @@ class DataSplits:
 
 
 #: the names ``--data`` takes besides ``folder:PATH``; ``shifted`` is a test set only
-NAMED_SOURCES = ("synthetic", "crowded", "classic", "shifted", "shifted-crowded", "nuclei", "pets")
+NAMED_SOURCES = ("synthetic", "crowded", "classic", "textured", "shifted", "shifted-crowded", "shifted-texture",
+                 "nuclei", "pets")
 #: sources drawn in memory from the shape classes (the rest are read from files)
-SHAPE_SOURCES = ("synthetic", "crowded", "classic", "shifted", "shifted-crowded")
-#: test sets only, drawn by code no model trains on (:mod:`latentseg.data.shifted`)
-TEST_ONLY = ("shifted", "shifted-crowded")
+SHAPE_SOURCES = ("synthetic", "crowded", "classic", "textured", "shifted", "shifted-crowded", "shifted-texture")
+#: test sets only, drawn by code no model trains on (:mod:`latentseg.data.shifted`), and what to train on instead
+TEST_ONLY = {"shifted": "synthetic", "shifted-crowded": "crowded", "shifted-texture": "textured"}
+#: the generator's look of each training source
+_LOOK_OF = {"synthetic": "varied", "crowded": "varied", "classic": "classic", "textured": "mixed"}
 SHIFTED_TEST_SIZE = 200
 
 
 def parse_source(spec: str) -> tuple[str, Path | None]:
     """A named source → (name, None): ``synthetic`` (the shapes in the varied look), ``crowded`` (3–7
-    touching shapes per image), ``classic`` (the old look, where colour gives shapes away), ``shifted``
-    and ``shifted-crowded`` (:mod:`latentseg.data.shifted`, test only), ``nuclei``
+    touching shapes per image), ``classic`` (the old look, where colour gives shapes away), ``textured``
+    (the mixed look: half the images outlined only by a change of pattern), ``shifted``,
+    ``shifted-crowded`` and ``shifted-texture`` (:mod:`latentseg.data.shifted`, test only), ``nuclei``
     (:mod:`latentseg.data.nuclei`, real microscopy), ``pets``; ``"folder:PATH"`` → ("folder", PATH)."""
     if spec in NAMED_SOURCES:
         return spec, None
@@ -78,15 +82,14 @@ def load_splits(
     kind, path = parse_source(spec)
     if kind in TEST_ONLY:
         raise ValueError(f"data: {kind!r} is a test set only, so that no model ever trains on it; train on "
-                         f"{kind.replace('shifted', 'synthetic').replace('synthetic-', '')!r} and evaluate with "
-                         f"--data {kind}")
+                         f"{TEST_ONLY[kind]!r} and evaluate with --data {kind}")
     if kind in SHAPE_SOURCES:
         sizes = {"train": train_size, "val": val_size, "test": test_size}
         sets = {split: _shapes(kind, n or SYNTHETIC_SIZES[split], image_size, seed, split) for split, n in sizes.items()}
         what = "crowded scenes of " if kind == "crowded" else ""
         return DataSplits(sets["train"], sets["val"], sets["test"], SHAPE_CLASSES,
                           f"{len(sets['train'])} {what}synthetic {image_size}×{image_size} images "
-                          f"({'classic' if kind == 'classic' else 'varied'} look)")
+                          f"({_LOOK_OF[kind]} look)")
 
     if kind == "nuclei":
         return _nuclei_splits(image_size, train_size, val_size, test_size, root)
@@ -99,9 +102,8 @@ def load_splits(
 
 
 def _shapes(kind: str, count: int, image_size: int, seed: int, split: str) -> SegmentationData:
-    """One split of the generator's shapes: ``synthetic``, ``crowded`` or ``classic``."""
-    return synthetic_shapes(count, image_size, seed, split, look="classic" if kind == "classic" else "varied",
-                            crowded=kind == "crowded")
+    """One split of the generator's shapes: ``synthetic``, ``crowded``, ``classic`` or ``textured``."""
+    return synthetic_shapes(count, image_size, seed, split, look=_LOOK_OF[kind], crowded=kind == "crowded")
 
 
 def _nuclei_splits(image_size: int, train_size, val_size, test_size, root) -> DataSplits:
@@ -128,7 +130,8 @@ def load_test(
     """The test split alone, as :func:`load_splits` makes it (for evaluating a checkpoint)."""
     kind = parse_source(spec)[0]
     if kind in TEST_ONLY:
-        return shifted_shapes(test_size or SHIFTED_TEST_SIZE, image_size, seed, crowded=kind == "shifted-crowded")
+        return shifted_shapes(test_size or SHIFTED_TEST_SIZE, image_size, seed, crowded=kind == "shifted-crowded",
+                              texture=kind == "shifted-texture")
     if kind == "nuclei":
         return nuclei_split("test", image_size, root).subset(test_size)
     if kind in SHAPE_SOURCES:
