@@ -270,7 +270,8 @@ def test_train_on_a_folder_and_clear_data_errors(tmp_path):
     bad = cli("train", "--data", "folder:" + str(tmp_path / "absent"), "--quiet", check=False)
     assert bad.returncode == 2 and "no folder" in bad.stderr
     bad = cli("train", "--data", "imagenet", "--quiet", check=False)
-    names = "'synthetic', 'crowded', 'classic', 'shifted', 'shifted-crowded', 'nuclei', 'pets' or 'folder:PATH'"
+    names = ("'synthetic', 'crowded', 'classic', 'textured', 'shifted', 'shifted-crowded', 'shifted-texture', 'nuclei', "
+             "'pets' or 'folder:PATH'")
     assert bad.returncode == 2 and names in bad.stderr
 
 
