@@ -4,6 +4,7 @@ timings, what ``bench`` reports."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -140,14 +141,19 @@ def race_one(name: str, seed: int, budget_s: float | None, recipe: Recipe, sizes
     if data == "nuclei":
         run["nucleus_iou"] = run["test_per_class_iou"][class_names.index("nucleus")]
     else:
-        count, crowded = sizes.get("shifted", SHIFTED_TEST_SIZE), data == "crowded"
-        shifted = shifted_shapes(count, image_size, seed, crowded=crowded)
-        texture = shifted_shapes(count, image_size, seed, crowded=crowded, texture=True)
+        shifted, texture = _shifted_sets(sizes.get("shifted", SHIFTED_TEST_SIZE), image_size, seed, data == "crowded")
         run |= robustness_report(model, test, shifted, device, texture) | panoptic_report(model, shifted, "shifted_", device)
     if model.has_experts:  # do its latents act as experts?
         report = specialisation_report(model.cpu(), test.images[:200], test.masks[:200])
         run["specialisation"] = {k: report[k] for k in SPECIALISATION_KEYS}
     return run
+
+
+@functools.lru_cache(maxsize=4)  # seeds are the inner loop of a race
+def _shifted_sets(count: int, image_size: int, seed: int, crowded: bool) -> tuple[SegmentationData, SegmentationData]:
+    """The shifted set and its texture version for one seed, drawn once for all the models raced on it."""
+    return (shifted_shapes(count, image_size, seed, crowded=crowded),
+            shifted_shapes(count, image_size, seed, crowded=crowded, texture=True))
 
 
 def panoptic_report(model: Segmenter, data: SegmentationData, prefix: str, device: str | None) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def _background(rng: np.random.Generator, side: int) -> np.ndarray:
     else:
         cells = rng.integers(3, 9)
         t = ((np.floor(x * cells) + np.floor(y * cells)) % 2).astype(float)
-    return a * (1 - t[..., None]) + b * t[..., None]
+    return _blend(a, b, t)
 
 
 def _texture_params(rng: np.random.Generator) -> dict:
@@ -99,8 +99,13 @@ def _texture(side: int, params: dict) -> np.ndarray:
         t = ((np.sin(2 * math.pi * u) > 0.3).astype(float) + (np.sin(2 * math.pi * v) > 0.3)) / 2
     else:
         t = np.abs(u % 1 - 0.5) + np.abs(v % 1 - 0.5) < 0.3
-    a, b = params["colours"]
-    return a * (1 - np.asarray(t, float)[..., None]) + b * np.asarray(t, float)[..., None]
+    return _blend(*params["colours"], t)
+
+
+def _blend(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Colour ``a`` where the map ``t`` (``side×side``, 0–1 or bools) is 0, ``b`` where it is 1: ``side×side×3``."""
+    t = np.asarray(t, float)[..., None]
+    return a * (1 - t) + b * t
 
 
 def _outline(kind: int, cx: float, cy: float, radius: float, angle: float) -> list[tuple[float, float]]:
