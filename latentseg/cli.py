@@ -76,6 +76,9 @@ def _add_recipe_arguments(parser: argparse.ArgumentParser, batch_help: str) -> N
     parser.add_argument("--colour-jitter", action=argparse.BooleanOptionalAction, default=None,
                         help="random hue, saturation, brightness, contrast, greyscale, channel order and inversion of "
                              "every training batch (masks untouched); default on, off for nuclei")
+    parser.add_argument("--texture-refill", type=NON_NEGATIVE, default=RECIPE.texture_refill, metavar="SHARE",
+                        help="the share of training images repainted with two-colour patterns from their class maps, "
+                             "so that only a change of pattern outlines a shape (0 to 1; default 0)")
     parser.add_argument("--schedule", default=RECIPE.schedule, choices=list(SCHEDULES),
                         help="learning-rate schedule (on the clock under a time budget): wsd holds the peak, then "
                              "decays linearly over the second half")

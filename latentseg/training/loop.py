@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from ..checks import check_finite, check_positive_float, check_positive_int
 from ..data.colour import ColourJitter
 from ..data.dataset import SegmentationData
+from ..data.refill import TextureRefill
 from ..device import autocast_to, pick_device, resolve_precision, seed_everything
 from ..labels import IGNORE_INDEX
 from . import distributed
@@ -176,6 +177,7 @@ class _Run:
     amp_dtype: torch.dtype | None
     channels_last: bool
     jitter: ColourJitter | None = None
+    refill: TextureRefill | None = None
     history: History = field(default_factory=History)
     val_data: Dataset | None = None
     verbose: bool = False
@@ -250,7 +252,8 @@ def _prepare(model: nn.Module, recipe: Recipe, device: torch.device, precision: 
                                   fused=device.type in ("cpu", "cuda"), muon_momentum=recipe.muon_momentum)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     jitter = ColourJitter(seed=seed + distributed.rank()) if recipe.colour_jitter else None
-    return _Run(model, net, optimizers, scaler, recipe, device, amp_dtype, channels_last, jitter)
+    refill = TextureRefill(recipe.texture_refill, seed=seed + distributed.rank()) if recipe.texture_refill else None
+    return _Run(model, net, optimizers, scaler, recipe, device, amp_dtype, channels_last, jitter, refill)
 
 
 def _train_step(run: _Run, images: torch.Tensor, masks: torch.Tensor, lr_factor: float, epoch: int,
@@ -261,6 +264,8 @@ def _train_step(run: _Run, images: torch.Tensor, masks: torch.Tensor, lr_factor:
     for group in (g for opt in run.optimizers for g in opt.param_groups):
         group["lr"] = group["peak_lr"] * lr_factor
     check_finite(f"train_data: the images of step {run.step + 1} (epoch {epoch})", images)
+    if run.refill is not None:
+        images = run.refill(images, masks)
     images, masks = images.to(run.device, non_blocking=True), masks.to(run.device, non_blocking=True)
     if instances is not None:
         instances = instances.to(run.device, non_blocking=True)

@@ -33,7 +33,9 @@ class Recipe:
       ``1 + edge_weight`` times in the cross-entropy;
     - ``colour_jitter``: every training batch gets random hue, saturation, brightness, contrast,
       greyscale, channel order and inversion (:class:`latentseg.data.colour.ColourJitter`; masks
-      untouched), so that colour cannot stand in for shape.
+      untouched), so that colour cannot stand in for shape;
+    - ``texture_refill``: the share of training images repainted with patterns from their class maps
+      (:class:`latentseg.data.refill.TextureRefill`), so that steps of colour cannot stand in for edges.
     """
 
     optimizer: str = "muon"
@@ -45,6 +47,7 @@ class Recipe:
     dice_weight: float = 1.0
     edge_weight: float = 4.0
     colour_jitter: bool = True
+    texture_refill: float = 0.0
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -56,6 +59,7 @@ class Recipe:
         check_number("muon_momentum", self.muon_momentum, "a number in [0, 1)", lambda v: 0 <= v < 1)
         for name in ("weight_decay", "dice_weight", "edge_weight"):
             check_number(name, getattr(self, name))
+        check_number("texture_refill", self.texture_refill, "a probability in [0, 1]", lambda v: 0 <= v <= 1)
         if not isinstance(self.colour_jitter, bool):
             raise TypeError(f"colour_jitter: expected True or False, got {self.colour_jitter!r}")
 
