@@ -21,7 +21,7 @@ def test_refill_nothing_or_everything(shapes):
     images, masks = shapes.images, shapes.masks
     assert torch.equal(TextureRefill(p=0.0)(images, masks), images)
     assert torch.equal(TextureRefill(p=1.0, regions=0.0)(images, masks), images)
-    repainted = TextureRefill(p=1.0)(images, masks)
+    repainted = TextureRefill(p=1.0, regions=1.0)(images, masks)
     assert repainted.shape == images.shape and repainted.min() >= 0 and repainted.max() <= 1
     assert _changed(images, repainted).float().mean() > 0.99
 
@@ -51,7 +51,7 @@ def test_refill_puts_steps_of_colour_inside_regions_not_on_their_edges(shapes):
         edges = masks[:, :, 1:] != masks[:, :, :-1]
         return ((steps & edges).sum() / steps.sum()).item()
 
-    assert edge_share_of_steps(TextureRefill(p=1.0, seed=4)(images, masks)) < 0.6 * edge_share_of_steps(images)
+    assert edge_share_of_steps(TextureRefill(p=1.0, regions=1.0, seed=4)(images, masks)) < 0.6 * edge_share_of_steps(images)
 
 
 def test_refill_is_seeded_and_paints_ignored_pixels_as_background(shapes):
@@ -60,7 +60,7 @@ def test_refill_is_seeded_and_paints_ignored_pixels_as_background(shapes):
     assert torch.equal(first, TextureRefill(p=1.0, seed=5)(images, masks))
     assert not torch.equal(first, TextureRefill(p=1.0, seed=6)(images, masks))
     masks[:, :2] = IGNORE_INDEX
-    assert _changed(images, TextureRefill(p=1.0)(images, masks)).float().mean() > 0.99
+    assert _changed(images, TextureRefill(p=1.0, regions=1.0)(images, masks)).float().mean() > 0.99
 
 
 @pytest.mark.parametrize("kwargs, message", [({"p": 1.5}, "p: expected a probability"),

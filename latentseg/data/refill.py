@@ -24,7 +24,7 @@ class TextureRefill:
     seeded with ``seed``, the same on every machine.
     """
 
-    def __init__(self, p: float = 0.5, regions: float = 1.0, seed: int = 0) -> None:
+    def __init__(self, p: float = 0.5, regions: float = 0.5, seed: int = 0) -> None:
         for name, value in (("p", p), ("regions", regions)):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
                 raise ValueError(f"{name}: expected a probability in [0, 1], got {value!r}")
