@@ -22,6 +22,9 @@ PRETRAINED: dict[str, tuple[str, str]] = {
     "unet-crowded": ("unet_crowded.pt", "6d8afd164044adc3a30b8e976f2d0443f2047b0640af265c3a2c0058bfd06dda"),
     # 600 steps on the nuclei stack's training slices, 32 experts (slices hold up to 20 nuclei): notebook 11
     "experts-nuclei": ("experts_nuclei.pt", "5940c698c38bd0670f3f5d4c6fede39e2c94ae786c79003b994dcae92eccc929"),
+    # 12,000 steps on the varied look, seed 0 (train --epochs 24), without and with --texture-refill 0.5: notebook 10
+    "improved-varied": ("improved_varied.pt", "d5ffabc28888f18f332ffedfeed3491ff7195622c8cab1553f70f960fba02a31"),
+    "improved-refill": ("improved_refill.pt", "c19dc53b620610e4e8a78f389c9709bb38ffebd9bd1b21d20dd879b087c37adb"),
 }
 
 

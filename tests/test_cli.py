@@ -116,7 +116,8 @@ def test_help(command):
 def test_bench_tiny_run_writes_json_and_plot(tmp_path):
     cli("bench", "--steps", "4", "--sizes", "16", "--batch-size", "2", "--repeats", "1", "--image-size", "16",
         "--train-size", "8", "--val-size", "4", "--test-size", "4", "--val-every", "2", "--attention-sizes", "16", "32",
-        "--dice-weight", "0.5", "--edge-weight", "2", "--optimizer", "adamw", "--muon-momentum", "0.9", "--texture-refill", "0.25", "--out", tmp_path)
+        "--dice-weight", "0.5", "--edge-weight", "2", "--optimizer", "adamw", "--muon-momentum", "0.9",
+        "--texture-refill", "0.25", "--out", tmp_path)
     result = json.loads((tmp_path / "bench.json").read_text())
     assert result["recipe"] == {**RECIPE.to_dict(), "batch_size": 2, "dice_weight": 0.5, "edge_weight": 2.0, "optimizer": "adamw",
                                 "muon_momentum": 0.9, "texture_refill": 0.25}
