@@ -1,6 +1,7 @@
 """Data: the built-in synthetic shapes (:mod:`.shapes`, coloured by :mod:`.looks`), the shifted test
 set drawn by other code (:mod:`.shifted`), image/mask folders (:mod:`.folder`),
 Oxford-IIIT Pet (:mod:`.pets`, fetched by :mod:`.download`), joint transforms (:mod:`.transforms`),
+colour jitter (:mod:`.colour`) and texture refill (:mod:`.refill`) for training batches,
 file readers (:mod:`.images`), and one name per source for the command line (:mod:`.sources`)."""
 
 from ..labels import IGNORE_INDEX
