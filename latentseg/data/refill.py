@@ -37,7 +37,8 @@ class TextureRefill:
                              f"{tuple(masks.shape)}")
         g = self.generator
         chosen = torch.rand(images.shape[0], generator=g) < self.p
-        classes = masks.cpu().masked_fill(masks.cpu() == IGNORE_INDEX, 0)
+        classes = masks.cpu()
+        classes = classes.masked_fill(classes == IGNORE_INDEX, 0)
         num_classes = int(classes.max()) + 1
         keep = torch.rand(images.shape[0], num_classes, generator=g) < self.regions  # B×regions: which take a pattern
         if not chosen.any():
