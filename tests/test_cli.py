@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from latentseg import evaluate, load_checkpoint, synthetic_shapes
+from latentseg.models import MODELS, build_model, count_parameters
 from latentseg.training import RECIPE
 
 TINY_DATA = ["--train-size", "16", "--val-size", "4", "--test-size", "4", "--image-size", "32", "--epochs", "1", "--quiet"]
@@ -117,8 +118,13 @@ def test_bench_tiny_run_writes_json_and_plot(tmp_path):
     cli("bench", "--steps", "4", "--sizes", "16", "--batch-size", "2", "--repeats", "1", "--image-size", "16",
         "--train-size", "8", "--val-size", "4", "--test-size", "4", "--val-every", "2", "--attention-sizes", "16", "32",
         "--dice-weight", "0.5", "--edge-weight", "2", "--optimizer", "adamw", "--muon-momentum", "0.9",
-        "--texture-refill", "0.25", "--out", tmp_path)
+        "--texture-refill", "0.25", "--texture-energy", "--out", tmp_path)
     result = json.loads((tmp_path / "bench.json").read_text())
+    assert result["texture_energy"] == ["improved", "experts"]  # the article's model and the U-Net have no branch
+    plain = {name: count_parameters(build_model(name, num_classes=4)) for name in MODELS}
+    params = {name: run["params"] for name, run in result["training"].items()}
+    assert params["article"] == plain["article"] and params["unet"] == plain["unet"]
+    assert params["improved"] > plain["improved"] and params["experts"] > plain["experts"]
     assert result["recipe"] == {**RECIPE.to_dict(), "batch_size": 2, "dice_weight": 0.5, "edge_weight": 2.0, "optimizer": "adamw",
                                 "muon_momentum": 0.9, "texture_refill": 0.25}
     attention = result["attention"]

@@ -38,6 +38,7 @@ def model_path(tmp_path_factory):
     (["--weight-decay", "-1"], "argument --weight-decay: expected a finite number ≥ 0, got -1"),
     (["--muon-momentum", "1"], "--muon-momentum: expected a number in [0, 1), got 1.0"),
     (["--texture-refill", "2"], "--texture-refill: expected a probability in [0, 1], got 2.0"),
+    (["--texture-energy"], "--texture-energy: applies to the experts and improved models, not to article"),
     (["--image-size", "0"], "argument --image-size: expected a positive integer, got 0"),
     (["--epochs", "0"], "argument --epochs: expected a positive integer, got 0"),
     (["--batch-size", "two"], "argument --batch-size: expected a positive integer, got 'two'"),

@@ -100,14 +100,16 @@ def test_forward_shapes_extras_and_switched_off_experts():
 
 
 def test_every_parameter_learns_and_a_batch_without_instances_is_refused():
-    torch.manual_seed(0)
-    model = build_model("experts", num_classes=4, **SMALL).train()
-    x, (mask, ids) = torch.rand(1, 3, 4, 6), _scene()
-    logits, extras = model(x, with_extras=True)
-    loss = model.auxiliary_loss(extras, mask[None], ids[None]) + logits.sum() * 0
-    loss.backward()
-    silent = [name for name, p in model.named_parameters() if p.grad is None]
-    assert silent == [] or all(n.startswith(("head.", "edge_head.")) for n in silent), silent
+    for texture_energy in (False, True):  # the trunk's texture branch learns from the objects too
+        torch.manual_seed(0)
+        model = build_model("experts", num_classes=4, texture_energy=texture_energy, **SMALL).train()
+        x, (mask, ids) = torch.rand(1, 3, 4, 6), _scene()
+        logits, extras = model(x, with_extras=True)
+        loss = model.auxiliary_loss(extras, mask[None], ids[None]) + logits.sum() * 0
+        loss.backward()
+        silent = [name for name, p in model.named_parameters() if p.grad is None]
+        assert silent == [] or all(n.startswith(("head.", "edge_head.")) for n in silent), silent
+        assert (model.texture is not None) == texture_energy
     with pytest.raises(ValueError, match="instances: the experts model learns objects from instance ids"):
         model.auxiliary_loss(extras, mask[None], None)
 

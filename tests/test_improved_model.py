@@ -25,7 +25,8 @@ def test_attention_weights_path_equals_fused_path(small_improved):
 
 def test_every_parameter_gets_a_gradient(small_improved):
     masks = torch.randint(0, 4, (2, 32, 32))
-    for overrides in ({}, {"residual": False, "positional": False, "skip": False, "rounds": 1}):
+    for overrides in ({}, {"residual": False, "positional": False, "skip": False, "rounds": 1},
+                      {"texture_energy": True}):
         model = small_improved(**overrides)
         logits, extras = model(torch.rand(2, 3, 32, 32), with_extras=True)
         (logits.logsumexp(1).mean() + model.auxiliary_loss(extras, masks)).backward()  # the experts' class head
@@ -63,6 +64,16 @@ def test_dilation_growth_sets_each_encoder_block_and_the_receptive_field(small_i
         ImprovedConfig(dilation_growth=0)
 
 
+def test_texture_energy_is_a_switch_that_old_configs_leave_off(small_improved):
+    plain, textured = small_improved(), small_improved(texture_energy=True, texture_filters=4, texture_kernel=5)
+    assert plain.texture is None and textured.texture.filters.weight.shape == (4, 3, 5, 5)
+    for size in ((40, 24), (37, 29)):  # any size: the energy meets the strided features on their grid
+        x = torch.rand(2, 3, *size)
+        assert textured.eval()(x).shape == (2, 4, *size)
+    saved = {k: v for k, v in plain.config.to_dict().items() if not k.startswith("texture_")}  # a config from before
+    assert type(plain).from_config(saved).texture is None
+
+
 def test_expert_mask_all_on_restores_the_prediction_exactly(small_improved):
     model = small_improved().eval()
     x = torch.rand(2, 3, 32, 32)
@@ -92,6 +103,8 @@ def test_config_checks(small_improved):
         ImprovedConfig(skip=1)
     with pytest.raises(ValueError, match="rounds"):
         ImprovedConfig(rounds=0)
+    with pytest.raises(ValueError, match="texture_kernel: expected an odd size"):
+        ImprovedConfig(texture_energy=True, texture_kernel=8)
     with pytest.raises(ValueError, match="unknown keys"):
         ImprovedConfig.from_dict({"depth": 3})
     with pytest.raises(ValueError, match="model: expected one of"):

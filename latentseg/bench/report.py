@@ -84,7 +84,8 @@ def race_table(result: dict[str, Any]) -> list[str]:
              f"{recipe['optimizer']}{momentum}, lr {recipe['lr']:g}, {recipe['schedule']} schedule, "
              f"batch {recipe['batch_size']}, dice {recipe['dice_weight']:g}, edge weight {recipe['edge_weight']:g}, "
              f"colour jitter {'on' if recipe.get('colour_jitter') else 'off'}"
-             f"{', texture refill ' + format(recipe['texture_refill'], 'g') if recipe.get('texture_refill') else ''}):",
+             f"{', texture refill ' + format(recipe['texture_refill'], 'g') if recipe.get('texture_refill') else ''}"
+             f"{'; texture energy: ' + ', '.join(result['texture_energy']) if result.get('texture_energy') else ''}):",
              f"{'model (seed)':<17}{'steps':>7}{'test mIoU':>11}"
              + (f"{'nucleus':>9}{'PQ':>8}" if nuclei
                 else f"{'shifted':>9}{'grey':>8}{'texture':>9}{'hue':>7}{'PQ':>8}{'shifted PQ':>12}") +

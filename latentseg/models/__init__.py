@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from .article import ExpertSegmentation, LatentAttention, ModelConfig, SegmentationModel, SimpleEncoder
@@ -16,7 +17,7 @@ MODELS: dict[str, type[Segmenter]] = {"article": SegmentationModel, "improved": 
                                       "experts": ExpertsSegmentationModel, "unet": UNet}
 
 __all__ = [
-    "MODELS", "build_model", "model_name", "Segmenter", "SegmentationOutput", "count_parameters",
+    "MODELS", "build_model", "has_config_field", "model_name", "Segmenter", "SegmentationOutput", "count_parameters",
     "SimpleEncoder", "LatentAttention", "ExpertSegmentation", "ModelConfig", "SegmentationModel",
     "ImprovedConfig", "ImprovedSegmentationModel", "ExpertsConfig", "ExpertsSegmentationModel", "UNet", "UNetConfig",
 ]
@@ -27,6 +28,11 @@ def build_model(name: str, **config: Any) -> Segmenter:
     if name not in MODELS:
         raise ValueError(f"model: expected one of {sorted(MODELS)}, got {name!r}")
     return MODELS[name].from_config(config)
+
+
+def has_config_field(name: str, field: str) -> bool:
+    """Whether the zoo model ``name``'s config has ``field`` (e.g. ``texture_energy``: improved and experts)."""
+    return field in {f.name for f in fields(MODELS[name].config_class)}
 
 
 def model_name(model: object) -> str:

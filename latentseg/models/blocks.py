@@ -1,5 +1,5 @@
 """Building blocks of the improved model: multi-head attention on SDPA, pre-norm residual blocks,
-convolution blocks and 2-D Fourier positions."""
+convolution blocks, a texture-energy branch and 2-D Fourier positions."""
 
 from __future__ import annotations
 
@@ -130,6 +130,35 @@ class ResidualConvBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.norm1(self.conv1(x)))
         return F.relu(x + self.norm2(self.conv2(out)))
+
+
+class TextureEnergy(nn.Module):
+    """Filter, rectify, pool — the classic texture-energy features (Malik and Perona, 1990):
+    image ``B×C×H×W`` → ``B×out×⌈H/4⌉×⌈W/4⌉``, the grid of the improved model's tokens.
+
+    ``filters`` learned ``kernel×kernel`` filters; the absolute value of their response, so that a
+    stripe's light and dark bars give the same energy; its mean over 8×8 windows every 4 pixels; batch
+    norm and a 1×1 projection to ``out`` channels. A region's pattern (orientation, period, contrast)
+    becomes a feature that is nearly constant inside the region and changes at its edge, where 3×3
+    convolutions on pixel values reach that only through several layers.
+    """
+
+    stride = 4
+
+    def __init__(self, in_channels: int, out_channels: int, filters: int = 16, kernel: int = 9) -> None:
+        super().__init__()
+        check_positive_int("filters", filters)
+        if not isinstance(kernel, int) or isinstance(kernel, bool) or kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"kernel: expected an odd positive int, got {kernel!r}")
+        self.filters = nn.Conv2d(in_channels, filters, kernel, padding=kernel // 2, bias=False)
+        self.norm = nn.BatchNorm2d(filters)
+        self.project = nn.Conv2d(filters, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        energy = self.filters(x).abs()  # B×filters×H×W
+        s = self.stride  # ceil_mode: ⌈H/4⌉ rows, as two stride-2 convolutions give
+        energy = F.avg_pool2d(energy, 2 * s, s, padding=s // 2, ceil_mode=True, count_include_pad=False)
+        return self.project(self.norm(energy))
 
 
 def fourier_positions(h: int, w: int, num_frequencies: int, device: torch.device | None = None) -> torch.Tensor:

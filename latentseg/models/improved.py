@@ -16,7 +16,7 @@ from torch import nn
 from ..checks import check_divisible, check_expert_mask, check_image_batch
 from ..labels import IGNORE_INDEX
 from .base import SegmentationOutput, Segmenter
-from .blocks import ConvBlock, CrossAttentionBlock, ResidualConvBlock, fourier_positions
+from .blocks import ConvBlock, CrossAttentionBlock, ResidualConvBlock, TextureEnergy, fourier_positions
 from .config import BaseConfig
 
 
@@ -44,6 +44,9 @@ class ImprovedConfig(BaseConfig):
     - ``expert_supervision``: weight of an auxiliary cross-entropy, during training, on the class
       predicted *through the experts* (as ``mask_classification`` predicts it), while the prediction
       itself keeps the direct head: routing is taught to carry the class without narrowing the output;
+    - ``texture_energy``: add texture-energy features (:class:`~latentseg.models.blocks.TextureEnergy`:
+      ``texture_filters`` filters of ``texture_kernel``² pixels, rectified and pooled) to the 1/4-resolution
+      features before the residual blocks, so that a change of pattern is an edge the tokens can see;
     - ``skip``: a light path through the 1/2- and full-resolution encoder features that adds a
       correction to the upsampled coarse logits near edges: logits from 1/4 resolution cap mIoU even
       with perfect classes (:func:`latentseg.analysis.probes.resolution_ceiling` measures the cap).
@@ -67,6 +70,9 @@ class ImprovedConfig(BaseConfig):
     positional: bool = True
     residual: bool = True
     skip: bool = True
+    texture_energy: bool = False
+    texture_filters: int = 16
+    texture_kernel: int = 9
     competition: bool = False
     mask_classification: bool = False
     routing_weight: float = 0.01
@@ -75,13 +81,16 @@ class ImprovedConfig(BaseConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_divisible("latent_dim", self.latent_dim, self.num_heads)
+        if self.texture_kernel % 2 == 0:
+            raise ValueError(f"texture_kernel: expected an odd size (the filters are centred), got {self.texture_kernel}")
 
 
 class ImprovedSegmentationModel(Segmenter):
     """Image ``B×C×H×W`` in ``[0, 1]`` → class logits ``B×num_classes×H×W``.
 
     1. encoder: full-resolution stem ``B×stem×H×W`` → ``B×mid×H/2×W/2`` → ``B×D×H/4×W/4`` with
-       residual blocks; tokens ``B×N×L`` (``N = h·w``), plus Fourier positions;
+       residual blocks (with ``texture_energy``, texture-energy features join before them); tokens
+       ``B×N×L`` (``N = h·w``), plus Fourier positions;
     2. ``rounds`` times: the ``M`` latents (experts) read the tokens (cross-attention), then each
        other (self-attention) → ``B×M×L``;
     3. every token reads the experts (cross-attention) → ``B×N×L``;
@@ -96,7 +105,7 @@ class ImprovedSegmentationModel(Segmenter):
 
     config_class = ImprovedConfig
     has_experts = True
-    adamw_only = ("stem", "position", "head", "edge_head", "expert_classes")
+    adamw_only = ("stem", "texture", "position", "head", "edge_head", "expert_classes")
 
     def __init__(self, config: ImprovedConfig | None = None, **overrides: Any) -> None:
         super().__init__()
@@ -107,6 +116,8 @@ class ImprovedSegmentationModel(Segmenter):
             ConvBlock(c.mid_dim, c.feature_dim, stride=2),
             *[ResidualConvBlock(c.feature_dim, dilation=c.dilation_growth**i) for i in range(c.encoder_blocks)],
         )
+        self.texture = TextureEnergy(c.in_channels, c.feature_dim, c.texture_filters,
+                                     c.texture_kernel) if c.texture_energy else None
         self.to_tokens = nn.Linear(c.feature_dim, c.latent_dim)
         self.position = nn.Linear(4 * c.num_frequencies, c.latent_dim) if c.positional else None
         self.latents = nn.Parameter(torch.randn(c.num_latents, c.latent_dim))
@@ -153,9 +164,13 @@ class ImprovedSegmentationModel(Segmenter):
         built on this one."""
         check_image_batch("x", x, self.config.in_channels, self.min_size)
         expert_mask = check_expert_mask(expert_mask, self.config.num_latents, x.device)
-        full = self.stem(self.standardise(x))  # B×stem×H×W
+        x = self.standardise(x)
+        full = self.stem(x)  # B×stem×H×W
         half = self.down1(full)  # B×mid×H/2×W/2
-        features = self.down2(half)  # B×D×h×w
+        if self.texture is None:
+            features = self.down2(half)  # B×D×h×w
+        else:  # the pattern's energy joins the strided features before the residual blocks
+            features = self.down2[1:](self.down2[0](half) + self.texture(x))
         b, _, h, w = features.shape
         tokens = self.to_tokens(features.flatten(2).transpose(1, 2))  # B×N×L
         if self.position is not None:
