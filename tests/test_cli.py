@@ -312,8 +312,9 @@ def test_bench_for_a_fixed_number_of_steps(tmp_path):
 def test_experts_train_evaluate_and_predict_instances(tmp_path):
     out = tmp_path / "run"
     result = cli("train", *TINY_DATA, "--model", "experts", "--latent-dim", "16", "--num-heads", "2", "--num-latents", "8",
-                 "--out", out)
+                 "--texture-energy", "--out", out)
     assert "PQ " in result.stdout and "over things" in result.stdout
+    assert load_checkpoint(out / "model.pt")[0].config.texture_energy  # the branch travels in the checkpoint
     metrics = json.loads(cli("evaluate", out / "model.pt", "--json", "--num-images", "4").stdout)
     assert {"pq", "sq", "rq", "per_class_pq"} <= set(metrics) and 0 <= metrics["pq"] <= 1
     assert metrics["pq"] == pytest.approx(metrics["sq"] * metrics["rq"]) or metrics["rq"] == 0
