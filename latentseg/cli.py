@@ -28,8 +28,6 @@ from .training.schedules import SCHEDULES
 
 DEFAULT_OUT = Path("runs") / "latest"
 LATENT_FLAGS = ("feature-dim", "latent-dim", "num-latents", "num-heads")
-TEXTURE_ENERGY_HELP = ("improved and experts models: add texture-energy features (filters, rectified and pooled) "
-                       "to the 1/4-resolution features, so that a change of pattern is an edge")
 INTERRUPTED = 130  # the exit status of a program stopped by Ctrl-C (128 + SIGINT)
 
 
@@ -60,6 +58,16 @@ POSITIVE_INT = _number(int, check_positive_int, "a positive integer")
 COUNT = _number(int, lambda name, v: check_number(name, v, ok=lambda n: n >= 0), "an integer ≥ 0")
 POSITIVE = _number(float, check_positive_float, "a finite number > 0")
 NON_NEGATIVE = _number(float, check_number, "a finite number ≥ 0")
+
+#: config fields that only some models have (improved, experts): the flag, its argparse options
+TRUNK_FLAGS = {
+    "texture-energy": {"action": "store_true",
+                       "help": "improved and experts models: add texture-energy features (filters, rectified and "
+                               "pooled) to the 1/4-resolution features, so that a change of pattern is an edge"},
+    "encoder-blocks": {"type": POSITIVE_INT, "default": None, "metavar": "N",
+                       "help": "improved and experts models: residual blocks at 1/4 resolution (default: the model's "
+                               "own, 2); more see wider windows of pattern, each costs time per step"},
+}
 
 
 def _add_recipe_arguments(parser: argparse.ArgumentParser, batch_help: str) -> None:
@@ -100,20 +108,26 @@ def _recipe(args: argparse.Namespace) -> Recipe:
         raise ValueError(f"--{field.replace('_', '-')}: {rest}") from None
 
 
+def _trunk_config(args: argparse.Namespace) -> dict[str, int | bool]:
+    """The :data:`TRUNK_FLAGS` given on the command line, as config fields."""
+    given = {flag.replace("-", "_"): getattr(args, flag.replace("-", "_")) for flag in TRUNK_FLAGS}
+    return {field: value for field, value in given.items() if value not in (None, False)}
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, int | bool]:
     """Config fields given on the command line; the U-Net has no latents, so it refuses them, and only
-    the models with a texture-energy branch take ``--texture-energy``."""
+    the models whose config has a :data:`TRUNK_FLAGS` field take that flag."""
     given = {flag: getattr(args, flag.replace("-", "_")) for flag in LATENT_FLAGS}
     given = {flag: value for flag, value in given.items() if value is not None}
     if given and not MODELS[args.model].has_experts:
         latent = sorted(name for name, model in MODELS.items() if model.has_experts)
         raise ValueError(f"--{next(iter(given))}: applies to the latent models ({', '.join(latent)}), not to {args.model}")
-    if args.texture_energy:
-        if not has_config_field(args.model, "texture_energy"):
-            able = sorted(name for name in MODELS if has_config_field(name, "texture_energy"))
-            raise ValueError(f"--texture-energy: applies to the {' and '.join(able)} models, not to {args.model}")
-        given["texture-energy"] = True
-    return {flag.replace("-", "_"): value for flag, value in given.items()}
+    trunk = _trunk_config(args)
+    for field in trunk:
+        if not has_config_field(args.model, field):
+            able = sorted(name for name in MODELS if has_config_field(name, field))
+            raise ValueError(f"--{field.replace('_', '-')}: applies to the {' and '.join(able)} models, not to {args.model}")
+    return {flag.replace("-", "_"): value for flag, value in given.items()} | trunk
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -152,7 +166,8 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=COUNT, default=0, help="fixes data, initialisation and shuffling")
     for flag in LATENT_FLAGS:
         t.add_argument(f"--{flag}", type=POSITIVE_INT, default=None, help="latent models only; default: the model's own")
-    t.add_argument("--texture-energy", action="store_true", help=TEXTURE_ENERGY_HELP)
+    for flag, options in TRUNK_FLAGS.items():
+        t.add_argument(f"--{flag}", **options)
     t.add_argument("--precision", default="auto", choices=list(PRECISIONS),
                    help="autocast dtype; auto: bf16 on CUDA (fp16 on GPUs without bf16), fp32 on CPU")
     t.add_argument("--compile", action="store_true", help="train through torch.compile (slow start, faster steps on GPU)")
@@ -222,7 +237,8 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--shifted-size", type=POSITIVE_INT, default=200,
                    help="images of the shifted test set (other drawing code, other looks) each model is scored on")
     b.add_argument("--sizes", type=POSITIVE_INT, nargs="+", default=[64], help="image sizes for the throughput rows")
-    b.add_argument("--texture-energy", action="store_true", help=TEXTURE_ENERGY_HELP + " (the other models as they are)")
+    for flag, options in TRUNK_FLAGS.items():
+        b.add_argument(f"--{flag}", **{**options, "help": options["help"] + " (the other models as they are)"})
     _add_recipe_arguments(b, "for training and throughput")
     b.add_argument("--repeats", type=POSITIVE_INT, default=5, help="timed steps per throughput figure")
     b.add_argument("--precision", default="auto", choices=list(PRECISIONS),
@@ -338,7 +354,7 @@ def _bench(args: argparse.Namespace) -> int:
                        val_size=args.val_size, test_size=args.test_size, val_every=args.val_every, precision=args.precision,
                        attention_sizes=args.attention_sizes, seeds=args.seeds, recipe=_recipe(args), steps=args.steps,
                        shifted_size=args.shifted_size, look=args.look, data=args.data,
-                       texture_energy=args.texture_energy)
+                       model_config=_trunk_config(args))
     print(bench_report(result))
     write_text_atomic(args.out / "bench.json", json.dumps(result, indent=1))
     if not result["training"]:

@@ -115,16 +115,18 @@ def test_help(command):
 
 
 def test_bench_tiny_run_writes_json_and_plot(tmp_path):
-    cli("bench", "--steps", "4", "--sizes", "16", "--batch-size", "2", "--repeats", "1", "--image-size", "16",
-        "--train-size", "8", "--val-size", "4", "--test-size", "4", "--val-every", "2", "--attention-sizes", "16", "32",
-        "--dice-weight", "0.5", "--edge-weight", "2", "--optimizer", "adamw", "--muon-momentum", "0.9",
-        "--texture-refill", "0.25", "--texture-energy", "--out", tmp_path)
+    printed = cli("bench", "--steps", "4", "--sizes", "16", "--batch-size", "2", "--repeats", "1", "--image-size", "16",
+                  "--train-size", "8", "--val-size", "4", "--test-size", "4", "--val-every", "2", "--attention-sizes", "16",
+                  "32", "--dice-weight", "0.5", "--edge-weight", "2", "--optimizer", "adamw", "--muon-momentum", "0.9",
+                  "--texture-refill", "0.25", "--texture-energy", "--encoder-blocks", "3", "--out", tmp_path).stdout
     result = json.loads((tmp_path / "bench.json").read_text())
-    assert result["texture_energy"] == ["improved", "experts"]  # the article's model and the U-Net have no branch
-    plain = {name: count_parameters(build_model(name, num_classes=4)) for name in MODELS}
+    trunk = {"texture_energy": True, "encoder_blocks": 3}  # the article's model and the U-Net have neither field
+    assert result["model_config"] == {"improved": trunk, "experts": trunk}
+    assert "improved, experts: texture_energy=True, encoder_blocks=3" in printed
+    expected = {name: count_parameters(build_model(name, num_classes=4, **result["model_config"].get(name, {})))
+                for name in MODELS}
     params = {name: run["params"] for name, run in result["training"].items()}
-    assert params["article"] == plain["article"] and params["unet"] == plain["unet"]
-    assert params["improved"] > plain["improved"] and params["experts"] > plain["experts"]
+    assert params == expected and params["improved"] > count_parameters(build_model("improved", num_classes=4))
     assert result["recipe"] == {**RECIPE.to_dict(), "batch_size": 2, "dice_weight": 0.5, "edge_weight": 2.0, "optimizer": "adamw",
                                 "muon_momentum": 0.9, "texture_refill": 0.25}
     attention = result["attention"]
@@ -312,9 +314,10 @@ def test_bench_for_a_fixed_number_of_steps(tmp_path):
 def test_experts_train_evaluate_and_predict_instances(tmp_path):
     out = tmp_path / "run"
     result = cli("train", *TINY_DATA, "--model", "experts", "--latent-dim", "16", "--num-heads", "2", "--num-latents", "8",
-                 "--texture-energy", "--out", out)
+                 "--texture-energy", "--encoder-blocks", "3", "--out", out)
     assert "PQ " in result.stdout and "over things" in result.stdout
-    assert load_checkpoint(out / "model.pt")[0].config.texture_energy  # the branch travels in the checkpoint
+    config = load_checkpoint(out / "model.pt")[0].config  # the trunk's fields travel in the checkpoint
+    assert config.texture_energy and config.encoder_blocks == 3
     metrics = json.loads(cli("evaluate", out / "model.pt", "--json", "--num-images", "4").stdout)
     assert {"pq", "sq", "rq", "per_class_pq"} <= set(metrics) and 0 <= metrics["pq"] <= 1
     assert metrics["pq"] == pytest.approx(metrics["sq"] * metrics["rq"]) or metrics["rq"] == 0

@@ -39,6 +39,8 @@ def model_path(tmp_path_factory):
     (["--muon-momentum", "1"], "--muon-momentum: expected a number in [0, 1), got 1.0"),
     (["--texture-refill", "2"], "--texture-refill: expected a probability in [0, 1], got 2.0"),
     (["--texture-energy"], "--texture-energy: applies to the experts and improved models, not to article"),
+    (["--encoder-blocks", "4"], "--encoder-blocks: applies to the experts and improved models, not to article"),
+    (["--encoder-blocks", "0"], "argument --encoder-blocks: expected a positive integer, got 0"),
     (["--image-size", "0"], "argument --image-size: expected a positive integer, got 0"),
     (["--epochs", "0"], "argument --epochs: expected a positive integer, got 0"),
     (["--batch-size", "two"], "argument --batch-size: expected a positive integer, got 'two'"),

@@ -85,15 +85,21 @@ def train_for_budget(
     }
 
 
-def bench_model(name: str, num_classes: int, texture_energy: bool = False) -> Segmenter:
-    """A new zoo model; ``texture_energy`` switches the texture-energy branch on where the model has one
-    (improved, experts) and leaves the others as they are."""
-    config = {"texture_energy": True} if texture_energy and has_config_field(name, "texture_energy") else {}
-    return build_model(name, num_classes=num_classes, **config)
+def applied_config(name: str, model_config: dict[str, Any] | None) -> dict[str, Any]:
+    """The fields of ``model_config`` that the zoo model ``name``'s config has (e.g. ``texture_energy``
+    and ``encoder_blocks``: improved and experts); the others do not apply to it."""
+    return {k: v for k, v in (model_config or {}).items() if has_config_field(name, k)}
+
+
+def bench_model(name: str, num_classes: int, model_config: dict[str, Any] | None = None) -> Segmenter:
+    """A new zoo model with the fields of ``model_config`` that it has (:func:`applied_config`); the
+    other models are raced as they are."""
+    return build_model(name, num_classes=num_classes, **applied_config(name, model_config))
 
 
 def throughput_rows(models: list[str], sizes: list[int] | tuple[int, ...], recipe: Recipe, repeats: int,
-                    device: str | None, precision: str, seed: int, texture_energy: bool = False) -> list[dict[str, Any]]:
+                    device: str | None, precision: str, seed: int,
+                    model_config: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """:func:`~latentseg.bench.throughput.throughput` of each model at each size; with several models,
     inference is timed again side by side (:func:`inference_rates`), so that the ratio to the article's
     model (``inference_ratio_to_article``) survives the machine's drift."""
@@ -102,7 +108,7 @@ def throughput_rows(models: list[str], sizes: list[int] | tuple[int, ...], recip
     for name in models:
         for size in sizes:
             torch.manual_seed(seed)
-            model = built[size][name] = bench_model(name, len(SHAPE_CLASSES), texture_energy)
+            model = built[size][name] = bench_model(name, len(SHAPE_CLASSES), model_config)
             rows.append({"model": name, "size": size, "batch_size": recipe.batch_size,
                          **throughput(model, size, recipe.batch_size, repeats, device, precision, recipe=recipe)})
     if len(models) > 1:
@@ -119,7 +125,7 @@ def throughput_rows(models: list[str], sizes: list[int] | tuple[int, ...], recip
 
 def race_one(name: str, seed: int, budget_s: float | None, recipe: Recipe, sizes: dict[str, int], image_size: int,
              val_every: int, device: str | None, steps: int | None = None, look: str = "varied",
-             data: str = "synthetic", texture_energy: bool = False) -> dict[str, Any]:
+             data: str = "synthetic", model_config: dict[str, Any] | None = None) -> dict[str, Any]:
     """One model (:func:`bench_model`) trained once for ``budget_s`` seconds or ``steps`` steps, then scored on data it did
     not train on, with the specialisation figures for a model that has experts.
 
@@ -141,7 +147,7 @@ def race_one(name: str, seed: int, budget_s: float | None, recipe: Recipe, sizes
                                              crowded=data == "crowded") for split in ("train", "val", "test"))
         class_names = SHAPE_CLASSES
     torch.manual_seed(seed)
-    model = bench_model(name, len(class_names), texture_energy)
+    model = bench_model(name, len(class_names), model_config)
     run = {"seed": seed, "params": count_parameters(model), **train_for_budget(
         model, train, val, test, budget_s, steps=steps, recipe=recipe, val_every=val_every, seed=seed, device=device)}
     run |= panoptic_report(model, test, "", device)
@@ -177,7 +183,7 @@ def run_bench(
     val_size: int = 200, test_size: int = 500, val_every: int = 50, precision: str = "auto",
     attention_sizes: list[int] | tuple[int, ...] = (), seeds: list[int] | None = None, recipe: Recipe | None = None,
     steps: int | None = None, shifted_size: int = SHIFTED_TEST_SIZE, look: str = "varied", data: str = "synthetic",
-    texture_energy: bool = False,
+    model_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every model in one run: throughput at each size (:func:`throughput_rows`), attention alone at
     each of ``attention_sizes`` (:func:`~latentseg.bench.throughput.attention_comparison`, token grids
@@ -185,13 +191,13 @@ def run_bench(
     ``recipe`` (default :func:`~latentseg.training.recipe.recipe_for` ``data``; ``budget_s=0`` and no
     ``steps`` skip it): :func:`race_one` on ``data`` at ``image_size``:
     ``train_size`` synthetic images in ``look``, tested on ``test_size`` of them and ``shifted_size``
-    shifted ones, or the nuclei stack's splits (the sizes do not apply). ``texture_energy`` gives the
-    models that have one their texture-energy branch (:func:`bench_model`).
+    shifted ones, or the nuclei stack's splits (the sizes do not apply). ``model_config`` sets config
+    fields (e.g. ``{"texture_energy": True}``) in the models that have them (:func:`bench_model`).
 
     With several ``seeds`` each model trains once per seed (data, initialisation and shuffling all
     change); ``training[name]`` holds the first run's fields, every run under ``runs`` and ``summary``
     (:func:`summarise_runs`). Returns a JSON-ready dict: ``device``, ``threads``, ``torch``, ``budget_s``, ``data``,
-    ``image_size``, ``train_size``, ``texture_energy`` (the models that had the branch), ``target_miou``,
+    ``image_size``, ``train_size``, ``model_config`` (each model's fields that ``model_config`` set), ``target_miou``,
     ``recipe``, ``rows``, ``attention``, ``training``.
     """
     models = list(models or MODELS)
@@ -203,14 +209,14 @@ def run_bench(
     if data not in RACE_DATA:
         raise ValueError(f"data: expected one of {RACE_DATA}, got {data!r}")
     recipe = recipe or recipe_for(data)
-    rows = throughput_rows(models, sizes, recipe, repeats, device, precision, seed, texture_energy)
+    rows = throughput_rows(models, sizes, recipe, repeats, device, precision, seed, model_config)
     attention = attention_comparison(attention_sizes, recipe.batch_size, repeats, device) if attention_sizes else None
     split_sizes = {"train": train_size, "val": val_size, "test": test_size, "shifted": shifted_size}
     budget = None if steps else budget_s
     training = {}
     for name in models if budget_s > 0 or steps else []:
         runs = [race_one(name, s, budget, recipe, split_sizes, image_size, val_every, device, steps, look, data,
-                         texture_energy)
+                         model_config)
                 for s in seeds or [seed]]
         training[name] = {**runs[0], "runs": runs, "summary": summarise_runs(runs)}
     baselines = (nuclei_baselines(image_size) if data == "nuclei"
@@ -219,7 +225,7 @@ def run_bench(
         **({"baselines": baselines} if baselines else {}),
         "device": str(pick_device(device)), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "budget_s": budget, "steps": steps, "data": data, "look": look, "image_size": image_size,
-        "texture_energy": [name for name in models if texture_energy and has_config_field(name, "texture_energy")],
+        "model_config": {name: applied_config(name, model_config) for name in models if applied_config(name, model_config)},
         "train_size": baselines["train_slices"] if data == "nuclei" else train_size,
         "target_miou": TARGET_MIOU,
         "recipe": recipe.to_dict(), "rows": rows, "attention": attention, "training": training,

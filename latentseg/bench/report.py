@@ -70,6 +70,15 @@ def _summary_line(name: str, summary: dict[str, dict[str, float]]) -> str:
     return line
 
 
+def model_config_text(result: dict[str, Any]) -> str:
+    """The config fields bench set, grouped by the models that took the same ones:
+    ``"; improved, experts: texture_energy=True, encoder_blocks=4"``; empty when none."""
+    groups: dict[str, list[str]] = {}
+    for name, config in result.get("model_config", {}).items():
+        groups.setdefault(", ".join(f"{k}={v}" for k, v in config.items()), []).append(name)
+    return "".join(f"; {', '.join(names)}: {fields}" for fields, names in groups.items())
+
+
 def race_table(result: dict[str, Any]) -> list[str]:
     """One line per model and seed (steps, test mIoU, seconds to the target, expert figures), and the
     mean ± std over seeds."""
@@ -85,7 +94,7 @@ def race_table(result: dict[str, Any]) -> list[str]:
              f"batch {recipe['batch_size']}, dice {recipe['dice_weight']:g}, edge weight {recipe['edge_weight']:g}, "
              f"colour jitter {'on' if recipe.get('colour_jitter') else 'off'}"
              f"{', texture refill ' + format(recipe['texture_refill'], 'g') if recipe.get('texture_refill') else ''}"
-             f"{'; texture energy: ' + ', '.join(result['texture_energy']) if result.get('texture_energy') else ''}):",
+             f"{model_config_text(result)}):",
              f"{'model (seed)':<17}{'steps':>7}{'test mIoU':>11}"
              + (f"{'nucleus':>9}{'PQ':>8}" if nuclei
                 else f"{'shifted':>9}{'grey':>8}{'texture':>9}{'hue':>7}{'PQ':>8}{'shifted PQ':>12}") +
