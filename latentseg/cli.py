@@ -109,9 +109,10 @@ def _recipe(args: argparse.Namespace) -> Recipe:
 
 
 def _trunk_config(args: argparse.Namespace) -> dict[str, int | bool]:
-    """The :data:`TRUNK_FLAGS` given on the command line, as config fields."""
-    given = {flag.replace("-", "_"): getattr(args, flag.replace("-", "_")) for flag in TRUNK_FLAGS}
-    return {field: value for field, value in given.items() if value not in (None, False)}
+    """The :data:`TRUNK_FLAGS` given on the command line (absent: ``None``, or ``False`` for a switch), as
+    config fields."""
+    given = {field: getattr(args, field) for field in (flag.replace("-", "_") for flag in TRUNK_FLAGS)}
+    return {field: value for field, value in given.items() if value is not None and value is not False}
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, int | bool]:

@@ -225,7 +225,7 @@ def run_bench(
         **({"baselines": baselines} if baselines else {}),
         "device": str(pick_device(device)), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "budget_s": budget, "steps": steps, "data": data, "look": look, "image_size": image_size,
-        "model_config": {name: applied_config(name, model_config) for name in models if applied_config(name, model_config)},
+        "model_config": {name: config for name in models if (config := applied_config(name, model_config))},
         "train_size": baselines["train_slices"] if data == "nuclei" else train_size,
         "target_miou": TARGET_MIOU,
         "recipe": recipe.to_dict(), "rows": rows, "attention": attention, "training": training,
