@@ -117,3 +117,16 @@ def test_plot_curves_draws_one_labelled_line_per_model_and_the_target():
     assert list(ax.lines[1].get_xdata()) == [1, 3] and list(ax.lines[2].get_ydata()) == [0.9, 0.9]
     assert ax.get_xlabel() == "steps" and ax.get_legend() is not None
     plt.close(fig)
+
+
+def test_plot_history_uses_steps_when_records_fall_within_an_epoch():
+    """600 steps of 500 a epoch validated every 100: six records, two epochs — plotted by step."""
+    from latentseg import History
+    from latentseg.analysis.plots import plot_history
+
+    history = History([{"epoch": 1 + (step > 500), "step": step, "train_loss": 1.0, "val_loss": 1.0, "val_miou": 0.5}
+                       for step in range(100, 700, 100)])
+    fig = plot_history(history)
+    assert list(fig.axes[1].lines[0].get_xdata()) == [100, 200, 300, 400, 500, 600]
+    assert fig.axes[1].get_xlabel() == "training step"
+    plt.close(fig)

@@ -1,6 +1,8 @@
 """The maintainers' scripts in tools/: they refuse what they cannot do in one line, exit status 2."""
 
+import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,3 +29,39 @@ def test_check_claims_refuses_a_seed_that_is_not_a_number(seed):
 def test_ci_runs_the_claims_check_after_the_main_suite():
     lines = (TOOLS.parent / ".ci" / "run").read_text().splitlines()
     assert lines.index("tools/check-claims") > lines.index("python3 -m pytest")
+
+
+@pytest.mark.parametrize("run", ["1/0", "1/x", "2/-1"])
+def test_check_claims_refuses_a_thread_count_that_is_not_positive(run):
+    done = subprocess.run([str(TOOLS / "check-claims"), run], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "a thread count is a positive integer" in done.stderr and done.stdout == ""
+
+
+def test_ci_checks_claims_under_a_second_thread_count():
+    """One of CI's claims runs uses one CPU thread: another order of sums, as on another machine."""
+    text = (TOOLS / "check-claims").read_text()
+    assert "runs=(1/1 2)" in text and "OMP_NUM_THREADS=$threads" in text
+
+
+def test_claims_stats_records_every_assert_and_goes_on(tmp_path):
+    """The instrumented notebook records both sides of each comparison, whether the assert held, and
+    runs past a failed assert; asserts inside functions are left alone."""
+    import nbformat
+
+    sys.path.insert(0, str(TOOLS))
+    from claims_stats import instrument, summarise
+
+    log = tmp_path / "log.jsonl"
+    source = ("x = 0.25\nfor k in range(2):\n    assert x + k > 0.5, 'above a half'\n"
+              "def f():\n    assert False\nassert abs(x - 0.2) < 0.1 and x < 1\nprint('ran on')")
+    notebook = instrument(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]), log)
+    namespace = {}
+    for cell in notebook.cells:
+        exec(cell.source, namespace)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["holds"] for r in records] == [False, True, True]
+    assert records[0]["message"] == "above a half" and records[0]["values"] == {"x + k": 0.25}
+    assert records[1]["values"] == {"x + k": 1.25}
+    assert records[2]["values"] == {"abs(x - 0.2)": pytest.approx(0.05), "x": 0.25}
+    table = summarise([{"notebook": "nb", "seed": 0, "threads": 1, "error": None, "records": records}])
+    assert "| nb | above a half | `x + k > 0.5` | 0/1 | 0/1 |" in table

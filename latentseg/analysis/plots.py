@@ -105,15 +105,17 @@ def plot_predictions(
 
 
 def plot_history(history, title: str = "") -> Figure:
-    """Training and validation loss, and validation mIoU, against epochs."""
+    """Training and validation loss, and validation mIoU, against epochs — or against training steps
+    where the history has records within an epoch (``fit(..., val_every=…)``)."""
     fig, (ax_loss, ax_iou) = plt.subplots(1, 2, figsize=(9, 3.2))
     epochs = history["epoch"]
-    ax_loss.plot(epochs, history["train_loss"], "o-", label="train")
+    x, xlabel = (epochs, "epoch") if len(set(epochs)) == len(epochs) else (history["step"], "training step")
+    ax_loss.plot(x, history["train_loss"], "o-", label="train")
     if "val_loss" in history.last:
-        ax_loss.plot(epochs, history["val_loss"], "o-", label="validation")
-        ax_iou.plot(epochs, history["val_miou"], "o-", color="C2")
-    ax_loss.set(xlabel="epoch", ylabel="loss (the recipe's: weighted CE + Dice, or CE)", title="loss")
-    ax_iou.set(xlabel="epoch", ylabel="mIoU", title="validation mIoU", ylim=(0, 1))
+        ax_loss.plot(x, history["val_loss"], "o-", label="validation")
+        ax_iou.plot(x, history["val_miou"], "o-", color="C2")
+    ax_loss.set(xlabel=xlabel, ylabel="loss (the recipe's: weighted CE + Dice, or CE)", title="loss")
+    ax_iou.set(xlabel=xlabel, ylabel="mIoU", title="validation mIoU", ylim=(0, 1))
     ax_loss.legend()
     if title:
         fig.suptitle(title)

