@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -53,6 +54,16 @@ def check_image_batch(name: str, x: object, channels: int, min_size: int) -> tor
     if not torch.compiler.is_compiling():  # a data-dependent branch would break the compiled graph
         check_finite(name, x)
     return x
+
+
+def warn_outside_unit_range(name: str, x: torch.Tensor, slack: float = 0.05) -> None:
+    """Warn (once per calling line) when float pixels ``x`` stray outside ``[0, 1]``, the range every
+    model is trained on: a 0–255 image, or a normalised one, gets other classes without an error."""
+    low, high = float(x.min()), float(x.max())
+    if low < -slack or high > 1 + slack:
+        hint = "divide 0–255 images by 255" if high > 2 else "undo any normalisation"
+        warnings.warn(f"{name}: pixel values are expected in [0, 1], got {low:.3g} to {high:.3g}; {hint}",
+                      UserWarning, stacklevel=3)
 
 
 def check_tokens(name: str, x: object, dim: int) -> torch.Tensor:

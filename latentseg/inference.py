@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .checks import check_image_batch, check_positive_int
+from .checks import check_image_batch, check_positive_int, warn_outside_unit_range
 from .data.folder import IMAGE_SUFFIXES
 from .data.images import image_file_size, read_image
 from .files import atomic_path, check_out_folder, write_text_atomic
@@ -36,6 +37,7 @@ def _model_input(model: Segmenter, image: torch.Tensor, max_size: int,
     if image.dim() != 3:
         raise ValueError(f"image: expected one image C×H×W, got shape {tuple(image.shape)}")
     x = check_image_batch("image", image[None], model.config.in_channels, model.min_size)
+    warn_outside_unit_range("image", x)
     x = x.to(next(model.parameters()).device)
     target = tuple(size or x.shape[-2:])
     scale = max_size / max(x.shape[-2:])
@@ -92,6 +94,8 @@ def image_paths(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     ``folder:`` data set reads, hidden files skipped, sorted by name). Missing paths, folders without
     images and two inputs of one file stem (their masks would overwrite each other) are refused."""
     paths: list[Path] = []
+    if not inputs:
+        raise ValueError("images: expected at least one image file or folder, got none")
     for given in map(Path, inputs):
         if given.is_dir():
             found = sorted(p for p in given.iterdir()
@@ -111,53 +115,94 @@ def image_paths(inputs: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 def predict_files(
-    model: Segmenter, inputs: Sequence[str | os.PathLike], out: str | os.PathLike, max_size: int = 1024,
-    colour: bool = False, instances: bool = False, class_names: Sequence[str] | None = None,
+    model: Segmenter, inputs: Sequence[str | os.PathLike] | str | os.PathLike, out: str | os.PathLike,
+    max_size: int = 1024, colour: bool = False, instances: bool = False, class_names: Sequence[str] | None = None,
     report: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Write ``<out>/<stem>.png`` (8-bit class indices at the image's own size) for every image that
-    ``inputs`` name (files or folders, :func:`image_paths`); with ``colour`` a ``<stem>_colour.png``
-    to look at; with ``instances`` (a model whose experts own objects) ``<stem>_instances.png``
-    (16-bit instance ids, 0 = none) and ``<stem>.json`` (``{"instances": [{"id", "class", "score",
-    "pixels"}]}``, classes by ``class_names``). Returns the class masks' paths; ``report`` gets one
-    line per image.
+    ``inputs`` name (files or folders, :func:`image_paths`; one path alone is one input); with
+    ``colour`` a ``<stem>_colour.png`` to look at; with ``instances`` (a model whose experts own
+    objects) ``<stem>_instances.png`` (16-bit instance ids, 0 = none) and ``<stem>.json``
+    (``{"instances": [{"id", "class", "score", "pixels"}]}``, classes by ``class_names``). Returns the
+    class masks' paths; ``report`` gets one line per image.
 
-    Every file's header is read before anything is written. Each image is read at most ``max_size``
+    Before any work: every file's header is read, and two inputs that would write one output name, or
+    an output that would replace an input image, are refused. Each image is read at most ``max_size``
     on its longer side, the size the model sees it at, and its maps resized to the file's own size.
-    If anything fails, the files this call wrote are removed (and ``out``, if it created it).
+    Everything is written into a hidden folder inside ``out`` and moved into place only when every
+    image is done: a failure or Ctrl-C leaves ``out`` as it was (files of earlier runs included).
     """
-    from .analysis.plots import colourize
-
+    if not isinstance(model, Segmenter):
+        raise TypeError(f"model: expected a latentseg model (load_checkpoint or build_model), got {type(model).__name__}")
     if instances and not getattr(model, "owns_objects", False):
         raise ValueError(f"--instances: expected a model whose experts own objects (train --model experts), got the "
                          f"{type(model).__name__}, which predicts classes only")
+    check_positive_int("max_size", max_size)
+    if out is None or not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out: expected the path of a folder to write into, got {type(out).__name__}")
     names = list(class_names) if class_names is not None else [f"class {k}" for k in range(model.num_classes)]
-    paths = image_paths(inputs)
+    paths = image_paths([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)
+    outputs = _output_names(paths, Path(out), colour, instances)
     check_out_folder(out)
     sizes = [image_file_size(path) for path in paths]  # unreadable files are named before any work
-    out, written, masks = Path(out), [], []
-    with _rolled_back(out, written):
-        for path, size in zip(paths, sizes, strict=True):
-            image = read_image(path, model.config.in_channels, max_side=max_size)
-            if instances:
-                mask, ids, objects = predict_image_instances(model, image, max_size=max_size, size=size)
-                written.append(out / f"{path.stem}_instances.png")
-                write_png(written[-1], ids.numpy().astype(np.uint16))
-                written.append(out / f"{path.stem}.json")
-                write_text_atomic(written[-1], _objects_json(objects, names))
-            else:
-                mask = predict_image(model, image, max_size=max_size, size=size)
-            masks.append(out / f"{path.stem}.png")
-            written.append(masks[-1])
-            write_mask(masks[-1], mask)
-            if colour:
-                written.append(out / f"{path.stem}_colour.png")
-                write_png(written[-1], colourize(mask))
+    out, masks = Path(out), []
+    with _staged(out) as staging:
+        for path, size, files in zip(paths, sizes, outputs, strict=True):
+            mask, ids, objects = _predict_one(model, path, size, max_size, instances)
+            _write_outputs(staging, files, mask, ids, objects, names)
+            masks.append(out / files[0])
             if report is not None:
                 counts = torch.bincount(mask.flatten(), minlength=model.num_classes).tolist()
                 found = f", {len(objects)} objects" if instances else ""
                 report(f"{path} → {masks[-1]}  {mask.shape[1]}×{mask.shape[0]}  pixels per class {counts}{found}")
     return masks
+
+
+def _output_names(paths: list[Path], out: Path, colour: bool, instances: bool) -> list[list[str]]:
+    """Per input, the names it writes (class mask first); refuses a name two inputs would write and an
+    output that would land on an input image."""
+    outputs = [[f"{p.stem}.png", *([f"{p.stem}_colour.png"] if colour else []),
+                *([f"{p.stem}_instances.png", f"{p.stem}.json"] if instances else [])] for p in paths]
+    writer: dict[str, Path] = {}
+    for path, files in zip(paths, outputs, strict=True):
+        for name in files:
+            if name in writer:
+                raise ValueError(f"images: {writer[name]} and {path} would both write {name}; rename one of them")
+            writer[name] = path
+    inputs = {p.resolve() for p in paths}
+    for name in writer:
+        if (out / name).resolve() in inputs:
+            raise ValueError(f"--out: writing {name} there would replace the input image {out / name}; "
+                             "choose another folder for the masks")
+    return outputs
+
+
+def _predict_one(model: Segmenter, path: Path, size: tuple[int, int], max_size: int,
+                 instances: bool) -> tuple[torch.Tensor, torch.Tensor | None, list[dict]]:
+    """One image file's class map ``H×W``, and with ``instances`` its ids ``H×W`` and objects; a
+    ``ValueError`` names the file."""
+    image = read_image(path, model.config.in_channels, max_side=max_size)
+    try:
+        if instances:
+            return predict_image_instances(model, image, max_size=max_size, size=size)
+        return predict_image(model, image, max_size=max_size, size=size), None, []
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+def _write_outputs(folder: Path, files: list[str], mask: torch.Tensor, ids: torch.Tensor | None, objects: list[dict],
+                   class_names: Sequence[str]) -> None:
+    """One input's ``files`` (named by :func:`_output_names`) into ``folder``."""
+    from .analysis.plots import colourize
+
+    write_mask(folder / files[0], mask)
+    for name in files[1:]:
+        if name.endswith("_colour.png"):
+            write_png(folder / name, colourize(mask))
+        elif name.endswith("_instances.png"):
+            write_png(folder / name, ids.numpy().astype(np.uint16))
+        else:
+            write_text_atomic(folder / name, _objects_json(objects, class_names))
 
 
 def _objects_json(objects: list[dict], class_names: Sequence[str]) -> str:
@@ -166,18 +211,24 @@ def _objects_json(objects: list[dict], class_names: Sequence[str]) -> str:
 
 
 @contextmanager
-def _rolled_back(out: Path, written: list[Path]) -> Iterator[None]:
-    """Create ``out`` if needed; if the body raises, remove ``written`` (and ``out`` if created here)."""
+def _staged(out: Path) -> Iterator[Path]:
+    """Yield a hidden staging folder inside ``out`` (created if needed); when the body succeeds, move
+    its files into ``out``. If the body raises (Ctrl-C included), the staging folder goes, ``out`` is
+    left as it was, and removed if it was created here."""
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".latentseg-predict-", suffix=".tmp"))
     try:
-        yield
+        yield staging
+        for path in sorted(staging.iterdir()):
+            os.replace(path, out / path.name)
     except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
         if created:
             shutil.rmtree(out, ignore_errors=True)
         raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_mask(path: str | os.PathLike, mask: torch.Tensor) -> None:

@@ -64,8 +64,8 @@ def test_predict_png_and_jpeg_of_any_size(trained, tmp_path):
 
 def test_predict_large_image_is_downscaled_but_mask_is_full_size(trained, tmp_path):
     Image.fromarray(np.zeros((300, 200, 3), dtype=np.uint8)).save(tmp_path / "big.png")
-    cli("predict", trained / "model.pt", tmp_path / "big.png", "--out", tmp_path, "--max-size", "64")
-    assert np.asarray(Image.open(tmp_path / "big.png")).shape == (300, 200)
+    cli("predict", trained / "model.pt", tmp_path / "big.png", "--out", tmp_path / "masks", "--max-size", "64")
+    assert np.asarray(Image.open(tmp_path / "masks" / "big.png")).shape == (300, 200)
 
 
 def test_predict_errors_name_the_file(trained, tmp_path):

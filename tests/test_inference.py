@@ -86,3 +86,103 @@ def test_instance_maps_of_one_image_come_back_at_its_size_with_counted_objects()
     assert all((classes[ids == o["id"]] == o["class"]).all() for o in objects), "an object's pixels carry its class"
     with pytest.raises(ValueError, match="expected a model whose experts own objects"):
         predict_image_instances(build_model("unet", num_classes=4), image)
+
+
+def _images(folder, *names, size=8):
+    from PIL import Image
+
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        Image.new("RGB", (size, size) if name != "tiny.png" else (1, 1), (40, 90, 200)).save(folder / name)
+    return folder
+
+
+def test_a_failed_prediction_keeps_what_an_earlier_run_wrote(tiny_model, tmp_path):
+    """The rollback removes only what this run made: a mask an earlier run wrote under the same name stays."""
+    from latentseg.inference import predict_files
+
+    images = _images(tmp_path / "images", "a.png", "tiny.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"an earlier run's mask")
+    with pytest.raises(ValueError, match="tiny.png"):
+        predict_files(tiny_model, [images], out)
+    assert sorted(p.name for p in out.iterdir()) == ["a.png"] and (out / "a.png").read_bytes() == b"an earlier run's mask"
+
+
+def test_ctrl_c_during_predict_leaves_the_folder_as_it_was(tiny_model, tmp_path):
+    from latentseg.inference import predict_files
+
+    images = _images(tmp_path / "images", "a.png", "b.png", "c.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("a.png", "b.png", "notes.txt"):
+        (out / name).write_text(f"earlier {name}")
+
+    def interrupt_after_two(line, seen=[]):  # noqa: B006 - the count of lines reported so far
+        seen.append(line)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        predict_files(tiny_model, [images], out, colour=True, report=interrupt_after_two)
+    assert {p.name: p.read_text() for p in out.iterdir()} == {n: f"earlier {n}" for n in ("a.png", "b.png", "notes.txt")}
+    masks = predict_files(tiny_model, [images], out, colour=True)
+    assert [m.name for m in masks] == ["a.png", "b.png", "c.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "a_colour.png", "b.png", "b_colour.png", "c.png",
+                                                     "c_colour.png", "notes.txt"], "no staging folder left behind"
+
+
+def test_predicting_into_the_images_own_folder_never_overwrites_them(tiny_model, tmp_path):
+    from latentseg.inference import predict_files
+
+    photos = _images(tmp_path / "photos", "a.png")
+    before = (photos / "a.png").read_bytes()
+    with pytest.raises(ValueError, match="--out: writing a.png there would replace the input image"):
+        predict_files(tiny_model, [photos], photos)
+    assert (photos / "a.png").read_bytes() == before and sorted(p.name for p in photos.iterdir()) == ["a.png"]
+
+
+@pytest.mark.parametrize("colour, instances, clash", [(True, False, "a_colour.png"), (False, True, "a_instances.png")])
+def test_two_inputs_that_would_write_one_name_are_refused_naming_both(tiny_model, tmp_path, colour, instances, clash):
+    from latentseg.inference import predict_files
+    from latentseg.models import build_model
+
+    model = build_model("experts", num_classes=4) if instances else tiny_model
+    images = _images(tmp_path / "images", "a.png", clash)
+    with pytest.raises(ValueError, match=f"a.png and .*{clash} would both write {clash}"):
+        predict_files(model, [images], tmp_path / "out", colour=colour, instances=instances)
+    assert not (tmp_path / "out").exists()
+
+
+def test_predict_files_takes_one_path_alone_and_refuses_no_input(tiny_model, tmp_path):
+    from latentseg.inference import predict_files
+
+    images = _images(tmp_path / "images", "a.png")
+    assert [m.name for m in predict_files(tiny_model, str(images / "a.png"), tmp_path / "one")] == ["a.png"]
+    assert [m.name for m in predict_files(tiny_model, images, tmp_path / "folder")] == ["a.png"]
+    with pytest.raises(ValueError, match="images: expected at least one image file or folder, got none"):
+        predict_files(tiny_model, [], tmp_path / "none")
+    assert not (tmp_path / "none").exists()
+    for bad, message in ((None, "model: expected a latentseg model"), ("model.pt", "model: expected a latentseg model")):
+        with pytest.raises(TypeError, match=message):
+            predict_files(bad, [images], tmp_path / "x")
+    with pytest.raises(TypeError, match="out: expected the path of a folder"):
+        predict_files(tiny_model, [images], None)
+    with pytest.raises(ValueError, match="max_size"):
+        predict_files(tiny_model, [images], tmp_path / "x", max_size=0)
+
+
+@pytest.mark.parametrize("scale, shift, hint", [(255, 0, "divide 0–255 images by 255"), (1, -5, "undo any normalisation")])
+def test_pixels_outside_zero_one_get_a_warning_naming_the_range(tiny_model, scale, shift, hint):
+    """A 0–255 float image, or a normalised one, changes the answer without an error: say so."""
+    x = torch.rand(1, 3, 16, 16) * scale + shift
+    with pytest.warns(UserWarning, match=f"x: pixel values are expected in \\[0, 1\\], got .*; {hint}"):
+        tiny_model.predict(x)
+    with pytest.warns(UserWarning, match="image: pixel values are expected in"):
+        predict_image(tiny_model, x[0])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tiny_model.predict(torch.rand(1, 3, 16, 16))  # an image in [0, 1]: no warning

@@ -6,7 +6,7 @@ no trained model is shared between runs). Every top-level ``assert`` is rewritte
 values on both sides of each comparison are recorded with whether the assert held, and the run goes
 on, so one run shows every claim that fails, not only the first. ``tools/claims-stats`` is the entry point.
 
-Usage: tools/claims-stats [--seeds 0-7] [--threads 2 1] [--out docs/claims] [notebook ...]
+Usage: tools/claims-stats [notebook ...] [--seeds 0-7] [--threads 2 1] [--out docs/claims]
 """
 
 from __future__ import annotations

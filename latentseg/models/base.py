@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from ..checks import warn_outside_unit_range
 from .config import BaseConfig
 
 
@@ -103,6 +104,8 @@ class Segmenter(nn.Module):
 
         ``kwargs`` go to ``forward`` (e.g. ``expert_mask`` for the latent models).
         """
+        if isinstance(x, torch.Tensor) and x.is_floating_point() and x.numel():
+            warn_outside_unit_range("x", x)
         was_training = self.training
         self.eval()
         try:

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import check_image_batch
+from ..checks import check_image_batch, warn_outside_unit_range
 from .improved import ImprovedConfig, ImprovedSegmentationModel
 from .matching import MatchWeights, object_loss
 
@@ -153,6 +153,7 @@ class ExpertsSegmentationModel(ImprovedSegmentationModel):
     def predict_instances(self, x: torch.Tensor, expert_mask: torch.Tensor | None = None) -> Instances:
         """Instance and class maps of images ``B×C×H×W`` (eval mode; the training mode is restored)."""
         check_image_batch("x", x, self.config.in_channels, self.min_size)
+        warn_outside_unit_range("x", x)
         was_training = self.training
         self.eval()
         try:
