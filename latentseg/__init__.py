@@ -7,6 +7,7 @@ plots, widgets), :mod:`latentseg.bench`, whole runs (:mod:`latentseg.run`, :mod:
 the command line (:mod:`latentseg.cli`), which only parses.
 """
 
+from . import _starting  # first: quiet Ctrl-C while a command starts (see the module)
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import SHAPE_CLASSES, SegmentationData, folder_dataset, load_splits, noise_data, oxford_pets, synthetic_shapes
 from .device import pick_device, seed_everything
@@ -35,3 +36,5 @@ __all__ = [
     "save_checkpoint", "load_checkpoint", "pick_device", "seed_everything", "oxford_pets", "folder_dataset",
     "load_splits", "train_run", "TrainingRun", "predict_image", "predict_files",
 ]
+
+_starting.restore_ctrl_c()

@@ -105,6 +105,12 @@ def _read(path: Path) -> dict[str, Any]:
         payload["config"] = {**_VERSION_1_DEFAULTS.get(payload.get("model", "seed"), {}), **payload["config"]}
     if not isinstance(payload.get("state_dict"), dict):
         raise ValueError(f"checkpoint: {path} holds no state_dict")
+    not_tensors = [k for k, v in payload["state_dict"].items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise ValueError(f"checkpoint: {path} holds a state_dict whose entries are not all tensors: {not_tensors[:5]}")
+    for key, kind in (("metadata", dict), ("config", dict), ("class_names", list)):
+        if payload.get(key) is not None and not isinstance(payload[key], kind):
+            raise ValueError(f"checkpoint: {path} holds {key} of type {type(payload[key]).__name__}, expected a {kind.__name__}")
     _check_digest(path, payload)  # under the names the digest was computed for
     if version < 4:
         _rename_old_names(payload)
@@ -153,6 +159,14 @@ def load_checkpoint(
     if missing or unexpected or wrong_shape:
         raise ValueError(f"checkpoint: {path} does not match its config; missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]}, wrong shapes {wrong_shape[:5]}")
+    not_finite = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if not_finite:
+        raise ValueError(f"checkpoint: {path} holds NaN or infinite weights in {not_finite[:5]}: a model trained into "
+                         "divergence, or a damaged file; train again with a lower learning rate")
+    class_names = payload.get("class_names")
+    if class_names is not None and (len(class_names) != model.num_classes or not all(isinstance(c, str) for c in class_names)):
+        raise ValueError(f"checkpoint: {path} names {len(class_names)} classes for a model of {model.num_classes}: "
+                         f"{class_names[:8]!r}")
     model.load_state_dict(state)
     info = {"model": name} | {k: payload.get(k) for k in ("config", "class_names", "metadata")}
     return model.to(device).eval(), info

@@ -370,13 +370,22 @@ def _bench(args: argparse.Namespace) -> int:
 COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "bench": _bench}
 
 
+def _named_by_flag(message: str, args: argparse.Namespace) -> str:
+    """``message`` with a leading config or argument name (``encoder_blocks: …``) given as the user's
+    flag (``--encoder-blocks: …``)."""
+    field, sep, rest = message.partition(": ")
+    if sep and field.isidentifier() and field in vars(args):
+        return f"--{field.replace('_', '-')}: {rest}"
+    return message
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; an error is one line on stderr and exit status 2, Ctrl-C exit status 130."""
     args = _build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except (ValueError, TypeError, OSError, ImportError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {_named_by_flag(str(err), args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"interrupted: {args.command} stopped; files it writes are written whole or not at all", file=sys.stderr)

@@ -39,11 +39,25 @@ def _model_input(model: Segmenter, image: torch.Tensor, max_size: int,
     x = check_image_batch("image", image[None], model.config.in_channels, model.min_size)
     warn_outside_unit_range("image", x)
     x = x.to(next(model.parameters()).device)
-    target = tuple(size or x.shape[-2:])
+    target = _check_size(size) if size is not None else tuple(x.shape[-2:])
     scale = max_size / max(x.shape[-2:])
     if scale < 1:
         x = F.interpolate(x, scale_factor=scale, mode="bilinear", antialias=True, align_corners=False)
     return x, target
+
+
+MAX_SIDE, MAX_PIXELS = 65_536, 2**28  # the largest map written: 256 M pixels, a 16,384×16,384 photo
+
+
+def _check_size(size: object) -> tuple[int, int]:
+    """``size`` as ``(H, W)``: two positive ints within the bounds above, checked before any allocation."""
+    if not (isinstance(size, (tuple, list)) and len(size) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in size)):
+        raise TypeError(f"size: expected (H, W), two ints, got {size!r}")
+    h, w = size
+    if min(h, w) < 1 or max(h, w) > MAX_SIDE or h * w > MAX_PIXELS:
+        raise ValueError(f"size: expected (H, W) with 1 ≤ H, W ≤ {MAX_SIDE:,} and H·W ≤ {MAX_PIXELS:,}, got {tuple(size)}")
+    return h, w
 
 
 @torch.no_grad()

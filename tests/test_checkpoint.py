@@ -211,3 +211,30 @@ def test_written_files_get_the_umask_mode_not_0600(tmp_path, tiny_model):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def _tampered(path, **changes):
+    """The checkpoint at ``path`` with ``changes`` to its payload and its digest recomputed, so it loads."""
+    from latentseg.checkpoint import weights_digest
+
+    payload = torch.load(path, weights_only=True)
+    payload.update(changes)
+    if all(isinstance(v, torch.Tensor) for v in payload["state_dict"].values()):
+        payload["weights_sha256"] = weights_digest(payload["state_dict"])
+    torch.save(payload, path)
+    return path
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda state: {"state_dict": {"x": 1}}, "entries are not all tensors: \\['x'\\]"),
+    (lambda state: {"metadata": "a string"}, "holds metadata of type str, expected a dict"),
+    (lambda state: {"class_names": ["a", "b"]}, "names 2 classes for a model of 4"),
+    (lambda state: {"state_dict": {k: v.fill_(float("nan")) if k == "encoder.conv1.weight" else v
+                                   for k, v in state.items()}}, "NaN or infinite weights in \\['encoder.conv1.weight'\\]"),
+])
+def test_a_checkpoint_that_loads_but_cannot_be_right_is_refused(tmp_path, tiny_model, change, message):
+    """Digest recomputed, so the file is not 'damaged': the contents themselves are refused in one line."""
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model)
+    _tampered(path, **change(torch.load(path, weights_only=True)["state_dict"]))
+    with pytest.raises(ValueError, match=message):
+        load_checkpoint(path)

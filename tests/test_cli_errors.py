@@ -41,6 +41,7 @@ def model_path(tmp_path_factory):
     (["--texture-energy"], "--texture-energy: applies to the experts and improved models, not to article"),
     (["--encoder-blocks", "4"], "--encoder-blocks: applies to the experts and improved models, not to article"),
     (["--encoder-blocks", "0"], "argument --encoder-blocks: expected a positive integer, got 0"),
+    (["--model", "improved", "--encoder-blocks", "100000000"], "--encoder-blocks: expected a positive int of at most 64"),
     (["--image-size", "0"], "argument --image-size: expected a positive integer, got 0"),
     (["--epochs", "0"], "argument --epochs: expected a positive integer, got 0"),
     (["--batch-size", "two"], "argument --batch-size: expected a positive integer, got 'two'"),
@@ -154,3 +155,21 @@ def test_evaluating_on_data_with_other_class_names_is_refused_unless_asked(model
     refused("evaluate", model_path, f"--data=folder:{root}",
             words="trained on the classes background, circle, square, triangle, but the folder")
     assert "IoU fish" in cli("evaluate", model_path, f"--data=folder:{root}", "--any-class-names").stdout
+
+
+def test_ctrl_c_while_starting_is_one_line_too(tmp_path):
+    """Interrupted during the imports (torch takes a second or more to load): one line, exit 130."""
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "latentseg", "train", "--out", str(tmp_path / "run")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and len(stderr.strip().splitlines()) == 1 and "interrupted" in stderr, stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_one_seed_twice_is_not_a_spread(tmp_path):
+    refused("bench", "--seeds", "0", "0", "--steps", "1", "--out", tmp_path / "b",
+            words="--seeds: expected different seeds (one seed twice is one run, not a spread), got [0, 0]")

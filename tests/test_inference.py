@@ -186,3 +186,20 @@ def test_pixels_outside_zero_one_get_a_warning_naming_the_range(tiny_model, scal
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         tiny_model.predict(torch.rand(1, 3, 16, 16))  # an image in [0, 1]: no warning
+
+
+@pytest.mark.parametrize("size, error, message", [
+    ((1, 10**9), ValueError, "size: expected \\(H, W\\) with 1 ≤ H, W ≤ 65,536"), ((-1, 5), ValueError, "got \\(-1, 5\\)"),
+    ((0, 0), ValueError, "got \\(0, 0\\)"), ((5,), TypeError, "size: expected \\(H, W\\), two ints"),
+    ((2.5, 3), TypeError, "two ints"),
+])
+def test_a_size_out_of_bounds_is_refused_before_anything_is_allocated(tiny_model, size, error, message):
+    with pytest.raises(error, match=message):
+        predict_image(tiny_model, torch.rand(3, 16, 16), size=size)
+
+
+def test_a_config_count_past_its_bound_is_refused_before_building():
+    with pytest.raises(ValueError, match="encoder_blocks: expected a positive int of at most 64, got 100000000"):
+        build_model("improved", num_classes=4, encoder_blocks=100_000_000)
+    with pytest.raises(ValueError, match="num_latents: expected a positive int of at most 4096"):
+        build_model("article", num_classes=4, num_latents=10**6)

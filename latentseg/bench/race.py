@@ -208,6 +208,8 @@ def run_bench(
         raise ValueError(f"budget_s: expected seconds ≥ 0 (0 skips training), got {budget_s}")
     if data not in RACE_DATA:
         raise ValueError(f"data: expected one of {RACE_DATA}, got {data!r}")
+    if seeds is not None and len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds: expected different seeds (one seed twice is one run, not a spread), got {list(seeds)}")
     recipe = recipe or recipe_for(data)
     rows = throughput_rows(models, sizes, recipe, repeats, device, precision, seed, model_config)
     attention = attention_comparison(attention_sizes, recipe.batch_size, repeats, device) if attention_sizes else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from ..checks import check_number, check_positive_int
 
@@ -11,11 +11,15 @@ C = TypeVar("C", bound="BaseConfig")
 
 
 class BaseConfig:
-    """Checks every field on creation: ``int`` fields must be positive ints, ``float`` fields finite
-    numbers ≥ 0, ``bool`` fields bools.
+    """Checks every field on creation: ``int`` fields must be positive ints no larger than their
+    bound (``LIMITS``, else ``MAX_INT``: a typo must not allocate the machine's memory), ``float``
+    fields finite numbers ≥ 0, ``bool`` fields bools.
 
     Subclasses are ``@dataclass(frozen=True)`` with annotated defaults.
     """
+
+    MAX_INT = 4096
+    LIMITS: ClassVar[dict[str, int]] = {}
 
     def __post_init__(self) -> None:
         for f in fields(self):  # type: ignore[arg-type]
@@ -27,6 +31,9 @@ class BaseConfig:
                 check_number(f.name, value)
             else:
                 check_positive_int(f.name, value)
+                limit = self.LIMITS.get(f.name, self.MAX_INT)
+                if value > limit:
+                    raise ValueError(f"{f.name}: expected a positive int of at most {limit}, got {value}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # type: ignore[call-overload]

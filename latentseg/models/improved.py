@@ -78,6 +78,8 @@ class ImprovedConfig(BaseConfig):
     routing_weight: float = 0.01
     expert_supervision: float = 0.5
 
+    LIMITS = {"encoder_blocks": 64, "rounds": 16, "num_frequencies": 64, "texture_kernel": 63}
+
     def __post_init__(self) -> None:
         super().__post_init__()
         check_divisible("latent_dim", self.latent_dim, self.num_heads)
