@@ -72,8 +72,9 @@ def train_run(
     recipe = recipe or recipe_for(parse_source(data)[0])
     main, world = distributed.is_main(), distributed.world_size()
     say = print if main else (lambda *a, **k: None)
-    if main and out is not None:
-        check_run_folder(out, RUN_FILES)  # a folder that cannot take the model is found before training
+    if main and out is not None:  # a folder that cannot take the model is found before training
+        check_run_folder(out, RUN_FILES)
+        check_run_folder(_interrupted_folder(Path(out)), RUN_FILES)  # where Ctrl-C would keep the model
     device = pick_device(device)
     seed_everything(seed)  # the same initial weights in every process
     size = image_size or default_image_size(data)
@@ -138,10 +139,14 @@ def _write_run(folder: Path, model: Segmenter, data: DataSplits, metadata: dict,
                     folder / "predictions.png")
 
 
+def _interrupted_folder(out: Path) -> Path:
+    return out.with_name(out.name + "-interrupted")
+
+
 def _write_interrupted(out: Path, model: Segmenter, data: DataSplits, metadata: dict, stop: TrainingInterrupted,
                        seconds: float) -> Path:
     """Keep the model trained so far in ``<out>-interrupted``; ``out`` stays as it was."""
-    folder = out.with_name(out.name + "-interrupted")
+    folder = _interrupted_folder(out)
     metadata = metadata | {"train_seconds": seconds, "history": stop.history.records, "interrupted_at_step": stop.step}
     with run_folder(folder) as staging:
         _write_run(staging, model, data, metadata, stop.history.records, pictures=False)

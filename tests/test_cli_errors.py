@@ -81,10 +81,14 @@ def test_a_device_that_is_not_there(tmp_path):
     refused("train", *TINY, "--device", "cuda", "--out", tmp_path, words="device: cuda was asked for, but")
 
 
-@pytest.mark.parametrize("blocker", ["file", "folder named model.pt", "other files"])
+@pytest.mark.parametrize("blocker", ["file", "folder named model.pt", "other files", "other files in run-interrupted"])
 def test_train_out_that_cannot_take_the_run_is_found_before_training(tmp_path, blocker):
     out = tmp_path / "run"
-    if blocker == "file":
+    if blocker == "other files in run-interrupted":  # where Ctrl-C would keep the model: never replaced with these
+        (tmp_path / "run-interrupted").mkdir()
+        (tmp_path / "run-interrupted" / "notes.txt").write_text("mine")
+        words = "run-interrupted: holds notes.txt, which are not a run's files"
+    elif blocker == "file":
         out.write_text("mine")
         words = "run: is a file; expected a folder"
     elif blocker == "folder named model.pt":
