@@ -18,8 +18,9 @@ from typing import Any
 import torch
 
 from .checkpoint import save_checkpoint
+from .checks import check_positive_float, check_positive_int
 from .data.sources import SHAPE_SOURCES, DataSplits, load_splits, parse_source
-from .device import pick_device, seed_everything
+from .device import PRECISIONS, pick_device, seed_everything
 from .files import check_run_folder, run_folder, write_text_atomic
 from .models import build_model
 from .models.base import Segmenter, count_parameters
@@ -69,6 +70,7 @@ def train_run(
     Ctrl-C stops at the end of a step: the model trained so far goes to ``<out>-interrupted`` and
     :class:`~latentseg.training.TrainingInterrupted` is raised again, with ``out_folder`` set to it.
     """
+    _check_run_arguments(out, seed, recipe, model_config, epochs, precision, max_seconds, num_workers)
     recipe = recipe or recipe_for(parse_source(data)[0])
     main, world = distributed.is_main(), distributed.world_size()
     say = print if main else (lambda *a, **k: None)
@@ -111,6 +113,31 @@ def train_run(
         say(f"wrote {', '.join(str(Path(out) / name) for name in RUN_FILES)}")
     distributed.barrier()
     return TrainingRun(net.cpu().eval(), history, metrics, splits, None if out is None else Path(out), seconds)
+
+
+def _check_run_arguments(out: object, seed: object, recipe: object, model_config: object, epochs: object,
+                         precision: object, max_seconds: object, num_workers: object) -> None:
+    """What :func:`train_run` is given, checked before any data is read; each error names its argument."""
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out: expected a folder path (str or os.PathLike) or None, got {type(out).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise TypeError(f"seed: expected an int ≥ 0, got {type(seed).__name__} {seed!r}")
+    if recipe is not None and not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe: expected a latentseg Recipe (RECIPE.replace(...) or Recipe.from_dict(...)), "
+                        f"got {type(recipe).__name__}")
+    if model_config is not None:
+        if not isinstance(model_config, dict):
+            raise TypeError(f"model_config: expected a dict of config fields, got {type(model_config).__name__}")
+        fixed = sorted({"num_classes"} & set(model_config))
+        if fixed:
+            raise ValueError(f"model_config: {fixed[0]} comes from the data and cannot be set, got {model_config[fixed[0]]!r}")
+    check_positive_int("epochs", epochs)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+    if max_seconds is not None:
+        check_positive_float("max_seconds", max_seconds)
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"num_workers: expected an integer ≥ 0, got {num_workers!r}")
 
 
 def metrics_text(metrics: dict[str, Any]) -> str:

@@ -113,7 +113,7 @@ def test_bad_arguments():
         fit(model, data, epochs=0)
     with pytest.raises(TypeError, match="recipe: expected a latentseg Recipe, got dict"):
         fit(model, data, recipe={"lr": 1e-3})
-    with pytest.raises(ValueError, match="train_data: model has num_classes=2 but the data has 4"):
+    with pytest.raises(ValueError, match="train_data: the model has num_classes=2 but the data has 4"):
         fit(SegmentationModel(num_classes=2), data)
 
 
@@ -172,3 +172,40 @@ def test_non_finite_images_are_refused_by_fit_and_evaluate():
     with pytest.raises(ValueError, match=r"train_data: the images of step 1 \(epoch 1\): expected finite values"):
         fit(model, _Flipped(data), recipe=PLAIN.replace(batch_size=8), epochs=1, progress=False)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True)), "no step was taken"
+
+
+@pytest.mark.parametrize("damage, error, message", [
+    (lambda d: setattr(d, "masks", d.masks.clone().fill_(-1)), ValueError, "train_data: masks: expected class indices 0–3 .* got \\[-1\\]"),
+    (lambda d: d.masks.__setitem__((0, 0, 0), 9), ValueError, "got \\[9\\]"),
+    (lambda d: setattr(d, "images", (d.images * 255).to(torch.uint8)), TypeError, "images.float\\(\\) / 255"),
+])
+def test_fit_refuses_data_it_cannot_learn_from_before_training(damage, error, message):
+    from latentseg import SegmentationModel, fit, synthetic_shapes
+
+    data = synthetic_shapes(4, size=16, seed=0)
+    damage(data)
+    with pytest.raises(error, match=message):
+        fit(SegmentationModel(num_classes=4), data, epochs=1)
+
+
+def test_evaluate_names_a_class_count_that_does_not_match():
+    from latentseg import SegmentationModel, evaluate, synthetic_shapes
+
+    with pytest.raises(ValueError, match="data: the model has num_classes=2 but the data has 4 classes"):
+        evaluate(SegmentationModel(num_classes=2), synthetic_shapes(4, size=16, seed=0))
+
+
+@pytest.mark.parametrize("arguments, error, message", [
+    ({"seed": "0"}, TypeError, "seed: expected an int ≥ 0, got str '0'"),
+    ({"recipe": {"lr": 1e-3}}, TypeError, "recipe: expected a latentseg Recipe"),
+    ({"model_config": {"num_classes": 9}}, ValueError, "model_config: num_classes comes from the data"),
+    ({"out": 123}, TypeError, "out: expected a folder path"),
+    ({"epochs": 0}, ValueError, "epochs"), ({"precision": "fp8"}, ValueError, "precision: expected one of"),
+    ({"max_seconds": -1}, ValueError, "max_seconds"), ({"num_workers": -1}, ValueError, "num_workers"),
+])
+def test_train_run_names_a_bad_argument_before_reading_data(monkeypatch, arguments, error, message):
+    import latentseg.run
+
+    monkeypatch.setattr(latentseg.run, "load_splits", lambda *a, **k: pytest.fail("data read before the check"))
+    with pytest.raises(error, match=message):
+        latentseg.run.train_run(**{"out": None, **arguments})

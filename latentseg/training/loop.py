@@ -103,6 +103,7 @@ def _validate(model: nn.Module, loader: DataLoader, device: torch.device) -> tup
 def evaluate(model: nn.Module, data: Dataset, batch_size: int = 64, device: str | torch.device | None = None) -> Metrics:
     """Pixel accuracy, per-class IoU and mIoU of ``model`` on ``data`` (pairs ``3×H×W``, ``H×W``)."""
     check_positive_int("batch_size", batch_size)
+    _check_data("data", data, _num_classes(model))
     device = pick_device(device)
     model.to(device)
     return _validate(model, _loader(data, batch_size), device)[1]
@@ -205,12 +206,24 @@ def _check_fit_arguments(model: nn.Module, train_data: Dataset, val_data: Datase
     if len(train_data) == 0:
         raise ValueError("train_data: expected at least one example, got an empty data set")
     for name, data in (("train_data", train_data), ("val_data", val_data)):
-        if isinstance(data, SegmentationData):  # in memory: check it all now; files are checked batch by batch
-            check_finite(f"{name}: images", data.images)
-    num_classes = _num_classes(model)
-    data_classes = getattr(train_data, "num_classes", num_classes)
+        _check_data(name, data, _num_classes(model))
+
+
+def _check_data(name: str, data: Dataset | None, num_classes: int) -> None:
+    """The model's class count matches the data's; in-memory data (files are checked batch by batch)
+    holds finite float images and class indices below ``num_classes`` (or the ignore index)."""
+    data_classes = getattr(data, "num_classes", num_classes)
     if data_classes != num_classes:
-        raise ValueError(f"train_data: model has num_classes={num_classes} but the data has {data_classes} classes")
+        raise ValueError(f"{name}: the model has num_classes={num_classes} but the data has {data_classes} classes")
+    if not isinstance(data, SegmentationData):
+        return
+    if not data.images.is_floating_point():
+        raise TypeError(f"{name}: images: expected floats in [0, 1], got dtype {data.images.dtype} (use images.float() / 255)")
+    check_finite(f"{name}: images", data.images)
+    bad = (data.masks < 0) | ((data.masks >= num_classes) & (data.masks != IGNORE_INDEX))
+    if bad.any():
+        raise ValueError(f"{name}: masks: expected class indices 0–{num_classes - 1} (or {IGNORE_INDEX}, ignored), "
+                         f"got {sorted(data.masks[bad].unique().tolist())[:5]}")
 
 
 def _with_instances(data: Dataset, num_experts: int) -> Dataset:
