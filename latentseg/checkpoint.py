@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -90,10 +91,15 @@ def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint: no file at {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing a foreign file
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a text file, a truncated zip, pickled code: whatever it is, it is not ours
+        detail = str(err).splitlines()[0] if str(err) else "no detail"
+        if "weights only load failed" in detail.lower():  # torch's advice here is to load it unsafely: never
+            detail = "it holds Python objects that a safe load (weights_only=True) refuses to run"
         raise ValueError(f"checkpoint: {path} is not a readable latentseg checkpoint ({type(err).__name__}: "
-                         f"{str(err).splitlines()[0] if str(err) else 'no detail'})") from err
+                         f"{detail})") from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"checkpoint: {path} is not a latentseg checkpoint (expected format {FORMAT!r})")
     version = payload.get("version")

@@ -6,6 +6,7 @@ import argparse
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 from .bench import bench_report, run_bench
@@ -341,6 +342,9 @@ def _predict(args: argparse.Namespace) -> int:
     metadata = info["metadata"] or {}
     real = parse_source(metadata.get("data", "synthetic"))[0] not in SHAPE_SOURCES
     max_size = args.max_size or (metadata.get("image_size", 1024) if real else 1024)
+    if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < model.min_size:
+        raise ValueError(f"checkpoint: {args.checkpoint} records image_size {max_size!r}, not a size this model reads; "
+                         "give --max-size")
     predict_files(model, args.images, args.out, max_size=max_size, colour=args.colour, instances=args.instances,
                   class_names=info["class_names"], report=print)
     return 0
@@ -382,6 +386,7 @@ def _named_by_flag(message: str, args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; an error is one line on stderr and exit status 2, Ctrl-C exit status 130."""
     args = _build_parser().parse_args(argv)
+    warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)  # one line each
     try:
         return COMMANDS[args.command](args)
     except (ValueError, TypeError, OSError, ImportError) as err:

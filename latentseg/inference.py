@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -100,6 +101,10 @@ def predict_image_instances(model: Segmenter, image: torch.Tensor, max_size: int
     counts = torch.bincount(instances.flatten(), minlength=len(found.objects[0]) + 1)
     objects = [{"id": o["id"], "class": o["class"], "score": o["score"], "pixels": int(counts[o["id"]])}
                for o in found.objects[0] if counts[o["id"]] > 0]
+    experts = model.config.num_latents
+    if len(found.objects[0]) >= experts - 1:  # one expert usually takes the background
+        warnings.warn(f"image: {len(found.objects[0])} objects found by a model of {experts} experts, each of which owns "
+                      "at most one object: this image may hold more, and those are missed", UserWarning, stacklevel=2)
     return classes, instances, objects
 
 
@@ -194,14 +199,20 @@ def _output_names(paths: list[Path], out: Path, colour: bool, instances: bool) -
 def _predict_one(model: Segmenter, path: Path, size: tuple[int, int], max_size: int,
                  instances: bool) -> tuple[torch.Tensor, torch.Tensor | None, list[dict]]:
     """One image file's class map ``H×W``, and with ``instances`` its ids ``H×W`` and objects; a
-    ``ValueError`` names the file."""
+    ``ValueError`` or a warning names the file."""
     image = read_image(path, model.config.in_channels, max_side=max_size)
-    try:
-        if instances:
-            return predict_image_instances(model, image, max_size=max_size, size=size)
-        return predict_image(model, image, max_size=max_size, size=size), None, []
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if instances:
+                result = predict_image_instances(model, image, max_size=max_size, size=size)
+            else:
+                result = predict_image(model, image, max_size=max_size, size=size), None, []
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
+    for warning in caught:  # named by the file, not by "image"
+        warnings.warn(f"{path}: {str(warning.message).removeprefix('image: ')}", warning.category, stacklevel=3)
+    return result
 
 
 def _write_outputs(folder: Path, files: list[str], mask: torch.Tensor, ids: torch.Tensor | None, objects: list[dict],

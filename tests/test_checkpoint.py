@@ -238,3 +238,16 @@ def test_a_checkpoint_that_loads_but_cannot_be_right_is_refused(tmp_path, tiny_m
     _tampered(path, **change(torch.load(path, weights_only=True)["state_dict"]))
     with pytest.raises(ValueError, match=message):
         load_checkpoint(path)
+
+
+def test_a_foreign_pickle_is_refused_without_torchs_advice_to_load_it_unsafely(tmp_path, recwarn):
+    import fractions
+    import pickle
+
+    path = tmp_path / "evil.pt"
+    path.write_bytes(pickle.dumps({"x": fractions.Fraction(1, 2)}, protocol=4))
+    with pytest.raises(ValueError) as refused:
+        load_checkpoint(path)
+    message = str(refused.value)
+    assert "safe load (weights_only=True) refuses" in message and "weights_only=False" not in message
+    assert not [w for w in recwarn if "pickle protocol" in str(w.message)], "no torch warnings before the error"

@@ -203,3 +203,26 @@ def test_a_config_count_past_its_bound_is_refused_before_building():
         build_model("improved", num_classes=4, encoder_blocks=100_000_000)
     with pytest.raises(ValueError, match="num_latents: expected a positive int of at most 4096"):
         build_model("article", num_classes=4, num_latents=10**6)
+
+
+def test_as_many_objects_as_experts_is_never_silent(tmp_path, monkeypatch):
+    """An experts model owns at most one object per expert: a count at that cap says objects may be missed,
+    in one line naming the file and the number of experts."""
+    from PIL import Image
+
+    from latentseg.models import build_model
+    from latentseg.models.experts import Instances
+
+    model = build_model("experts", num_classes=4, num_latents=4)
+    Image.new("RGB", (16, 16), (200, 40, 40)).save(tmp_path / "crowd.png")
+
+    def crowded(x, expert_mask=None):  # four objects found: every expert owns one
+        ids = (torch.arange(16) // 4 + 1).expand(16, 16)[None]  # four vertical bands, ids 1–4
+        objects = [{"id": k, "class": 1, "score": 0.9, "pixels": 16, "expert": k - 1} for k in range(1, 5)]
+        return Instances(torch.ones(1, 16, 16, dtype=torch.long), ids, [objects])
+
+    monkeypatch.setattr(model, "predict_instances", crowded)
+    from latentseg.inference import predict_files
+
+    with pytest.warns(UserWarning, match="crowd.png: 4 objects found by a model of 4 experts"):
+        predict_files(model, [tmp_path / "crowd.png"], tmp_path / "out", instances=True)
