@@ -63,5 +63,5 @@ def test_claims_stats_records_every_assert_and_goes_on(tmp_path):
     assert records[0]["message"] == "above a half" and records[0]["values"] == {"x + k": 0.25}
     assert records[1]["values"] == {"x + k": 1.25}
     assert records[2]["values"] == {"abs(x - 0.2)": pytest.approx(0.05), "x": 0.25}
-    table = summarise([{"notebook": "nb", "seed": 0, "threads": 1, "error": None, "records": records}])
+    table = summarise([{"notebook": "nb", "seed": 0, "threads": 1, "seconds": 3.0, "error": None, "records": records}])
     assert "| nb | above a half | `x + k > 0.5` | 0/1 | 0/1 |" in table

@@ -121,7 +121,7 @@ def summarise(runs: list[dict]) -> str:
     claims: dict[tuple, dict] = {}
     for run in runs:
         for record in run["records"]:
-            key = (run["notebook"], record["cell"], record["index"])
+            key = (run["notebook"], record["cell"], record["index"], record["test"])
             claim = claims.setdefault(key, {"message": record["message"], "test": record["test"], "holds": 0,
                                             "runs": set(), "failed": [], "values": {}})
             tag = f"{run['seed']}/{run['threads']}"
@@ -133,9 +133,25 @@ def summarise(runs: list[dict]) -> str:
             for name, value in record["values"].items():
                 if value is not None:
                     claim["values"].setdefault(name, []).append(value)
-    lines = ["| notebook | claim | assert | held | failed in (seed/threads) | quantity: min · median · max |",
-             "|---|---|---|---|---|---|"]
-    for (notebook, _, _), claim in sorted(claims.items()):
+    lines = [
+        "# What the notebooks assert, over many runs",
+        "",
+        "Written by `tools/claims-stats` (do not edit by hand): every notebook named below executed top to bottom",
+        "on a fresh kernel under each seed and CPU thread count (one thread adds numbers in another order, as",
+        "another machine does), at the learner's number of steps. For every `assert`, the runs it held in, the",
+        "runs it failed in, and each compared quantity's smallest, median and largest value over those runs.",
+        "",
+        "| notebook | runs (seed/threads) | seconds: min · median · max |", "|---|---|---|",
+    ]
+    for notebook in sorted({r["notebook"] for r in runs}):
+        mine = [r for r in runs if r["notebook"] == notebook]
+        tags = ", ".join(f"{r['seed']}/{r['threads']}" for r in sorted(mine, key=lambda r: (r["threads"], r["seed"])))
+        seconds = [r["seconds"] for r in mine]
+        lines.append(f"| {notebook} | {tags} | {min(seconds):.0f} · {statistics.median(seconds):.0f} · {max(seconds):.0f} |")
+    lines += ["", "Seconds are wall-clock on the machine that ran the table, and include any other load at the time.", "",
+              "| notebook | claim | assert | held | failed in (seed/threads) | quantity: min · median · max |",
+              "|---|---|---|---|---|---|"]
+    for (notebook, *_), claim in sorted(claims.items()):
         failed = sorted(set(claim["failed"]))
         held = len(claim["runs"]) - len(failed)
         quantities = "<br>".join(f"`{name}`: {min(v):.3g} · {statistics.median(v):.3g} · {max(v):.3g}"
