@@ -175,7 +175,8 @@ def test_non_finite_images_are_refused_by_fit_and_evaluate():
 
 
 @pytest.mark.parametrize("damage, error, message", [
-    (lambda d: setattr(d, "masks", d.masks.clone().fill_(-1)), ValueError, "train_data: masks: expected class indices 0–3 .* got \\[-1\\]"),
+    (lambda d: setattr(d, "masks", d.masks.clone().fill_(-1)), ValueError,
+     "train_data: masks: expected class indices 0–3 .* got \\[-1\\]"),
     (lambda d: d.masks.__setitem__((0, 0, 0), 9), ValueError, "got \\[9\\]"),
     (lambda d: setattr(d, "images", (d.images * 255).to(torch.uint8)), TypeError, "images.float\\(\\) / 255"),
 ])
