@@ -59,6 +59,19 @@ POSITIVE_INT = _number(int, check_positive_int, "a positive integer")
 COUNT = _number(int, lambda name, v: check_number(name, v, ok=lambda n: n >= 0), "an integer ≥ 0")
 POSITIVE = _number(float, check_positive_float, "a finite number > 0")
 NON_NEGATIVE = _number(float, check_number, "a finite number ≥ 0")
+MAX_SEED, MIN_IMAGE, MAX_IMAGE = 2**63 - 1, 16, 4096
+
+
+def _within(low: int, high: int):
+    def check(name: str, value: int) -> int:
+        if not low <= value <= high:
+            raise ValueError(f"{name}: expected {low} to {high}, got {value}")
+        return value
+    return check
+
+
+SEED = _number(int, _within(0, MAX_SEED), "an integer from 0 to 2**63 − 1")
+IMAGE_SIZE = _number(int, _within(MIN_IMAGE, MAX_IMAGE), f"an image side from {MIN_IMAGE} to {MAX_IMAGE} pixels")
 
 #: config fields that only some models have (improved, experts): the flag, its argparse options
 TRUNK_FLAGS = {
@@ -160,12 +173,12 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
                    help="validation images (checked every epoch); default 300 synthetic, all of real data")
     t.add_argument("--test-size", type=POSITIVE_INT, default=None,
                    help="test images (final metrics); default 500 synthetic, all real")
-    t.add_argument("--image-size", type=POSITIVE_INT, default=None,
+    t.add_argument("--image-size", type=IMAGE_SIZE, default=None,
                    help="side of the square training images; default 64 synthetic, 128 real (resized and cropped)")
     _add_recipe_arguments(t, "per process (under torchrun the global batch is this × processes); on a CPU small "
                              "batches give more updates per second")
     t.add_argument("--max-seconds", type=POSITIVE, default=None, help="stop training after this many seconds")
-    t.add_argument("--seed", type=COUNT, default=0, help="fixes data, initialisation and shuffling")
+    t.add_argument("--seed", type=SEED, default=0, help="fixes data, initialisation and shuffling")
     for flag in LATENT_FLAGS:
         t.add_argument(f"--{flag}", type=POSITIVE_INT, default=None, help="latent models only; default: the model's own")
     for flag, options in TRUNK_FLAGS.items():
@@ -192,9 +205,9 @@ def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
                         "of pattern")
     e.add_argument("--data-root", type=Path, default=None,
                    help=f"where pets is cached (default ${DATA_ENV}); for nuclei, a folder holding {NUCLEI_FILES}")
-    e.add_argument("--seed", type=COUNT, default=0, help="chooses the synthetic test split (disjoint from training)")
+    e.add_argument("--seed", type=SEED, default=0, help="chooses the synthetic test split (disjoint from training)")
     e.add_argument("--num-images", type=POSITIVE_INT, default=None, help="default 500 synthetic, every test image of real data")
-    e.add_argument("--image-size", type=POSITIVE_INT, default=None, help="default: the size the checkpoint was trained at")
+    e.add_argument("--image-size", type=IMAGE_SIZE, default=None, help="default: the size the checkpoint was trained at")
     e.add_argument("--batch-size", type=POSITIVE_INT, default=64)
     e.add_argument("--json", action="store_true", help="print one JSON object of metrics")
     e.add_argument("--any-class-names", action="store_true",
@@ -238,7 +251,7 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
                         "tested on the varied look)")
     b.add_argument("--shifted-size", type=POSITIVE_INT, default=200,
                    help="images of the shifted test set (other drawing code, other looks) each model is scored on")
-    b.add_argument("--sizes", type=POSITIVE_INT, nargs="+", default=[64], help="image sizes for the throughput rows")
+    b.add_argument("--sizes", type=IMAGE_SIZE, nargs="+", default=[64], help="image sizes for the throughput rows")
     for flag, options in TRUNK_FLAGS.items():
         b.add_argument(f"--{flag}", **{**options, "help": options["help"] + " (the other models as they are)"})
     _add_recipe_arguments(b, "for training and throughput")
@@ -248,14 +261,14 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--attention-sizes", type=POSITIVE_INT, nargs="*", default=[64, 128, 256],
                    help="image sizes whose (size/4)² tokens time one attention layer: SDPA vs nn.MultiheadAttention "
                         "vs full self-attention (none: skip)")
-    b.add_argument("--image-size", type=POSITIVE_INT, default=None,
+    b.add_argument("--image-size", type=IMAGE_SIZE, default=None,
                    help="images of the training race; default 64 synthetic, 128 nuclei")
     b.add_argument("--train-size", type=POSITIVE_INT, default=4000)
     b.add_argument("--val-size", type=POSITIVE_INT, default=200, help="validated every --val-every steps")
     b.add_argument("--test-size", type=POSITIVE_INT, default=500)
     b.add_argument("--val-every", type=POSITIVE_INT, default=50)
-    b.add_argument("--seed", type=COUNT, default=0)
-    b.add_argument("--seeds", type=COUNT, nargs="+", default=None,
+    b.add_argument("--seed", type=SEED, default=0)
+    b.add_argument("--seeds", type=SEED, nargs="+", default=None,
                    help="train every model once per seed and report mean ± std (default: --seed only)")
     b.add_argument("--out", type=Path, default=Path("runs") / "bench", help="folder for bench.json and bench.png")
     _add_common(b)

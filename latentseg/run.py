@@ -82,6 +82,11 @@ def train_run(
     size = image_size or default_image_size(data)
     splits = load_splits(data, size, seed, train_size, val_size, test_size, data_root)
     net = build_model(model, num_classes=len(splits.class_names), **(model_config or {}))
+    if net.owns_objects:  # it is tested on objects too: every split must carry them, known before training
+        lacking = [name for name in ("train", "val", "test") if not getattr(getattr(splits, name), "has_instances", False)]
+        if lacking:
+            raise ValueError(f"data: the {model} model learns and is tested on objects, but the {', '.join(lacking)} "
+                             f"split(s) of {data} carry no instance ids (a folder needs instances/ in each split)")
     processes = f", {world} processes × batch {recipe.batch_size}" if world > 1 else ""
     say(f"training the {model} model ({count_parameters(net):,} parameters) on {splits.description}, "
         f"{epochs} epochs, device {device}{processes}")

@@ -42,7 +42,8 @@ def model_path(tmp_path_factory):
     (["--encoder-blocks", "4"], "--encoder-blocks: applies to the experts and improved models, not to article"),
     (["--encoder-blocks", "0"], "argument --encoder-blocks: expected a positive integer, got 0"),
     (["--model", "improved", "--encoder-blocks", "100000000"], "--encoder-blocks: expected a positive int of at most 64"),
-    (["--image-size", "0"], "argument --image-size: expected a positive integer, got 0"),
+    (["--image-size", "0"], "argument --image-size: expected an image side from 16 to 4096 pixels, got 0"),
+    (["--seed", "99999999999999999999"], "argument --seed: expected an integer from 0 to 2**63 − 1, got 99999999999999999999"),
     (["--epochs", "0"], "argument --epochs: expected a positive integer, got 0"),
     (["--batch-size", "two"], "argument --batch-size: expected a positive integer, got 'two'"),
     (["--num-workers", "-1"], "argument --num-workers: expected an integer ≥ 0, got -1"),
@@ -172,6 +173,11 @@ def test_ctrl_c_while_starting_is_one_line_too(tmp_path):
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130 and len(stderr.strip().splitlines()) == 1 and "interrupted" in stderr, stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_sizes_below_what_the_shapes_need_are_named_by_their_flag(model_path, tmp_path):
+    refused("evaluate", model_path, "--image-size", "3", words="argument --image-size: expected an image side from 16")
+    refused("bench", "--sizes", "2", "--out", tmp_path / "b", words="argument --sizes: expected an image side from 16")
 
 
 def test_one_seed_twice_is_not_a_spread(tmp_path):

@@ -210,3 +210,13 @@ def test_train_run_names_a_bad_argument_before_reading_data(monkeypatch, argumen
     monkeypatch.setattr(latentseg.run, "load_splits", lambda *a, **k: pytest.fail("data read before the check"))
     with pytest.raises(error, match=message):
         latentseg.run.train_run(**{"out": None, **arguments})
+
+
+def test_the_experts_model_on_a_folder_without_objects_is_refused_before_training(tmp_path, monkeypatch):
+    import latentseg.run
+    from latentseg.data.folder import write_shapes_folder
+
+    write_shapes_folder(tmp_path / "shapes", num_images=12, size=32)
+    monkeypatch.setattr(latentseg.run, "fit", lambda *a, **k: pytest.fail("trained before the check"))
+    with pytest.raises(ValueError, match="the experts model learns and is tested on objects, but the train, val, test"):
+        latentseg.run.train_run(None, model="experts", data=f"folder:{tmp_path / 'shapes'}", image_size=32)
