@@ -104,3 +104,34 @@ def test_load_splits_real_data_batches_and_limits(pets_root):
     assert shown.images.shape == (2, 3, 40, 40)
     breeds = {p.stem.rsplit("_", 1)[0] for p, _ in splits.train.pairs}
     assert len(breeds) == 4, "a limit keeps images spread over the whole (breed-sorted) list"
+
+
+@pytest.mark.parametrize("bad", ["rgb", "text"])
+def test_a_bad_instance_file_is_named_as_instances_not_as_a_mask_or_image(tmp_path, bad):
+    from PIL import Image
+
+    from latentseg.data.folder import folder_dataset, write_shapes_folder
+
+    root = write_shapes_folder(tmp_path / "shapes", num_images=4, size=32)
+    (root / "instances").mkdir()
+    for mask in sorted((root / "masks").iterdir()):
+        Image.open(mask).save(root / "instances" / mask.name)
+    first = sorted((root / "instances").iterdir())[0]
+    if bad == "rgb":
+        Image.new("RGB", (32, 32)).save(first)
+    else:
+        first.write_text("not an image")
+    words = f"instances: (cannot read )?{first}" if bad == "text" else "instances: .* is a RGB image"
+    with pytest.raises(ValueError, match=words):
+        for split in ("train", "val", "test"):  # wherever the file fell
+            data = folder_dataset(root, split=split)
+            [data.read(k) for k in range(len(data))]
+
+
+def test_an_empty_classes_file_is_named(tmp_path):
+    from latentseg.data.folder import folder_dataset, write_shapes_folder
+
+    root = write_shapes_folder(tmp_path / "shapes", num_images=4, size=32)
+    (root / "classes.txt").write_text("\n")
+    with pytest.raises(ValueError, match="classes: .*classes.txt names 0 classes"):
+        folder_dataset(root, split="train")

@@ -81,7 +81,7 @@ class FileSegmentationData(Dataset):
         if self.instance_files is None:
             return image, mask, None
         path = self.instance_files[index]
-        instances = read_mask(path)
+        instances = read_mask(path, "instances")
         _same_size(image_path, image, path, instances, "instances")
         return image, mask, check_instances(f"instances: {path}", instances, mask)
 
@@ -182,6 +182,9 @@ def read_class_names(root: Path, num_classes: int | None, pairs: Sequence[tuple[
     names_file = root / "classes.txt"
     if names_file.is_file():
         names = tuple(line.strip() for line in names_file.read_text().splitlines() if line.strip())
+        if len(names) < 2:
+            raise ValueError(f"classes: {names_file} names {len(names)} classes; expected one name per line, "
+                             "at least two (the background and one more)")
         if num_classes is not None and num_classes != len(names):
             raise ValueError(f"num_classes: {names_file} names {len(names)} classes, got num_classes={num_classes}")
         return names
@@ -245,8 +248,8 @@ def instance_files(pairs: Sequence[tuple[Path, Path]]) -> list[Path] | None:
         raise ValueError(f"data: instances/ holds no file for {len(missing)} images, e.g. {missing[:3]}; expected "
                          "one 16-bit PNG of instance ids per image (0 = no object), named like its mask")
     for (image, _), path in zip(pairs, files, strict=True):
-        if image_file_size(image) != image_file_size(path):
-            (ih, iw), (h, w) = image_file_size(image), image_file_size(path)
+        if image_file_size(image) != image_file_size(path, "instances"):
+            (ih, iw), (h, w) = image_file_size(image), image_file_size(path, "instances")
             raise ValueError(f"instances: {path} is {w}×{h} but its image {image} is {iw}×{ih} (width×height)")
     return files
 

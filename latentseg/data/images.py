@@ -90,30 +90,33 @@ def _open(path: Path, what: str, allow_large: bool = False) -> Iterator[Image.Im
         Image.MAX_IMAGE_PIXELS = limit
 
 
-def read_mask(path: str | os.PathLike) -> torch.Tensor:
-    """A mask file as int64 ``H×W`` class indices; RGB masks are refused (colours are not indices).
+def read_mask(path: str | os.PathLike, what: str = "mask") -> torch.Tensor:
+    """A mask file as int64 ``H×W`` class indices (or instance ids: ``what="instances"`` names them so in
+    errors); RGB masks are refused (colours are not indices).
 
     Like :func:`read_image`, it applies the file's EXIF orientation (if any), so image and mask stay
     in the orientation a viewer shows."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"mask: no file at {path}")
+        raise FileNotFoundError(f"{what}: no file at {path}")
+    values = "class indices" if what == "mask" else "instance ids"
     try:
-        with _open(path, "mask") as im:
+        with _open(path, what) as im:
             if im.mode not in MASK_MODES:
-                raise ValueError(f"mask: {path} is a {im.mode} image; expected one channel of class indices "
+                raise ValueError(f"{what}: {path} is a {im.mode} image; expected one channel of {values} "
                                  f"(greyscale or palette PNG, mode one of {MASK_MODES})")
             array = np.asarray(ImageOps.exif_transpose(im)).astype(np.int64)
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise ValueError(f"mask: cannot read {path} as an image ({err})") from err
+        raise ValueError(f"{what}: cannot read {path} as an image ({err})") from err
     return torch.from_numpy(array)
 
 
-def image_file_size(path: Path) -> tuple[int, int]:
-    """``(height, width)`` as :func:`read_image` returns it (EXIF orientation applied), from the header alone."""
+def image_file_size(path: Path, what: str = "image") -> tuple[int, int]:
+    """``(height, width)`` as :func:`read_image` returns it (EXIF orientation applied), from the header
+    alone; errors name the file as ``what``."""
     try:
-        with _open(path, "image", allow_large=True) as im:
+        with _open(path, what, allow_large=True) as im:
             turned = im.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)  # a quarter turn swaps height and width
             return (im.width, im.height) if turned else (im.height, im.width)
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise ValueError(f"image: cannot read {path} as an image ({err})") from err
+        raise ValueError(f"{what}: cannot read {path} as an image ({err})") from err
