@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from .device import pick_device
 from .files import atomic_path
 from .models import MODELS, model_name
 from .models.base import Segmenter
@@ -148,6 +149,7 @@ def load_checkpoint(
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"checkpoint: expected a file path (str or os.PathLike), got {type(path).__name__}")
     path = Path(path)
+    device = pick_device(device)
     payload = _read(path)
     name = payload.get("model", "article")
     if name not in MODELS:

@@ -11,10 +11,13 @@ import torch
 def pick_device(device: str | torch.device | None = None) -> torch.device:
     """``device`` if given, else CUDA when present, then Apple MPS, then CPU."""
     if device is not None and str(device) != "auto":
+        expected = f"device: expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}"
         try:
             chosen = torch.device(device)
-        except RuntimeError as err:
-            raise ValueError(f"device: expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}") from err
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(expected) from err
+        if chosen.type not in ("cpu", "cuda", "mps"):  # 'meta' and the like hold no numbers to compute with
+            raise ValueError(expected)
         _check_available(chosen)
         return chosen
     if torch.cuda.is_available():

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import load_checkpoint
+from .device import pick_device
 from .models.base import Segmenter
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
@@ -30,7 +31,7 @@ PRETRAINED: dict[str, tuple[str, str]] = {
 
 def pretrained_path(name: str) -> Path:
     """The file of the shipped checkpoint ``name``, after checking its SHA-256."""
-    if name not in PRETRAINED:
+    if not isinstance(name, str) or name not in PRETRAINED:
         raise ValueError(f"name: expected one of the shipped checkpoints {sorted(PRETRAINED)}, got {name!r}")
     filename, expected = PRETRAINED[name]
     path = WEIGHTS / filename
@@ -46,4 +47,5 @@ def pretrained_path(name: str) -> Path:
 def load_pretrained(name: str, device: str = "cpu") -> tuple[Segmenter, dict[str, Any]]:
     """The shipped checkpoint ``name`` as :func:`~latentseg.load_checkpoint` returns it: ``(model, info)``,
     ``info["metadata"]`` holding the command that trained it and the commit it was trained from."""
+    device = pick_device(device)  # a device that is not there is named before the file is read
     return load_checkpoint(pretrained_path(name), device=device)

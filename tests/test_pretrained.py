@@ -37,3 +37,16 @@ def test_a_damaged_or_unknown_checkpoint_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="name: expected one of the shipped checkpoints"):
         pretrained.load_pretrained("imagenet")
     assert torch.get_num_threads() >= 1
+
+
+@pytest.mark.parametrize("name, device, error, message", [
+    (["x"], "cpu", ValueError, "name: expected one of the shipped checkpoints .* got \\['x'\\]"),
+    ("experts-crowded", "tpu", ValueError, "device: expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got 'tpu'"),
+    ("experts-crowded", "meta", ValueError, "got 'meta'"),
+    ("experts-crowded", ["cpu"], ValueError, "got \\['cpu'\\]"),
+])
+def test_load_pretrained_names_a_bad_name_or_device(name, device, error, message):
+    from latentseg.pretrained import load_pretrained
+
+    with pytest.raises(error, match=message):
+        load_pretrained(name, device=device)
