@@ -70,6 +70,17 @@ def _nearest_existing(folder: Path) -> Path:
     return existing
 
 
+def _probe_writable(existing: Path, target: Path) -> None:
+    """Create and remove a folder in ``existing``: permissions alone do not tell (``/proc`` looks
+    writable to root). An ``OSError`` names ``target`` and the reason."""
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{target}: cannot write in {existing} (permission denied)")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".latentseg-probe-"))
+    except OSError as err:
+        raise type(err)(f"{target}: cannot write in {existing} ({err.strerror})") from None
+
+
 def check_run_folder(folder: str | os.PathLike, names: Iterable[str]) -> Path:
     """Check, before any long work, that ``folder`` can receive a run's files ``names``.
 
@@ -82,8 +93,7 @@ def check_run_folder(folder: str | os.PathLike, names: Iterable[str]) -> Path:
         raise NotADirectoryError(f"{folder}: is a file; expected a folder for {', '.join(sorted(names))}")
     existing = _nearest_existing(folder)
     writable = existing.parent if existing == folder else existing  # the folder is replaced whole, from its parent
-    if not os.access(writable, os.W_OK | os.X_OK):
-        raise PermissionError(f"{folder}: cannot write in {writable} (permission denied)")
+    _probe_writable(writable, folder)
     if folder.is_dir():
         others = sorted(p.name for p in folder.iterdir() if p.name not in names or not p.is_file())
         if others:
@@ -98,9 +108,7 @@ def check_out_folder(folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{folder}: cannot write into it, it is a file, not a folder")
-    existing = _nearest_existing(folder)
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise PermissionError(f"{folder}: cannot write in {existing} (permission denied)")
+    _probe_writable(_nearest_existing(folder), folder)
     return folder
 
 

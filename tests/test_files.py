@@ -62,3 +62,16 @@ def test_check_run_folder(tmp_path):
         check_run_folder(tmp_path / "file", names)
     with pytest.raises(NotADirectoryError, match="cannot be created"):
         check_run_folder(tmp_path / "file" / "run", names)
+
+
+def test_a_folder_that_only_looks_writable_is_found_before_any_work():
+    """/proc passes a permission check for root, but nothing can be created there."""
+    from pathlib import Path
+
+    from latentseg.files import check_out_folder, check_run_folder
+
+    if not Path("/proc").is_dir():
+        pytest.skip("this system has no /proc")
+    for check in (check_out_folder, lambda folder: check_run_folder(folder, ["model.pt"])):
+        with pytest.raises(OSError, match="/proc/latentseg-test: cannot write in /proc"):
+            check("/proc/latentseg-test")
