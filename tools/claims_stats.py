@@ -15,6 +15,7 @@ import argparse
 import ast
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -105,7 +106,7 @@ def run_one(path: Path, seed: int, threads: int, data: Path, timeout: int) -> di
     try:
         client.execute()
     except CellExecutionError as err:
-        error = str(err).strip().splitlines()[-1][:300]
+        error = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip().splitlines()[-1][:300]  # without terminal colours
     finally:
         os.environ.clear()
         os.environ.update(saved)
