@@ -343,4 +343,4 @@ def test_instances_are_refused_where_there_are_none(trained, tmp_path):
     write_pets_layout(tmp_path / "pets", num_trainval=20, num_test=4)
     result = cli("train", "--data", "pets", "--data-root", tmp_path / "pets", "--model", "experts", "--image-size", "32",
                  "--epochs", "1", "--quiet", "--out", tmp_path / "run", check=False)
-    assert result.returncode == 2 and "carries none" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.returncode == 2 and "carry no instance ids" in result.stderr and len(result.stderr.strip().splitlines()) == 1
