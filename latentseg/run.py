@@ -18,13 +18,13 @@ from typing import Any
 import torch
 
 from .checkpoint import save_checkpoint
-from .checks import check_positive_float, check_positive_int
 from .data.sources import SHAPE_SOURCES, DataSplits, load_splits, parse_source
 from .device import PRECISIONS, pick_device, seed_everything
 from .files import check_run_folder, run_folder, write_text_atomic
 from .models import build_model
 from .models.base import Segmenter, count_parameters
 from .training import History, Recipe, TrainingInterrupted, distributed, evaluate, evaluate_instances, fit, recipe_for
+from .training.loop import check_training_length
 
 RUN_FILES = ("model.pt", "history.json", "predictions.png")
 
@@ -136,13 +136,9 @@ def _check_run_arguments(out: object, seed: object, recipe: object, model_config
         fixed = sorted({"num_classes"} & set(model_config))
         if fixed:
             raise ValueError(f"model_config: {fixed[0]} comes from the data and cannot be set, got {model_config[fixed[0]]!r}")
-    check_positive_int("epochs", epochs)
+    check_training_length(epochs, max_seconds, num_workers)
     if precision not in PRECISIONS:
         raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
-    if max_seconds is not None:
-        check_positive_float("max_seconds", max_seconds)
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-        raise ValueError(f"num_workers: expected an integer ≥ 0, got {num_workers!r}")
 
 
 def metrics_text(metrics: dict[str, Any]) -> str:

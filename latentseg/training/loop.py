@@ -190,16 +190,21 @@ class _Run:
     seen: int = 0
 
 
-def _check_fit_arguments(model: nn.Module, train_data: Dataset, val_data: Dataset | None, recipe: Recipe, epochs: int,
-                         max_seconds: float | None, max_steps: int | None, val_every: int | None,
-                         num_workers: int) -> None:
-    if not isinstance(recipe, Recipe):
-        raise TypeError(f"recipe: expected a latentseg Recipe, got {type(recipe).__name__}")
+def check_training_length(epochs: object, max_seconds: object, num_workers: object) -> None:
+    """``epochs`` a positive int, ``max_seconds`` None or > 0, ``num_workers`` an int ≥ 0; else an error naming it."""
     check_positive_int("epochs", epochs)
     if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 0:
         raise ValueError(f"num_workers: expected an integer ≥ 0, got {num_workers!r}")
     if max_seconds is not None:
         check_positive_float("max_seconds", max_seconds)
+
+
+def _check_fit_arguments(model: nn.Module, train_data: Dataset, val_data: Dataset | None, recipe: Recipe, epochs: int,
+                         max_seconds: float | None, max_steps: int | None, val_every: int | None,
+                         num_workers: int) -> None:
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe: expected a latentseg Recipe, got {type(recipe).__name__}")
+    check_training_length(epochs, max_seconds, num_workers)
     for name, value in (("val_every", val_every), ("max_steps", max_steps)):
         if value is not None:
             check_positive_int(name, value)
