@@ -8,10 +8,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent / "tests"))  # the tests' stand-in data (tests/standins.py)
 
-# Every notebook trains for a number of steps. 05 and 09 read LATENTSEG_STEPS, and the suite runs fewer;
-# the others run exactly what a reader runs. tools/check-claims sets LATENTSEG_LEARNER_STEPS=1 to run
-# the learner's steps everywhere. Notebooks 02, 03 and 04 share one trained model through cached_fit,
-# whose cache lives under $LATENTSEG_DATA (set below to a fresh folder): 02 trains it, the others read it.
+# Every notebook trains for a number of steps. 07 and 10 read LATENTSEG_STEPS, and the suite runs fewer;
+# the others run exactly what a reader runs. CI's later passes (tools/test-colab-env, tools/check-claims)
+# set LATENTSEG_LEARNER_STEPS=1 to run the learner's steps everywhere. Notebooks 02, 03 and 04 share one
+# trained model through cached_fit, whose cache lives under $LATENTSEG_DATA (set below to a fresh
+# folder): 02 trains it, the others read it.
 if not os.environ.get("LATENTSEG_LEARNER_STEPS"):
     os.environ.setdefault("LATENTSEG_STEPS", "250")
 

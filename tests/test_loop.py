@@ -166,7 +166,7 @@ def test_non_finite_images_are_refused_by_fit_and_evaluate():
     model = SegmentationModel(feature_dim=8, latent_dim=8, num_latents=2, num_heads=2, num_classes=4)
     with pytest.raises(ValueError, match="train_data: images: expected finite values, got 1 NaN or infinite"):
         fit(model, data, recipe=PLAIN.replace(batch_size=8), epochs=1, progress=False)
-    with pytest.raises(ValueError, match="data: images 0–7: expected finite values"):
+    with pytest.raises(ValueError, match="data: images: expected finite values, got 1 NaN or infinite"):
         evaluate(model, data)
     before = [p.detach().clone() for p in model.parameters()]
     with pytest.raises(ValueError, match=r"train_data: the images of step 1 \(epoch 1\): expected finite values"):
