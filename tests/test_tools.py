@@ -26,9 +26,13 @@ def test_check_claims_refuses_a_seed_that_is_not_a_number(seed):
     assert done.returncode == 2 and "a seed is a non-negative integer" in done.stderr and done.stdout == ""
 
 
-def test_ci_runs_the_claims_check_after_the_main_suite():
+def test_ci_runs_the_notebooks_again_as_a_learner_after_the_main_suite():
+    """After the suite, CI runs every notebook in Colab's versions under another seed, one CPU thread (another
+    order of sums, as on another machine) and the learner's steps."""
     lines = (TOOLS.parent / ".ci" / "run").read_text().splitlines()
-    assert lines.index("tools/check-claims") > lines.index("python3 -m pytest")
+    learner = next(line for line in lines if line.endswith("tools/test-colab-env"))
+    assert lines.index(learner) > lines.index("python3 -m pytest")
+    assert "OMP_NUM_THREADS=1" in learner and "LATENTSEG_SEED=1" in learner and "LATENTSEG_LEARNER_STEPS=1" in learner
 
 
 @pytest.mark.parametrize("run", ["1/0", "1/x", "2/-1"])
@@ -37,8 +41,8 @@ def test_check_claims_refuses_a_thread_count_that_is_not_positive(run):
     assert done.returncode == 2 and "a thread count is a positive integer" in done.stderr and done.stdout == ""
 
 
-def test_ci_checks_claims_under_a_second_thread_count():
-    """One of CI's claims runs uses one CPU thread: another order of sums, as on another machine."""
+def test_check_claims_runs_a_second_thread_count():
+    """By default one of check-claims' runs uses one CPU thread."""
     text = (TOOLS / "check-claims").read_text()
     assert "runs=(1/1 2)" in text and "OMP_NUM_THREADS=$threads" in text
 
