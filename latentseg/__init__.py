@@ -1,6 +1,6 @@
 """latentseg: semantic segmentation with latent attention and expert segmentation.
 
-The package in wings: :mod:`latentseg.models` (the seed article's model, the improved one, the U-Net),
+The package in wings: :mod:`latentseg.models` (the article's model, the improved one, the U-Net),
 :mod:`latentseg.data` (synthetic shapes, folders, Pets), :mod:`latentseg.training` (the recipe, the
 loop, losses, optimisers, metrics), and on top :mod:`latentseg.analysis` (probes, specialisation,
 plots, widgets), :mod:`latentseg.bench`, whole runs (:mod:`latentseg.run`, :mod:`latentseg.inference`) and

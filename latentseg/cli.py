@@ -157,10 +157,10 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--model", default="improved", choices=sorted(MODELS),
                    help="improved: the latent-expert model of notebooks 05–06; experts: its experts also own objects (instance "
-                        "maps; needs data with instance ids); article: the seed article's; unet: the baseline")
+                        "maps; needs data with instance ids); article: the article's; unet: the baseline")
     t.add_argument("--data", default="synthetic", metavar="synthetic|crowded|classic|textured|nuclei|pets|folder:PATH",
-                   help="built-in shapes (crowded: 3–7 touching shapes; classic: in the old look, where colour gives "
-                        "them away; textured: half the images outlined only by a change of pattern); nuclei: real "
+                   help="built-in shapes (crowded: 3–7 touching shapes; classic: saturated shapes on grey, where colour "
+                        "gives them away; textured: half the images outlined only by a change of pattern); nuclei: real "
                         f"fluorescence microscopy (`{NUCLEI_INSTALL}`); Oxford-IIIT Pet (downloaded once, about "
                         "800 MB); or PATH with images/ and masks/ (or train/, val/, test/)")
     t.add_argument("--data-root", type=Path, default=None,

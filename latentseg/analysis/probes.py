@@ -20,7 +20,7 @@ def receptive_field(layers: Sequence[nn.Module]) -> tuple[int, int]:
     Each ``Conv2d`` or ``MaxPool2d`` with kernel ``k`` and stride ``s`` grows the field by
     ``(k - 1)·jump`` and multiplies the jump (input pixels between neighbouring outputs) by ``s``;
     other layers (ReLU, norms) leave it unchanged. The order must be the forward order, which a
-    module's registration order need not be (the seed encoder registers one pool and uses it twice).
+    module's registration order need not be (the article's encoder registers one pool and uses it twice).
     """
     size, jump = 1, 1
     for layer in layers:

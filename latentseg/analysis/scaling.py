@@ -5,7 +5,7 @@ One *step* is a forward and backward pass of one attention layer on ``B×N×dim`
 
 - ``latent``: ``M`` learned latents read the ``N`` tokens (:class:`~latentseg.models.blocks.MultiHeadAttention`,
   on ``F.scaled_dot_product_attention``). Cost ``O(M·N)``: linear in pixels.
-- ``latent_mha``: the same through ``nn.MultiheadAttention`` (the seed's form, ``need_weights=False``).
+- ``latent_mha``: the same through ``nn.MultiheadAttention`` (the article's form, ``need_weights=False``).
 - ``full``: every token reads every token through SDPA. Cost ``O(N²)``.
 - ``full_weights``: the same with the ``N×N`` weights materialised (``return_attention=True``, as when
   you plot them): the fused kernel avoids storing them, this path cannot.

@@ -1,4 +1,4 @@
-"""Seeded synthetic shapes with structure to learn, and the seed article's noise with none.
+"""Seeded synthetic shapes with structure to learn, and the article's noise with none.
 
 Images are float32 ``N×3×H×W`` in ``[0, 1]``; masks are int64 ``N×H×W`` class indices.
 """
@@ -195,7 +195,7 @@ def synthetic_shapes(
 def noise_data(
     num_images: int, size: int = 64, seed: int = 0, split: str = "train", num_classes: int = 2
 ) -> SegmentationData:
-    """The seed article's data: ``randn`` images with ``randint`` labels. Nothing in it can be learned."""
+    """The article's data: ``randn`` images with ``randint`` labels. Nothing in it can be learned."""
     check_positive_int("num_images", num_images)
     check_positive_int("size", size)
     check_positive_int("num_classes", num_classes)

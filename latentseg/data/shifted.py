@@ -22,8 +22,8 @@ How it compares with :func:`latentseg.data.synthetic_shapes`:
 
 Each shape's fill differs from the mean colour of the background it covers by at least 0.2 in luminance,
 as in the generator, so a person sees every shape. The generator learned from this set's failures (its
-two-colour patterns, outlines and size range were added after a model missed shapes here, issue 17),
-so a score here is no longer a fully blind test: read it beside greyscale copies and real images.
+two-colour patterns, outlines and size range were added after a model missed shapes here), so a score
+here is no longer a fully blind test: read it beside greyscale copies and real images.
 """
 
 from __future__ import annotations

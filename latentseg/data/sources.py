@@ -54,7 +54,7 @@ SHIFTED_TEST_SIZE = 200
 
 def parse_source(spec: str) -> tuple[str, Path | None]:
     """A named source → (name, None): ``synthetic`` (the shapes in the varied look), ``crowded`` (3–7
-    touching shapes per image), ``classic`` (the old look, where colour gives shapes away), ``textured``
+    touching shapes per image), ``classic`` (saturated shapes on grey, where colour gives them away), ``textured``
     (the mixed look: half the images outlined only by a change of pattern), ``shifted``,
     ``shifted-crowded`` and ``shifted-texture`` (:mod:`latentseg.data.shifted`, test only), ``nuclei``
     (:mod:`latentseg.data.nuclei`, real microscopy), ``pets``; ``"folder:PATH"`` → ("folder", PATH)."""

@@ -1,4 +1,4 @@
-"""The models, and the zoo by name: ``article`` (the seed article's design, :mod:`.article`), ``improved``
+"""The models, and the zoo by name: ``article`` (the article's design, :mod:`.article`), ``improved``
 (notebooks 05–06, :mod:`.improved`), ``experts`` (its experts each own an object, :mod:`.experts`) and ``unet``
 (the convolutional baseline, :mod:`.unet`)."""
 

@@ -1,4 +1,4 @@
-"""The seed article's model, in the order the article builds it: the encoder, latent attention,
+"""The article's model, in the order the article builds it: the encoder, latent attention,
 expert segmentation, and the model that joins them.
 
 1. :class:`SimpleEncoder`: image ``B×C×H×W`` → features ``B×D×h×w`` (``h, w = H//4, W//4``);
@@ -6,7 +6,7 @@ expert segmentation, and the model that joins them.
 3. :class:`ExpertSegmentation`: every feature reads the ``M`` experts → class logits ``B×N×K``;
 4. :class:`SegmentationModel`: the three together, logits brought back to the input's ``H×W``.
 
-Both attentions keep the seed's ``nn.MultiheadAttention``. Ask for ``return_attention=True`` to get the
+Both attentions keep the article's ``nn.MultiheadAttention``. Ask for ``return_attention=True`` to get the
 attention weights of every head (softmax probabilities, before dropout).
 """
 
@@ -126,7 +126,7 @@ class ExpertSegmentation(nn.Module):
 
 @dataclass(frozen=True)
 class ModelConfig(BaseConfig):
-    """Everything needed to rebuild the seed model; stored in checkpoints. Defaults are the seed article's."""
+    """Everything needed to rebuild the article's model; stored in checkpoints. Defaults are the article's."""
 
     in_channels: int = 3
     feature_dim: int = 64
@@ -148,7 +148,7 @@ class SegmentationModel(Segmenter):
     3. ``expert_seg``: every feature attends over the ``M`` latents → logits ``B×N×K``;
     4. logits reshaped to ``B×K×h×w`` and resized (bilinear) to the input's ``H×W``.
 
-    Images come in ``[0, 1]`` and are standardised first, ``(x - 0.5) / 0.25``: the seed article fed
+    Images come in ``[0, 1]`` and are standardised first, ``(x - 0.5) / 0.25``: the article fed
     ``randn`` noise, already zero-mean and unit-variance, and all-positive pixels stall its training
     on predicting the majority class (notebook 04 measures this). The seed upsampled by a fixed ×4,
     which breaks for sizes not divisible by 4; this model resizes to the input's own size instead.

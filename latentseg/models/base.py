@@ -50,7 +50,7 @@ class Segmenter(nn.Module):
     Declared, so that callers never probe with ``hasattr``:
 
     - ``has_experts``: the model has latents ("experts") and accepts ``return_attention=True`` and
-      ``expert_mask`` (the seed and improved models; not the U-Net).
+      ``expert_mask`` (the article's and improved models; not the U-Net).
     - :attr:`has_auxiliary_loss` / :meth:`auxiliary_loss`: training-only loss terms. A model that has
       them returns ``(logits, extras)`` from ``forward(x, with_extras=True)``; ``auxiliary_loss(extras,
       masks)`` turns those extras into a loss. The extras travel as a return value, never on ``self``,

@@ -74,7 +74,7 @@ class MLP(nn.Sequential):
 class CrossAttentionBlock(nn.Module):
     """Pre-norm transformer block: ``x = x + attn(LN(x), LN(context))``, then ``x = x + MLP(LN(x))``.
 
-    With ``residual=False`` it is the seed's bare form, ``x = attn(x, context)``, kept for the ablation.
+    With ``residual=False`` it is the article's bare form, ``x = attn(x, context)``, kept for the ablation.
     forward: ``x`` ``B×Q×dim``, ``context`` ``B×N×context_dim`` → ``B×Q×dim`` (and weights ``B×heads×Q×N``).
     """
 

@@ -1,4 +1,4 @@
-"""The improved latent-expert model: the seed's idea (latents read the pixels, pixels read the
+"""The improved latent-expert model: the article's idea (latents read the pixels, pixels read the
 latents) with the pieces that make it segment. Notebooks 05 (architecture) and 06 (recipe) add them
 one at a time and measure each.
 """
@@ -27,12 +27,12 @@ class ImprovedConfig(BaseConfig):
     The switches turn off one improvement each, so the ablation in notebook 05 is a set of configs:
 
     - ``encoder_blocks``: residual blocks at 1/4 resolution; they widen what each feature sees from
-      the seed's 10×10 window to 45×45 pixels with two blocks (attention adds the rest of the image);
+      the article's 10×10 window to 45×45 pixels with two blocks (attention adds the rest of the image);
     - ``dilation_growth``: block ``i`` uses dilation ``dilation_growth**i``. 1 keeps every 3×3 kernel
-      dense; 2 (dilation 1, 2, 4, …, the first design) widens the window to 61×61 but steps over the
-      pixel-scale detail that tells a small square from a small circle, and scored lower (README);
+      dense; 2 (dilation 1, 2, 4, …) widens the window to 61×61 but steps over the pixel-scale
+      detail that tells a small square from a small circle;
     - ``positional``: add Fourier features of each pixel's position to its feature;
-    - ``residual``: pre-norm residual + LayerNorm + MLP around every attention (else the seed's bare
+    - ``residual``: pre-norm residual + LayerNorm + MLP around every attention (else the article's bare
       attention), plus latent self-attention between rounds;
     - ``rounds``: how many times the latents re-read the pixels;
     - ``competition``: experts compete for pixels when reading them (softmax over experts, as in
@@ -100,7 +100,7 @@ class ImprovedSegmentationModel(Segmenter):
        ``skip``, plus a correction computed from the pixel features fused (1×1 convolutions) with
        the 1/2- and full-resolution encoder features: sharp edges at little cost.
 
-    ``forward(x, return_attention=True)`` gives a :class:`SegmentationOutput`, as for the seed model;
+    ``forward(x, return_attention=True)`` gives a :class:`SegmentationOutput`, as for the article's model;
     ``expert_mask`` (``M`` bools) switches experts off: pixels cannot read a masked expert;
     ``forward(x, with_extras=True)`` gives ``(logits, extras)`` for :meth:`auxiliary_loss`.
     """

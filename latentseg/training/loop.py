@@ -350,7 +350,7 @@ def fit(
     clock: Callable[[], float] = time.perf_counter,
 ) -> History:
     """Train ``model`` with ``recipe`` (:mod:`latentseg.training.recipe`: optimiser, schedule, batch,
-    loss; default :data:`RECIPE`, what ``train`` and ``bench`` use; :data:`PLAIN` is the seed's loop)
+    loss; default :data:`RECIPE`, what ``train`` and ``bench`` use; :data:`PLAIN` is the article's loop)
     for ``epochs``, validating after each epoch and every ``val_every`` steps.
 
     ``train_data`` and ``val_data`` yield ``(image C×H×W, mask H×W)``; mask value 255 is ignored.

@@ -7,7 +7,7 @@
   learning rate 6·10⁻³, held, then decayed linearly over the second half (``wsd``, :mod:`.schedules`);
   cross-entropy plus soft Dice, with pixels on class boundaries counting 5 times (:mod:`.losses`);
   colour jitter on every batch.
-- :data:`PLAIN` is the seed article's loop, AdamW on plain cross-entropy at a constant rate, no jitter.
+- :data:`PLAIN` is the article's loop, AdamW on plain cross-entropy at a constant rate, no jitter.
   Notebooks 02–04 train with it because they teach the article's design and the loop itself;
   notebook 06 changes an AdamW recipe into :data:`RECIPE` one field at a time and measures each.
 """
