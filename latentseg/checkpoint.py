@@ -17,16 +17,7 @@ from .models import MODELS, model_name
 from .models.base import Segmenter
 
 FORMAT = "latentseg-checkpoint"
-VERSION = 4
-READABLE_VERSIONS = (1, 2, 3, 4)
-#: version 2 added ``ImprovedConfig.dilation_growth`` (default 1); version-1 improved models were built with 2
-_VERSION_1_DEFAULTS = {"improved": {"dilation_growth": 2}}
-#: version 3 added ``weights_sha256``, which every checkpoint since must carry
-#: version 4 renamed the article's model ``seed`` → ``article`` and the improved model's ``think`` →
-#: ``latent_self_attention``; older files are read under the new names
-_OLD_MODEL_NAMES = {"seed": "article"}
-_OLD_PARAMETER_PREFIXES = {"think.": "latent_self_attention."}
-
+VERSION = 4  # the first released format; files of earlier versions were never published
 
 def weights_digest(state: dict[str, torch.Tensor]) -> str:
     """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
@@ -104,12 +95,9 @@ def _read(path: Path) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"checkpoint: {path} is not a latentseg checkpoint (expected format {FORMAT!r})")
     version = payload.get("version")
-    if version not in READABLE_VERSIONS:
-        raise ValueError(f"checkpoint: {path} has version {version!r}, this latentseg reads versions "
-                         f"{', '.join(map(str, READABLE_VERSIONS))}")
-    if version == 1 and isinstance(payload.get("config"), dict):
-        # a field added since keeps the value the model was built with, not today's default
-        payload["config"] = {**_VERSION_1_DEFAULTS.get(payload.get("model", "seed"), {}), **payload["config"]}
+    if version != VERSION:
+        raise ValueError(f"checkpoint: {path} has version {version!r}, this latentseg reads version {VERSION}; "
+                         "train the model again with this latentseg (python -m latentseg train)")
     if not isinstance(payload.get("state_dict"), dict):
         raise ValueError(f"checkpoint: {path} holds no state_dict")
     not_tensors = [k for k, v in payload["state_dict"].items() if not isinstance(v, torch.Tensor)]
@@ -118,24 +106,8 @@ def _read(path: Path) -> dict[str, Any]:
     for key, kind in (("metadata", dict), ("config", dict), ("class_names", list)):
         if payload.get(key) is not None and not isinstance(payload[key], kind):
             raise ValueError(f"checkpoint: {path} holds {key} of type {type(payload[key]).__name__}, expected a {kind.__name__}")
-    _check_digest(path, payload)  # under the names the digest was computed for
-    if version < 4:
-        _rename_old_names(payload)
+    _check_digest(path, payload)
     return payload
-
-
-def _rename_old_names(payload: dict[str, Any]) -> None:
-    """Before version 4: the article's model was called ``seed`` (and early files name no model at all),
-    and the improved model's latent self-attention ``think``."""
-    name = payload.get("model", "seed")
-    payload["model"] = _OLD_MODEL_NAMES.get(name, name)
-    renamed = {}
-    for key, tensor in payload["state_dict"].items():
-        for old, new in _OLD_PARAMETER_PREFIXES.items():
-            if key.startswith(old):
-                key = new + key[len(old):]
-        renamed[key] = tensor
-    payload["state_dict"] = renamed
 
 
 def load_checkpoint(
@@ -181,11 +153,9 @@ def load_checkpoint(
 
 
 def _check_digest(path: Path, payload: dict[str, Any]) -> None:
-    """Since version 3 a checkpoint stores its weights' SHA-256; a mismatch means the file was damaged
-    after it was written."""
+    """A checkpoint stores its weights' SHA-256; a mismatch (or none) means the file was damaged after it
+    was written."""
     stored = payload.get("weights_sha256")
-    if stored is None and payload.get("version", 1) < 3:
-        return  # written before digests existed
     if stored != weights_digest(payload["state_dict"]):
         raise ValueError(f"checkpoint: {path} is damaged: its weights do not match the SHA-256 digest stored "
                          "with them (the file changed after it was written); train again or restore a copy")

@@ -12,8 +12,7 @@ head stays (it learns classes fast, and trains the trunk for them). On top:
 - training matches experts to each image's objects one to one (:mod:`.matching`) after every round
   of reading (deep supervision: the same heads on the latents of each round).
 
-One forward pass gives a class map (the per-pixel head's; the experts' own,
-``Σ_m p(class|m)·mask_m``, is :func:`semantic_from_objects`) and, through
+One forward pass gives a class map (the per-pixel head's) and, through
 :meth:`ExpertsSegmentationModel.predict_instances`, an instance map: experts that name a class with
 probability above ``score_threshold`` claim the pixels where their weighted mask is the highest of
 all and above one half; an expert left with less than ``overlap_threshold`` of its own mask is dropped.
@@ -194,10 +193,3 @@ class ExpertsSegmentationModel(ImprovedSegmentationModel):
 
 
 _IMPROVED_FIELDS = set(ImprovedConfig.__dataclass_fields__)
-
-
-def semantic_from_objects(class_logits: torch.Tensor, mask_logits: torch.Tensor) -> torch.Tensor:
-    """Class log-scores ``B×K×H×W`` from the experts' objects: ``log Σ_m p(class|m)·sigmoid(mask_m)``
-    (MaskFormer's semantic inference; *no object* left out)."""
-    probs = class_logits.float().softmax(-1)[..., :-1]  # B×M×K
-    return torch.einsum("bmk,bmhw->bkhw", probs, mask_logits.float().sigmoid()).clamp_min(1e-6).log()
