@@ -95,7 +95,9 @@ def predict_image_instances(model: Segmenter, image: torch.Tensor, max_size: int
         raise ValueError(f"model: expected a model whose experts own objects (the experts model) for instance maps, "
                          f"got {type(model).__name__}, which predicts classes only")
     x, target = _model_input(model, image, max_size, size)
-    found = model.predict_instances(x)
+    with warnings.catch_warnings():  # _model_input has warned about the pixel range, naming the image
+        warnings.filterwarnings("ignore", message="x: pixel values are expected", category=UserWarning)
+        found = model.predict_instances(x)
     maps = torch.stack([found.classes[0], found.instances[0]]).float()[None]
     classes, instances = F.interpolate(maps, size=target, mode="nearest-exact")[0].long()
     counts = torch.bincount(instances.flatten(), minlength=len(found.objects[0]) + 1)

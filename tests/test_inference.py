@@ -226,3 +226,13 @@ def test_as_many_objects_as_experts_is_never_silent(tmp_path, monkeypatch):
 
     with pytest.warns(UserWarning, match="crowd.png: 4 objects found by a model of 4 experts"):
         predict_files(model, [tmp_path / "crowd.png"], tmp_path / "out", instances=True)
+
+
+def test_an_image_out_of_range_is_warned_about_once_for_instances():
+    from latentseg.inference import predict_image_instances
+
+    model = build_model("experts", num_classes=4, feature_dim=16, latent_dim=16, num_latents=4, num_heads=2).eval()
+    with pytest.warns(UserWarning) as caught:
+        predict_image_instances(model, torch.rand(3, 32, 32) * 255)
+    ranges = [str(w.message) for w in caught if "pixel values" in str(w.message)]
+    assert len(ranges) == 1 and ranges[0].startswith("image: pixel values are expected in [0, 1]"), ranges
