@@ -72,8 +72,11 @@ class Segmenter(nn.Module):
     def standardise(self, x: torch.Tensor) -> torch.Tensor:
         """``(x - 0.5) / 0.25``: zero-mean, unit-variance-ish input for images in ``[0, 1]``, in the
         dtype of the model's weights (a float64 or float16 image meets float32 weights)."""
-        dtype = next(self.parameters()).dtype
-        return (x.to(dtype) - self.input_mean) / self.input_std
+        weight = next(self.parameters())
+        if weight.is_meta:
+            raise ValueError("model: its weights are on the meta device (shapes without values); build it on cpu or "
+                             "cuda, or load weights into it first (load_state_dict(state, assign=True))")
+        return (x.to(weight.dtype) - self.input_mean) / self.input_std
 
     @classmethod
     def from_config(cls, config: BaseConfig | dict[str, Any]) -> Segmenter:
