@@ -1,10 +1,10 @@
 """Training losses: pixel-wise cross-entropy, optionally plus a soft Dice loss, optionally with more
 weight on the pixels at class boundaries.
 
-Cross-entropy counts pixels, so on the synthetic shapes (85 % background) most of its signal is about
+Cross-entropy counts pixels, so on the synthetic shapes (mostly background) most of its signal is about
 background that is already right. Dice scores each class by overlap, as mIoU does, so a class
 with few pixels weighs as much as one with many. Most of what a trained model still gets wrong lies
-on a boundary, mostly where two shapes meet, yet boundary pixels are about 8 % of the synthetic ones:
+on a boundary, mostly where two shapes meet, yet boundary pixels are a small share of all pixels:
 ``edge_weight`` gives each of them that many extra pixels' worth of cross-entropy.
 """
 
