@@ -19,6 +19,7 @@ from .models.base import Segmenter
 FORMAT = "latentseg-checkpoint"
 VERSION = 4  # the first released format; files of earlier versions were never published
 
+
 def weights_digest(state: dict[str, torch.Tensor]) -> str:
     """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
     digest = hashlib.sha256()
