@@ -22,8 +22,8 @@ from .models import (
     build_model,
     count_parameters,
 )
-from .run import TrainingRun, train_run
-from .training import PLAIN, RECIPE, ConfusionMatrix, History, Metrics, Recipe, cached_fit, evaluate, fit
+from .run import RunConfig, TrainingRun, train_run
+from .training import PLAIN, RECIPE, ConfusionMatrix, History, Metrics, Recipe, TrainOptions, cached_fit, evaluate, fit
 
 __version__ = "0.1.0"
 REPO = "latentseg/latentseg"  # GitHub owner/name: the one place notebooks' badges and install cells come from
@@ -32,9 +32,9 @@ REPO_URL = f"https://github.com/{REPO}"
 __all__ = [
     "SimpleEncoder", "LatentAttention", "ExpertSegmentation", "SegmentationModel", "SegmentationOutput",
     "ModelConfig", "count_parameters", "build_model", "SegmentationData", "synthetic_shapes", "noise_data",
-    "SHAPE_CLASSES", "fit", "cached_fit", "evaluate", "History", "Recipe", "RECIPE", "PLAIN", "ConfusionMatrix", "Metrics",
-    "save_checkpoint", "load_checkpoint", "pick_device", "seed_everything", "oxford_pets", "folder_dataset",
-    "load_splits", "train_run", "TrainingRun", "predict_image", "predict_files",
+    "SHAPE_CLASSES", "fit", "TrainOptions", "cached_fit", "evaluate", "History", "Recipe", "RECIPE", "PLAIN",
+    "ConfusionMatrix", "Metrics", "save_checkpoint", "load_checkpoint", "pick_device", "seed_everything", "oxford_pets",
+    "folder_dataset", "load_splits", "train_run", "RunConfig", "TrainingRun", "predict_image", "predict_files",
 ]
 
 _starting.restore_ctrl_c()

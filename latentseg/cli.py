@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
-from .bench import bench_report, run_bench
+from .bench import BenchConfig, bench_report, run_bench
 from .bench.race import RACE_DATA
 from .checkpoint import load_checkpoint
 from .checks import check_number, check_positive_float, check_positive_int
@@ -22,8 +24,8 @@ from .device import PRECISIONS, pick_device
 from .files import check_out_folder, write_text_atomic
 from .inference import predict_files
 from .models import MODELS, has_config_field
-from .run import default_image_size, metrics_text, train_run
-from .training import RECIPE, Recipe, TrainingInterrupted, distributed, evaluate, evaluate_instances, recipe_for
+from .run import RunConfig, default_image_size, metrics_text, test_scores, train_run
+from .training import RECIPE, Recipe, TrainingInterrupted, TrainOptions, distributed, recipe_for
 from .training.optim import OPTIMIZERS
 from .training.schedules import SCHEDULES
 
@@ -288,12 +290,10 @@ def _train(args: argparse.Namespace) -> int:
     recipe = _recipe(args)  # bad values are refused, by flag, before anything else
     overrides = _overrides(args)
     device = distributed.setup(args.device) or pick_device(args.device)
+    config = _fields_from(RunConfig, args, recipe=recipe, model_config=overrides)
+    options = _fields_from(TrainOptions, args, progress=not args.quiet, verbose=not args.quiet)
     try:
-        train_run(args.out, model=args.model, data=args.data, epochs=args.epochs, seed=args.seed, recipe=recipe,
-                  image_size=args.image_size, train_size=args.train_size, val_size=args.val_size,
-                  test_size=args.test_size, data_root=args.data_root, model_config=overrides, device=device,
-                  max_seconds=args.max_seconds, precision=args.precision, compile=args.compile,
-                  channels_last=args.channels_last, num_workers=args.num_workers, quiet=args.quiet,
+        train_run(args.out, config, device=device, options=options,
                   metadata={"command": "python -m latentseg " + " ".join(sys.argv[1:]), "commit": _source_commit()})
     except TrainingInterrupted as stop:
         if distributed.is_main():
@@ -303,6 +303,13 @@ def _train(args: argparse.Namespace) -> int:
     finally:
         distributed.shutdown()
     return 0
+
+
+def _fields_from(kind: type, args: argparse.Namespace, **given: object) -> Any:
+    """A ``kind`` dataclass (:class:`~latentseg.run.RunConfig`, :class:`~latentseg.training.TrainOptions`)
+    made from the flags of the same names, and ``given`` values for fields that no flag fills as is."""
+    flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(kind) if hasattr(args, f.name)}
+    return kind(**(flags | given))
 
 
 def _source_commit() -> str | None:
@@ -333,10 +340,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     if trained_on and trained_on != class_names and not args.any_class_names:
         raise ValueError(f"checkpoint: the model was trained on the classes {', '.join(trained_on)}, but the {source} "
                          f"data names {', '.join(class_names)}; pass --any-class-names to score it by index anyway")
-    metrics = evaluate(model, test, batch_size=args.batch_size, device=args.device).to_dict(class_names)
-    if getattr(test, "has_instances", False):  # objects too: panoptic quality
-        panoptic = evaluate_instances(model, test, batch_size=args.batch_size, device=args.device).to_dict()
-        metrics |= {k: panoptic[k] for k in ("pq", "sq", "rq", "pq_all", "per_class_pq")}
+    metrics = test_scores(model, test, class_names, objects=getattr(test, "has_instances", False), device=args.device,
+                          batch_size=args.batch_size)  # objects too where the data has them: panoptic quality
     metrics.update(checkpoint=str(args.checkpoint), data=source, split="test", seed=args.seed, num_images=len(test),
                    image_size=size)
     if args.json:
@@ -367,12 +372,9 @@ def _bench(args: argparse.Namespace) -> int:
     from .analysis.plots import plot_curves, save_figure
 
     check_out_folder(args.out)
-    result = run_bench(args.models, args.budget, args.sizes, args.repeats, args.device, args.seed,
-                       image_size=args.image_size or default_image_size(args.data), train_size=args.train_size,
-                       val_size=args.val_size, test_size=args.test_size, val_every=args.val_every, precision=args.precision,
-                       attention_sizes=args.attention_sizes, seeds=args.seeds, recipe=_recipe(args), steps=args.steps,
-                       shifted_size=args.shifted_size, look=args.look, data=args.data,
-                       model_config=_trunk_config(args))
+    config = _fields_from(BenchConfig, args, budget_s=args.budget, recipe=_recipe(args), model_config=_trunk_config(args),
+                          image_size=args.image_size or default_image_size(args.data))
+    result = run_bench(config, args.device)
     print(bench_report(result))
     write_text_atomic(args.out / "bench.json", json.dumps(result, indent=1))
     if not result["training"]:

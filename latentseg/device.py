@@ -1,8 +1,10 @@
-"""Device choice, seeding, and the precision a device computes in (autocast)."""
+"""Device choice, seeding, the precision a device computes in (autocast), and eval mode for a block."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -86,3 +88,14 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
 def autocast_to(device_type: str, amp_dtype: torch.dtype | None) -> torch.autocast:
     """Autocast to ``amp_dtype`` on ``device_type``; a no-op context when ``amp_dtype`` is ``None`` (fp32)."""
     return torch.autocast(device_type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None)
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """``model`` in eval mode inside the block, back in the mode it had after (even on an error)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)

@@ -19,6 +19,7 @@ from PIL import Image
 from .checks import check_image_batch, check_positive_int, warn_outside_unit_range
 from .data.folder import IMAGE_SUFFIXES
 from .data.images import image_file_size, read_image
+from .device import eval_mode
 from .files import atomic_path, check_out_folder, write_text_atomic
 from .models.base import Segmenter
 
@@ -73,12 +74,8 @@ def predict_image(model: Segmenter, image: torch.Tensor, max_size: int = 1024,
     logit NaN and the whole map background).
     """
     x, target = _model_input(model, image, max_size, size)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         logits = model(x)
-    finally:
-        model.train(was_training)
     if logits.shape[-2:] != target:
         logits = F.interpolate(logits, size=target, mode="bilinear", align_corners=False)
     return logits.argmax(1)[0].cpu()

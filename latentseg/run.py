@@ -11,19 +11,30 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import Dataset
 
 from .checkpoint import save_checkpoint
 from .data.sources import SHAPE_SOURCES, DataSplits, load_splits, parse_source
-from .device import PRECISIONS, pick_device, seed_everything
+from .device import pick_device, seed_everything
 from .files import check_run_folder, run_folder, write_text_atomic
 from .models import build_model
 from .models.base import Segmenter, count_parameters
-from .training import History, Recipe, TrainingInterrupted, distributed, evaluate, evaluate_instances, fit, recipe_for
+from .training import (
+    History,
+    Recipe,
+    TrainingInterrupted,
+    TrainOptions,
+    distributed,
+    evaluate,
+    evaluate_instances,
+    fit,
+    recipe_for,
+)
 from .training.loop import check_training_length
 
 RUN_FILES = ("model.pt", "history.json", "predictions.png")
@@ -48,21 +59,54 @@ def default_image_size(data: str) -> int:
     return 64 if parse_source(data)[0] in SHAPE_SOURCES else 128
 
 
-def train_run(
-    out: str | os.PathLike | None = Path("runs") / "latest", *, model: str = "improved", data: str = "synthetic",
-    epochs: int = 3, seed: int = 0, recipe: Recipe | None = None, image_size: int | None = None,
-    train_size: int | None = None, val_size: int | None = None, test_size: int | None = None,
-    data_root: str | os.PathLike | None = None, model_config: dict[str, Any] | None = None,
-    device: str | torch.device | None = None, max_seconds: float | None = None, precision: str = "auto",
-    compile: bool = False, channels_last: bool | None = None, num_workers: int = 0, quiet: bool = False,
-    metadata: dict[str, Any] | None = None,
-) -> TrainingRun:
-    """Train the zoo model ``model`` on the data source ``data`` (:func:`~latentseg.data.load_splits`)
-    for ``epochs`` with ``recipe`` (default :func:`~latentseg.training.recipe_for` the data), test it,
-    and write the run folder ``out`` (``None``: write nothing). ``model_config`` overrides fields of
-    the model's config. Everything is checked, the output folder included, before data is read.
-    It prints what it trains, the test metrics and what it wrote; ``quiet`` leaves out the progress bar
-    and the per-epoch lines.
+@dataclass(frozen=True)
+class RunConfig:
+    """What one training run trains, field by field as the ``train`` command's flags: the zoo
+    ``model``, the data source ``data`` (:func:`~latentseg.data.load_splits`: images per split
+    ``train_size``/``val_size``/``test_size``, side ``image_size``, default :func:`default_image_size`),
+    ``epochs``, ``seed``, the ``recipe`` (default :func:`~latentseg.training.recipe_for` the data) and
+    ``model_config``, fields of the model's config to override. Checked when made, each error naming its field."""
+
+    model: str = "improved"
+    data: str = "synthetic"
+    epochs: int = 3
+    seed: int = 0
+    recipe: Recipe | None = None
+    image_size: int | None = None
+    train_size: int | None = None
+    val_size: int | None = None
+    test_size: int | None = None
+    data_root: str | os.PathLike | None = None
+    model_config: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise TypeError(f"seed: expected an int ≥ 0, got {type(self.seed).__name__} {self.seed!r}")
+        if self.recipe is not None and not isinstance(self.recipe, Recipe):
+            raise TypeError(f"recipe: expected a latentseg Recipe (RECIPE.replace(...) or Recipe.from_dict(...)), "
+                            f"got {type(self.recipe).__name__}")
+        if self.model_config is not None:
+            if not isinstance(self.model_config, dict):
+                raise TypeError(f"model_config: expected a dict of config fields, got {type(self.model_config).__name__}")
+            if "num_classes" in self.model_config:
+                raise ValueError("model_config: num_classes comes from the data and cannot be set, got "
+                                 f"{self.model_config['num_classes']!r}")
+        check_training_length(self.epochs)
+
+    @property
+    def size(self) -> int:
+        """``image_size``, or the data source's default side."""
+        return self.image_size or default_image_size(self.data)
+
+
+def train_run(out: str | os.PathLike | None = Path("runs") / "latest", config: RunConfig | None = None, *,
+              device: str | torch.device | None = None, options: TrainOptions | None = None,
+              metadata: dict[str, Any] | None = None) -> TrainingRun:
+    """Train as ``config`` says (:class:`RunConfig`; default: the improved model on synthetic shapes),
+    test the model, and write the run folder ``out`` (``None``: write nothing). ``options``
+    (:class:`~latentseg.training.TrainOptions`) say how ``fit`` runs; by default it shows a progress bar
+    and a line per record. Everything is checked, the output folder included, before data is read. It
+    prints what it trains, the test metrics and what it wrote.
 
     ``metadata`` (plain values) is stored in the checkpoint beside the run's own (the command line
     stores its command and the source's git commit there).
@@ -70,33 +114,30 @@ def train_run(
     Ctrl-C stops at the end of a step: the model trained so far goes to ``<out>-interrupted`` and
     :class:`~latentseg.training.TrainingInterrupted` is raised again, with ``out_folder`` set to it.
     """
-    _check_run_arguments(out, seed, recipe, model_config, epochs, precision, max_seconds, num_workers)
-    recipe = recipe or recipe_for(parse_source(data)[0])
+    config = config or RunConfig()
+    _check_run_arguments(out, config, options)
     main, world = distributed.is_main(), distributed.world_size()
+    options = options or TrainOptions(verbose=True)
+    options = replace(options, progress=options.progress and main, verbose=options.verbose and main)
+    data, epochs, seed, size = config.data, config.epochs, config.seed, config.size
+    recipe = config.recipe or recipe_for(parse_source(data)[0])
     say = print if main else (lambda *a, **k: None)
     if main and out is not None:  # a folder that cannot take the model is found before training
         check_run_folder(out, RUN_FILES)
         check_run_folder(_interrupted_folder(Path(out)), RUN_FILES)  # where Ctrl-C would keep the model
     device = pick_device(device)
     seed_everything(seed)  # the same initial weights in every process
-    size = image_size or default_image_size(data)
-    splits = load_splits(data, size, seed, train_size, val_size, test_size, data_root)
-    net = build_model(model, num_classes=len(splits.class_names), **(model_config or {}))
-    if net.owns_objects:  # it is tested on objects too: every split must carry them, known before training
-        lacking = [name for name in ("train", "val", "test") if not getattr(getattr(splits, name), "has_instances", False)]
-        if lacking:
-            raise ValueError(f"data: the {model} model learns and is tested on objects, but the {', '.join(lacking)} "
-                             f"split(s) of {data} carry no instance ids (a folder needs instances/ in each split)")
+    splits = load_splits(data, size, seed, config.train_size, config.val_size, config.test_size, config.data_root)
+    net = _build(config, splits)
     processes = f", {world} processes × batch {recipe.batch_size}" if world > 1 else ""
-    say(f"training the {model} model ({count_parameters(net):,} parameters) on {splits.description}, "
+    say(f"training the {config.model} model ({count_parameters(net):,} parameters) on {splits.description}, "
         f"{epochs} epochs, device {device}{processes}")
-    metadata = {**(metadata or {}), "model": model, "data": data, "image_size": size, "seed": seed, "epochs": epochs,
+    metadata = {**(metadata or {}), "model": config.model, "data": data, "image_size": size, "seed": seed, "epochs": epochs,
                 "train_size": len(splits.train), "processes": world, **recipe.to_dict()}
     start = time.perf_counter()
     try:
-        history = fit(net, splits.train, splits.val, recipe=recipe, epochs=epochs, device=device, seed=seed,
-                      max_seconds=max_seconds, precision=precision, compile=compile, channels_last=channels_last,
-                      num_workers=num_workers, progress=main and not quiet, verbose=main and not quiet)
+        history = fit(net, splits.train, splits.val, recipe=recipe, epochs=epochs, seed=seed, device=device,
+                      options=options)
     except TrainingInterrupted as stop:
         if main and out is not None:
             stop.out_folder = _write_interrupted(Path(out), net, splits, metadata, stop, time.perf_counter() - start)
@@ -105,10 +146,7 @@ def train_run(
     if not main:
         distributed.barrier()  # wait while rank 0 tests and writes
         return TrainingRun(net.cpu().eval(), history, {}, splits, None, seconds)
-    metrics = evaluate(net, splits.test, device=device).to_dict(splits.class_names)
-    if net.owns_objects:
-        panoptic = evaluate_instances(net, splits.test, device=device).to_dict()
-        metrics |= {k: panoptic[k] for k in ("pq", "sq", "rq", "pq_all", "per_class_pq")}
+    metrics = test_scores(net, splits.test, splits.class_names, objects=net.owns_objects, device=device)
     say(f"trained in {seconds:.1f} s; test split ({len(splits.test)} images):")
     say(metrics_text(metrics))
     if out is not None:
@@ -120,25 +158,36 @@ def train_run(
     return TrainingRun(net.cpu().eval(), history, metrics, splits, None if out is None else Path(out), seconds)
 
 
-def _check_run_arguments(out: object, seed: object, recipe: object, model_config: object, epochs: object,
-                         precision: object, max_seconds: object, num_workers: object) -> None:
+def _build(config: RunConfig, splits: DataSplits) -> Segmenter:
+    """The zoo model for the data's classes; one whose experts own objects only on data with instance ids."""
+    net = build_model(config.model, num_classes=len(splits.class_names), **(config.model_config or {}))
+    if net.owns_objects:  # it is tested on objects too: every split must carry them, known before training
+        lacking = [name for name in ("train", "val", "test") if not getattr(getattr(splits, name), "has_instances", False)]
+        if lacking:
+            raise ValueError(f"data: the {config.model} model learns and is tested on objects, but the {', '.join(lacking)} "
+                             f"split(s) of {config.data} carry no instance ids (a folder needs instances/ in each split)")
+    return net
+
+
+def test_scores(model: Segmenter, data: Dataset, class_names: tuple[str, ...] | list[str], *, objects: bool,
+                device: str | torch.device | None = None, batch_size: int = 64) -> dict[str, Any]:
+    """``Metrics.to_dict`` of ``model`` on ``data`` with ``class_names``, and with ``objects`` its
+    panoptic quality (``pq``, ``sq``, ``rq``, ``pq_all``, ``per_class_pq``) on the data's instance ids."""
+    metrics = evaluate(model, data, batch_size=batch_size, device=device).to_dict(class_names)
+    if objects:
+        panoptic = evaluate_instances(model, data, batch_size=batch_size, device=device).to_dict()
+        metrics |= {k: panoptic[k] for k in ("pq", "sq", "rq", "pq_all", "per_class_pq")}
+    return metrics
+
+
+def _check_run_arguments(out: object, config: object, options: object) -> None:
     """What :func:`train_run` is given, checked before any data is read; each error names its argument."""
     if out is not None and not isinstance(out, (str, os.PathLike)):
         raise TypeError(f"out: expected a folder path (str or os.PathLike) or None, got {type(out).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise TypeError(f"seed: expected an int ≥ 0, got {type(seed).__name__} {seed!r}")
-    if recipe is not None and not isinstance(recipe, Recipe):
-        raise TypeError(f"recipe: expected a latentseg Recipe (RECIPE.replace(...) or Recipe.from_dict(...)), "
-                        f"got {type(recipe).__name__}")
-    if model_config is not None:
-        if not isinstance(model_config, dict):
-            raise TypeError(f"model_config: expected a dict of config fields, got {type(model_config).__name__}")
-        fixed = sorted({"num_classes"} & set(model_config))
-        if fixed:
-            raise ValueError(f"model_config: {fixed[0]} comes from the data and cannot be set, got {model_config[fixed[0]]!r}")
-    check_training_length(epochs, max_seconds, num_workers)
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+    if not isinstance(config, RunConfig):
+        raise TypeError(f"config: expected a latentseg RunConfig, got {type(config).__name__}")
+    if options is not None and not isinstance(options, TrainOptions):
+        raise TypeError(f"options: expected a latentseg TrainOptions, got {type(options).__name__}")
 
 
 def metrics_text(metrics: dict[str, Any]) -> str:

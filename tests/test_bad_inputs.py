@@ -10,7 +10,10 @@ from latentseg import PLAIN, evaluate, fit, synthetic_shapes
 from latentseg.inference import predict_files, predict_image
 from latentseg.models import build_model
 from latentseg.pretrained import load_pretrained
-from latentseg.run import train_run
+from latentseg.run import RunConfig, train_run
+from latentseg.training import TrainOptions
+
+QUIET = TrainOptions(progress=False)
 
 TINY = dict(feature_dim=8, latent_dim=8, num_latents=2, num_heads=2)
 
@@ -30,14 +33,14 @@ def shapes_with(**change):
 
 
 def fit_once(data):
-    return fit(tiny(), data, recipe=PLAIN, epochs=1, progress=False)
+    return fit(tiny(), data, recipe=PLAIN, epochs=1, options=QUIET)
 
 
 CASES = [  # id, call(tmp_path, image file), exception, words
-    ("train_run seed as text", lambda t, f: train_run(t / "run", seed="0"), TypeError, "seed: expected an int ≥ 0, got str '0'"),
-    ("train_run recipe as dict", lambda t, f: train_run(t / "run", recipe={"lr": 1}), TypeError,
+    ("train_run seed as text", lambda t, f: RunConfig(seed="0"), TypeError, "seed: expected an int ≥ 0, got str '0'"),
+    ("train_run recipe as dict", lambda t, f: RunConfig(recipe={"lr": 1}), TypeError,
      "recipe: expected a latentseg Recipe"),
-    ("train_run num_classes", lambda t, f: train_run(t / "run", model_config={"num_classes": 9}), ValueError,
+    ("train_run num_classes", lambda t, f: RunConfig(model_config={"num_classes": 9}), ValueError,
      "model_config: num_classes comes from the data and cannot be set, got 9"),
     ("train_run out as int", lambda t, f: train_run(123), TypeError, "out: expected a folder path"),
     ("predict_files model None", lambda t, f: predict_files(None, [f], t / "o"), TypeError,

@@ -217,10 +217,11 @@ def test_bad_config_value_is_reported(tmp_path):
 
 def test_train_run_in_process_is_the_command_line_run(trained, tmp_path):
     """``latentseg.train_run`` with the arguments the command line was given trains the very same model."""
-    from latentseg import train_run
+    from latentseg import RunConfig, TrainOptions, train_run
 
-    run = train_run(tmp_path / "run", model="article", train_size=16, val_size=4, test_size=4, image_size=32, epochs=1,
-                    model_config=dict(feature_dim=8, latent_dim=8, num_latents=4, num_heads=2), quiet=True)
+    config = RunConfig(model="article", train_size=16, val_size=4, test_size=4, image_size=32, epochs=1,
+                       model_config=dict(feature_dim=8, latent_dim=8, num_latents=4, num_heads=2))
+    run = train_run(tmp_path / "run", config, options=TrainOptions(progress=False))
     saved = torch.load(trained / "model.pt", weights_only=True)
     assert saved["state_dict"].keys() == run.model.state_dict().keys()
     assert all(torch.equal(v, run.model.state_dict()[k]) for k, v in saved["state_dict"].items())

@@ -8,6 +8,9 @@ import torch
 from latentseg.models import build_model
 from latentseg.models.experts import ExpertsSegmentationModel
 from latentseg.models.matching import MatchWeights, batch_objects, image_objects, match, object_loss, pairwise_mask_costs
+from latentseg.training import TrainOptions
+
+QUIET = TrainOptions(progress=False)
 
 SMALL = dict(stem_dim=4, mid_dim=8, feature_dim=16, latent_dim=16, num_latents=6, num_heads=2, mask_dim=8)
 
@@ -126,7 +129,7 @@ def test_images_with_more_objects_than_experts_are_counted_before_training(capsy
     model = build_model("experts", num_classes=4, **{**SMALL, "num_latents": 3})
     data = synthetic_shapes(16, size=32)
     counts = torch.tensor([len(ids.unique()) for ids in data.instances])  # objects, the background included
-    fit(model, data, epochs=1, max_steps=1, progress=False)
+    fit(model, data, epochs=1, max_steps=1, options=QUIET)
     out = capsys.readouterr().out
     over = int((counts > 3).sum())
     assert f"{over} images hold more objects than the model's 3 experts" in out

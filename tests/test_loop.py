@@ -3,14 +3,16 @@ import torch
 
 from latentseg import PLAIN, SegmentationModel, evaluate, fit, noise_data, synthetic_shapes
 from latentseg.data.transforms import RandomHorizontalFlip
-from latentseg.training import NonFiniteLoss
+from latentseg.training import NonFiniteLoss, TrainOptions
+
+QUIET = TrainOptions(progress=False)
 
 
 def _run(seed: int = 0):
     torch.manual_seed(seed)
     model = SegmentationModel(feature_dim=16, latent_dim=16, num_latents=4, num_heads=2, num_classes=4)
     train, val = synthetic_shapes(24, size=32, split="train"), synthetic_shapes(8, size=32, split="val")
-    history = fit(model, train, val, recipe=PLAIN.replace(batch_size=8, lr=1e-3), epochs=2, seed=seed, progress=False)
+    history = fit(model, train, val, recipe=PLAIN.replace(batch_size=8, lr=1e-3), epochs=2, seed=seed, options=QUIET)
     return model, history
 
 
@@ -27,7 +29,7 @@ def test_training_lowers_the_loss():
     torch.manual_seed(0)
     model = SegmentationModel(feature_dim=16, latent_dim=16, num_latents=4, num_heads=2, num_classes=4)
     data = synthetic_shapes(32, size=32)
-    history = fit(model, data, recipe=PLAIN.replace(batch_size=8), epochs=6, progress=False)
+    history = fit(model, data, recipe=PLAIN.replace(batch_size=8), epochs=6, options=QUIET)
     assert history["train_loss"][-1] < 0.8 * history["train_loss"][0]
 
 
@@ -72,8 +74,8 @@ def test_max_seconds_stops_after_the_step_that_crosses_it_and_runs_the_schedule_
     model = SegmentationModel(feature_dim=8, latent_dim=8, num_latents=2, num_heads=2, num_classes=4)
     progress = []  # the share of the budget done, as each step asks the schedule for its rate
     monkeypatch.setattr("latentseg.training.loop.learning_rate_factor", lambda schedule, done: progress.append(done) or 1)
-    history = fit(model, synthetic_shapes(64, size=16), recipe=PLAIN.replace(batch_size=4), epochs=50, max_seconds=0.2,
-                  clock=_Clock(0.05), progress=False)
+    history = fit(model, synthetic_shapes(64, size=16), recipe=PLAIN.replace(batch_size=4), epochs=50,
+                  options=TrainOptions(max_seconds=0.2, clock=_Clock(0.05), progress=False))
     assert history.last["step"] == 5 and history.last["seconds"] == pytest.approx(0.25), "each step 0.05 s: 5 > 0.2"
     assert progress == pytest.approx([0, 0.25, 0.5, 0.75, 1.0])
 
@@ -97,13 +99,13 @@ def test_loader_workers_keep_the_batches_and_seed_the_augmentation():
     def losses(dataset, workers):
         torch.manual_seed(0)
         model = SegmentationModel(feature_dim=8, latent_dim=8, num_latents=2, num_heads=2, num_classes=4)
-        return fit(model, dataset, recipe=PLAIN.replace(batch_size=8), epochs=2, num_workers=workers,
-                   progress=False)["train_loss"]
+        return fit(model, dataset, recipe=PLAIN.replace(batch_size=8), epochs=2,
+                   options=TrainOptions(num_workers=workers, progress=False))["train_loss"]
 
     assert losses(data, 2) == losses(data, 0)  # same shuffle, same batches, whoever loads them
     assert losses(_Flipped(data), 2) == losses(_Flipped(data), 2)  # flips drawn in workers repeat
     with pytest.raises(ValueError, match="num_workers: expected an integer ≥ 0, got -1"):
-        fit(SegmentationModel(num_classes=4), data, num_workers=-1)
+        TrainOptions(num_workers=-1)
 
 
 def test_bad_arguments():
@@ -122,15 +124,15 @@ def test_noise_cannot_be_learned_beyond_chance():
     torch.manual_seed(0)
     model = SegmentationModel(feature_dim=16, latent_dim=16, num_latents=4, num_heads=2, num_classes=2)
     history = fit(model, noise_data(16, size=16), noise_data(16, size=16, split="val"), recipe=PLAIN.replace(batch_size=8),
-                  epochs=3, progress=False)
+                  epochs=3, options=QUIET)
     assert abs(history.last["val_pixel_accuracy"] - 0.5) < 0.03
 
 
 def _short_run(**options):
     torch.manual_seed(0)
     model = SegmentationModel(feature_dim=16, latent_dim=16, num_latents=4, num_heads=2, num_classes=4)
-    history = fit(model, synthetic_shapes(32, size=16), recipe=PLAIN.replace(batch_size=8, lr=1e-3), epochs=1, progress=False,
-                  **options)
+    history = fit(model, synthetic_shapes(32, size=16), recipe=PLAIN.replace(batch_size=8, lr=1e-3), epochs=1,
+                  options=TrainOptions(progress=False, **options))
     return model, history
 
 
@@ -156,7 +158,7 @@ def test_a_loss_that_diverges_stops_training_before_the_weights_change():
     torch.manual_seed(0)
     model = SegmentationModel(feature_dim=8, latent_dim=8, num_latents=2, num_heads=2, num_classes=4)
     with pytest.raises(NonFiniteLoss, match=r"the loss became (nan|inf) at step \d+ \(epoch 1\); lower the learning rate"):
-        fit(model, synthetic_shapes(32, size=16), recipe=PLAIN.replace(batch_size=4, lr=1e30), epochs=2, progress=False)
+        fit(model, synthetic_shapes(32, size=16), recipe=PLAIN.replace(batch_size=4, lr=1e30), epochs=2, options=QUIET)
 
 
 def test_non_finite_images_are_refused_by_fit_and_evaluate():
@@ -165,12 +167,12 @@ def test_non_finite_images_are_refused_by_fit_and_evaluate():
     torch.manual_seed(0)
     model = SegmentationModel(feature_dim=8, latent_dim=8, num_latents=2, num_heads=2, num_classes=4)
     with pytest.raises(ValueError, match="train_data: images: expected finite values, got 1 NaN or infinite"):
-        fit(model, data, recipe=PLAIN.replace(batch_size=8), epochs=1, progress=False)
+        fit(model, data, recipe=PLAIN.replace(batch_size=8), epochs=1, options=QUIET)
     with pytest.raises(ValueError, match="data: images: expected finite values, got 1 NaN or infinite"):
         evaluate(model, data)
     before = [p.detach().clone() for p in model.parameters()]
     with pytest.raises(ValueError, match=r"train_data: the images of step 1 \(epoch 1\): expected finite values"):
-        fit(model, _Flipped(data), recipe=PLAIN.replace(batch_size=8), epochs=1, progress=False)
+        fit(model, _Flipped(data), recipe=PLAIN.replace(batch_size=8), epochs=1, options=QUIET)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True)), "no step was taken"
 
 
@@ -196,20 +198,24 @@ def test_evaluate_names_a_class_count_that_does_not_match():
         evaluate(SegmentationModel(num_classes=2), synthetic_shapes(4, size=16, seed=0))
 
 
-@pytest.mark.parametrize("arguments, error, message", [
-    ({"seed": "0"}, TypeError, "seed: expected an int ≥ 0, got str '0'"),
-    ({"recipe": {"lr": 1e-3}}, TypeError, "recipe: expected a latentseg Recipe"),
-    ({"model_config": {"num_classes": 9}}, ValueError, "model_config: num_classes comes from the data"),
-    ({"out": 123}, TypeError, "out: expected a folder path"),
-    ({"epochs": 0}, ValueError, "epochs"), ({"precision": "fp8"}, ValueError, "precision: expected one of"),
-    ({"max_seconds": -1}, ValueError, "max_seconds"), ({"num_workers": -1}, ValueError, "num_workers"),
+@pytest.mark.parametrize("make, error, message", [
+    (lambda run: run.RunConfig(seed="0"), TypeError, "seed: expected an int ≥ 0, got str '0'"),
+    (lambda run: run.RunConfig(recipe={"lr": 1e-3}), TypeError, "recipe: expected a latentseg Recipe"),
+    (lambda run: run.RunConfig(model_config={"num_classes": 9}), ValueError, "model_config: num_classes comes from the data"),
+    (lambda run: run.RunConfig(epochs=0), ValueError, "epochs"),
+    (lambda run: run.train_run(123), TypeError, "out: expected a folder path"),
+    (lambda run: run.train_run(None, {"epochs": 1}), TypeError, "config: expected a latentseg RunConfig, got dict"),
+    (lambda run: run.train_run(None, options={"compile": True}), TypeError, "options: expected a latentseg TrainOptions"),
+    (lambda run: TrainOptions(precision="fp8"), ValueError, "precision: expected one of"),
+    (lambda run: TrainOptions(max_seconds=-1), ValueError, "max_seconds"),
+    (lambda run: TrainOptions(num_workers=-1), ValueError, "num_workers"),
 ])
-def test_train_run_names_a_bad_argument_before_reading_data(monkeypatch, arguments, error, message):
+def test_a_bad_run_argument_is_named_before_data_is_read(monkeypatch, make, error, message):
     import latentseg.run
 
     monkeypatch.setattr(latentseg.run, "load_splits", lambda *a, **k: pytest.fail("data read before the check"))
     with pytest.raises(error, match=message):
-        latentseg.run.train_run(**{"out": None, **arguments})
+        make(latentseg.run)
 
 
 def test_the_experts_model_on_a_folder_without_objects_is_refused_before_training(tmp_path, monkeypatch):
@@ -219,4 +225,5 @@ def test_the_experts_model_on_a_folder_without_objects_is_refused_before_trainin
     write_shapes_folder(tmp_path / "shapes", num_images=12, size=32)
     monkeypatch.setattr(latentseg.run, "fit", lambda *a, **k: pytest.fail("trained before the check"))
     with pytest.raises(ValueError, match="the experts model learns and is tested on objects, but the train, val, test"):
-        latentseg.run.train_run(None, model="experts", data=f"folder:{tmp_path / 'shapes'}", image_size=32)
+        latentseg.run.train_run(None, latentseg.run.RunConfig(model="experts", data=f"folder:{tmp_path / 'shapes'}",
+                                                              image_size=32))

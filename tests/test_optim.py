@@ -3,7 +3,10 @@ import torch
 
 from latentseg import PLAIN, fit, synthetic_shapes
 from latentseg.models import build_model
+from latentseg.training import TrainOptions
 from latentseg.training.optim import Muon, build_optimizers, orthogonalise
+
+QUIET = TrainOptions(progress=False)
 
 
 def test_orthogonalise_sets_singular_values_near_one_and_keeps_directions():
@@ -68,7 +71,7 @@ def test_fit_with_muon_lowers_the_loss_and_is_reproducible():
     def run():
         torch.manual_seed(0)
         model = build_model("improved", num_classes=4, feature_dim=16, latent_dim=16, num_latents=4, num_heads=2)
-        return fit(model, data, recipe=PLAIN.replace(batch_size=8, lr=4e-3, optimizer="muon"), epochs=4, progress=False)
+        return fit(model, data, recipe=PLAIN.replace(batch_size=8, lr=4e-3, optimizer="muon"), epochs=4, options=QUIET)
 
     a, b = run(), run()
     assert a["train_loss"] == b["train_loss"]

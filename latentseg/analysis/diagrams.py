@@ -10,6 +10,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangle
 
+from ..device import eval_mode
 from .plots import expert_colours, to_rgb
 
 STEPS = ("encoder", "latent attention", "expert segmentation")
@@ -21,10 +22,8 @@ _SHOWN_EXPERTS = 6
 def model_shapes(model: torch.nn.Module, image_size: int = 64) -> dict[str, tuple[int, ...]]:
     """Shapes of one forward pass on a ``1×3×image_size×image_size`` image: ``image``, ``grid`` (h, w),
     ``tokens`` (N, feature dim), ``experts`` (M, latent dim), ``coarse`` (K, h, w), ``logits`` (K, H, W)."""
-    was_training = model.training
-    model.eval()
-    out = model(torch.zeros(1, model.config.in_channels, image_size, image_size), return_attention=True)
-    model.train(was_training)
+    with eval_mode(model):
+        out = model(torch.zeros(1, model.config.in_channels, image_size, image_size), return_attention=True)
     m, h, w = out.pixel_attention.shape[-3:]
     k = out.logits.shape[1]
     return {"image": (model.config.in_channels, image_size, image_size), "grid": (h, w),

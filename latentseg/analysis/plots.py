@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -208,18 +209,33 @@ def plot_assignments(images: torch.Tensor, masks: torch.Tensor, assignments: dic
 EXPLORER_PANELS = ("attention", "argmax expert", "ground truth", "prediction", "usage", "probe")
 
 
-def plot_explorer(
-    image: torch.Tensor, mask: torch.Tensor, prediction: torch.Tensor, attention: torch.Tensor,
-    assignment: torch.Tensor, usage: torch.Tensor, enabled: torch.Tensor, class_names: Sequence[str],
-    attention_title: str = "attention", probe: tuple[int, int] | None = None, probe_weights: torch.Tensor | None = None,
-    map_title: str = "argmax expert",
-) -> Figure:
-    """The explorer's view (panels :data:`EXPLORER_PANELS`): image with an attention map ``h×w`` (or
-    any map in ``[0, 1]``, e.g. an expert's object mask ``H×W``) over it, an expert map (argmax expert
-    ``h×w``, or the owning expert of every object's pixels ``H×W``, −1 left blank), ground truth and
-    prediction (``H×W``), expert usage (``M`` shares; switched-off experts grey) and, at the pixel
-    ``probe`` = (row, col), its attention over the experts ``probe_weights`` ``heads×M`` (bars: mean
-    of heads; dots: each head; the winner outlined)."""
+@dataclass
+class ExplorerView:
+    """What the explorer draws (:func:`plot_explorer`): an ``image`` ``3×H×W`` with ``attention`` over it
+    (an attention map ``h×w``, or any map in ``[0, 1]``, e.g. an expert's object mask ``H×W``), an expert
+    map ``experts`` (argmax expert ``h×w``, or the owning expert of every object's pixels ``H×W``, −1 left
+    blank), ground truth ``mask`` and ``prediction`` (``H×W``), expert ``usage`` (``M`` shares) with the
+    experts switched on (``enabled``, ``M`` booleans) and, at the pixel ``probe`` = (row, col), its
+    attention over the experts ``probe_weights`` ``heads×M``."""
+
+    image: torch.Tensor
+    mask: torch.Tensor
+    prediction: torch.Tensor
+    attention: torch.Tensor
+    experts: torch.Tensor
+    usage: torch.Tensor
+    enabled: torch.Tensor
+    probe: tuple[int, int] | None = None
+    probe_weights: torch.Tensor | None = None
+    attention_title: str = "attention"
+    map_title: str = "argmax expert"
+
+
+def plot_explorer(view: ExplorerView, class_names: Sequence[str]) -> Figure:
+    """The explorer's view (panels :data:`EXPLORER_PANELS`): the image under its attention map, the
+    expert map, ground truth, prediction, expert usage (switched-off experts grey) and the probed
+    pixel's attention over the experts (bars: mean of heads; dots: each head; the winner outlined)."""
+    image, attention, assignment, usage, probe = view.image, view.attention, view.experts, view.usage, view.probe
     fig = Figure(figsize=(13, 3.4))  # no pyplot: nothing to close, and no tight_layout, which is slow
     grid = fig.add_gridspec(1, 6, width_ratios=[1, 1, 1, 1, 1.3, 1.3], left=0.01, right=0.99, bottom=0.27,
                             top=0.84, wspace=0.22)
@@ -232,20 +248,21 @@ def plot_explorer(
     experts_map = np.ma.masked_less(assignment.cpu().numpy(), 0)  # −1: no expert, left blank
     axes[1].imshow(experts_map, cmap=cmap, norm=norm, interpolation="nearest",
                    extent=(-0.5, rgb.shape[1] - 0.5, rgb.shape[0] - 0.5, -0.5))
-    axes[2].imshow(colourize(mask))
-    axes[3].imshow(colourize(prediction))
-    for ax, title in zip(axes[:4], [attention_title, map_title, "ground truth", "prediction"], strict=True):
+    axes[2].imshow(colourize(view.mask))
+    axes[3].imshow(colourize(view.prediction))
+    for ax, title in zip(axes[:4], [view.attention_title, view.map_title, "ground truth", "prediction"], strict=True):
         ax.set_title(title, fontsize=10)
         ax.set_axis_off()
         if probe is not None:
             ax.plot(probe[1], probe[0], marker="+", markersize=14, markeredgewidth=2, color="cyan")
     experts = range(len(usage))
-    colours = [tuple(c) if on else (0.8, 0.8, 0.8, 1) for c, on in zip(expert_colours(len(usage)), enabled.tolist(), strict=True)]
+    shown = zip(expert_colours(len(usage)), view.enabled.tolist(), strict=True)
+    colours = [tuple(c) if on else (0.8, 0.8, 0.8, 1) for c, on in shown]
     axes[4].bar(experts, usage.cpu().numpy(), color=colours, edgecolor="0.35", linewidth=0.5)
     axes[4].set(ylim=(0, 1), xticks=range(0, len(usage), 2))
     axes[4].set_title("share of positions won", fontsize=10)
-    if probe_weights is not None:
-        _probe_bars(axes[5], probe_weights.cpu(), colours, probe)
+    if view.probe_weights is not None:
+        _probe_bars(axes[5], view.probe_weights.cpu(), colours, probe)
     for ax in axes[4:]:
         ax.set_xlabel("expert (click a bar)", fontsize=9)
         ax.set_xlim(-0.5, len(usage) - 0.5)

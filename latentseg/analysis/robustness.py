@@ -16,7 +16,7 @@ from torch import nn
 
 from ..data.colour import greyscale, rotate_hue
 from ..data.dataset import SegmentationData
-from ..training.loop import evaluate
+from ..training.evaluation import evaluate
 
 
 @torch.no_grad()

@@ -22,6 +22,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..device import eval_mode
 from ..labels import IGNORE_INDEX
 from .probes import expert_assignment
 
@@ -139,23 +140,21 @@ def identical_groups(vectors: torch.Tensor, threshold: float = 0.99) -> list[lis
 def specialisation_report(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor,
                           batch_size: int = 64) -> dict[str, object]:
     """All of the above for a latent model on ``images`` ``N×3×H×W`` and ``masks`` ``N×H×W``."""
-    was_training = model.training
-    model.eval()
     num_experts, num_classes = model.config.num_latents, model.config.num_classes
     matrix = torch.zeros(num_experts, num_classes, dtype=torch.float64)
     entropy_sum = 0.0
     usage = torch.zeros(num_experts, dtype=torch.float64)
     refined = []
-    for start in range(0, len(images), batch_size):
-        out = model(images[start:start + batch_size], return_attention=True)
-        batch = out.pixel_attention.shape[0]
-        entropy_sum += routing_entropy(out.pixel_attention) * batch
-        assignment = expert_assignment(out)  # B×h×w
-        usage += torch.bincount(assignment.flatten(), minlength=num_experts).double()
-        classes = downsample_mask(masks[start:start + batch_size], tuple(assignment.shape[-2:]), num_classes)
-        matrix += expert_class_matrix(assignment, classes, num_experts, num_classes)
-        refined.append(out.latents)
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(images), batch_size):
+            out = model(images[start:start + batch_size], return_attention=True)
+            batch = out.pixel_attention.shape[0]
+            entropy_sum += routing_entropy(out.pixel_attention) * batch
+            assignment = expert_assignment(out)  # B×h×w
+            usage += torch.bincount(assignment.flatten(), minlength=num_experts).double()
+            classes = downsample_mask(masks[start:start + batch_size], tuple(assignment.shape[-2:]), num_classes)
+            matrix += expert_class_matrix(assignment, classes, num_experts, num_classes)
+            refined.append(out.latents)
     entropy = entropy_sum / len(images)
     latents = torch.cat(refined)  # N×M×L
     duplicates = duplicate_latents(latents)

@@ -24,7 +24,7 @@ from ..data.dataset import SegmentationData
 from ..data.shapes import SHAPE_CLASSES, Shape, compose_shapes, synthetic_shapes
 from ..models.base import Segmenter
 from ..training.metrics import ConfusionMatrix
-from .plots import EXPLORER_PANELS, figure_png, plot_explorer
+from .plots import EXPLORER_PANELS, ExplorerView, figure_png, plot_explorer
 from .probes import expert_assignment, expert_usage
 from .specialisation import downsample_mask, expert_class_matrix, normalized_mutual_information, routing_entropy
 
@@ -253,9 +253,10 @@ class ExpertExplorer:
             title = f"expert {self.expert.value}'s object:\n{named} ({float(probs.max()):.2f})"
         attention = v["expert_mask"] if self.direction.value == OBJECT_MASK else v["attention"]
         experts = v["owners"] if self.owns_objects else v["assignment"]
-        return plot_explorer(self.image, self.mask, v["prediction"], attention, experts, v["usage"],
-                             self.expert_mask, self.class_names, title, self.probe, v["probe_weights"],
-                             "objects by owning expert" if self.owns_objects else "argmax expert")
+        view = ExplorerView(self.image, self.mask, v["prediction"], attention, experts, v["usage"], self.expert_mask,
+                            self.probe, v["probe_weights"], title,
+                            "objects by owning expert" if self.owns_objects else "argmax expert")
+        return plot_explorer(view, self.class_names)
 
     def redraw(self) -> None:
         """Recompute and redraw in place; times itself in ``last_redraw_seconds``."""

@@ -5,6 +5,7 @@ timings, what ``bench`` reports."""
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -20,7 +21,8 @@ from ..data.sources import SHIFTED_TEST_SIZE, load_splits
 from ..device import pick_device
 from ..models import MODELS, build_model, has_config_field
 from ..models.base import Segmenter, count_parameters
-from ..training.loop import evaluate, evaluate_instances, fit
+from ..training.evaluation import evaluate, evaluate_instances
+from ..training.loop import TrainOptions, fit
 from ..training.recipe import RECIPE, Recipe, recipe_for
 from .baselines import nuclei_baselines, shape_baselines
 from .throughput import attention_comparison, inference_rates, throughput
@@ -58,7 +60,6 @@ def seconds_to_reach(records: list[dict[str, float]], target: float) -> float | 
 def train_for_budget(
     model: Segmenter, train: Dataset, val: Dataset, test: Dataset, budget_s: float | None = None, *,
     steps: int | None = None, recipe: Recipe = RECIPE, val_every: int = 50, seed: int = 0, device: str | None = None,
-    progress: bool = False,
 ) -> dict[str, Any]:
     """Train ``model`` with ``recipe`` for ``budget_s`` seconds (validation not counted; the schedule
     on the clock) or for ``steps`` steps (the same model on every machine): exactly one of them.
@@ -71,8 +72,8 @@ def train_for_budget(
         raise ValueError(f"budget_s, steps: expected exactly one, got budget_s={budget_s}, steps={steps}")
     if budget_s is not None:
         check_positive_float("budget_s", budget_s)
-    history = fit(model, train, val, recipe=recipe, epochs=1_000_000, device=device, seed=seed, max_seconds=budget_s,
-                  max_steps=steps, val_every=val_every, progress=progress)
+    history = fit(model, train, val, recipe=recipe, epochs=1_000_000, max_steps=steps, val_every=val_every, seed=seed,
+                  device=device, options=TrainOptions(max_seconds=budget_s, progress=False))
     metrics = evaluate(model, test, device=device)
     return {
         "test_miou": metrics.miou,
@@ -123,21 +124,19 @@ def throughput_rows(models: list[str], sizes: list[int] | tuple[int, ...], recip
     return rows
 
 
-def race_one(name: str, seed: int, budget_s: float | None, recipe: Recipe, sizes: dict[str, int], image_size: int,
-             val_every: int, device: str | None, steps: int | None = None, look: str = "varied",
-             data: str = "synthetic", model_config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One model (:func:`bench_model`) trained once for ``budget_s`` seconds or ``steps`` steps, then scored on data it did
-    not train on, with the specialisation figures for a model that has experts.
+def race_one(name: str, seed: int, config: BenchConfig, device: str | None = None) -> dict[str, Any]:
+    """One model (:func:`bench_model`) trained once as ``config`` says (:class:`BenchConfig`: for
+    ``budget_s`` seconds or ``steps`` steps), then scored on data it did not train on, with the
+    specialisation figures for a model that has experts.
 
-    ``data="synthetic"``: the shapes of ``seed`` in ``look`` (``sizes``: images per split; the
+    ``data="synthetic"``: the shapes of ``seed`` in ``look`` (images per split as ``config`` gives them; the
     ``mixed`` look is tested on the varied look's test split, so that its test column compares with
     the varied look's), scored also by :func:`~latentseg.analysis.robustness.robustness_report` (the
     shifted set and its texture version, greyscale copies, hue rotations). ``data="nuclei"``: the
     microscopy stack's z-block splits (the same for every seed;
     ``seed`` changes initialisation, shuffling and augmentation), with ``nucleus_iou``.
     """
-    if data not in RACE_DATA:
-        raise ValueError(f"data: expected one of {RACE_DATA}, got {data!r}")
+    data, look, image_size, sizes = config.data, config.look, config.image_size, config.split_sizes
     if data == "nuclei":
         splits = load_splits("nuclei", image_size, seed)
         train, val, test, class_names = splits.train, splits.val, splits.test, splits.class_names
@@ -147,14 +146,16 @@ def race_one(name: str, seed: int, budget_s: float | None, recipe: Recipe, sizes
                                              crowded=data == "crowded") for split in ("train", "val", "test"))
         class_names = SHAPE_CLASSES
     torch.manual_seed(seed)
-    model = bench_model(name, len(class_names), model_config)
+    model = bench_model(name, len(class_names), config.model_config)
+    budget_s = None if config.steps else config.budget_s
     run = {"seed": seed, "params": count_parameters(model), **train_for_budget(
-        model, train, val, test, budget_s, steps=steps, recipe=recipe, val_every=val_every, seed=seed, device=device)}
+        model, train, val, test, budget_s, steps=config.steps, recipe=config.recipe or recipe_for(data),
+        val_every=config.val_every, seed=seed, device=device)}
     run |= panoptic_report(model, test, "", device)
     if data == "nuclei":
         run["nucleus_iou"] = run["test_per_class_iou"][class_names.index("nucleus")]
     else:
-        shifted, texture = _shifted_sets(sizes.get("shifted", SHIFTED_TEST_SIZE), image_size, seed, data == "crowded")
+        shifted, texture = _shifted_sets(sizes["shifted"], image_size, seed, data == "crowded")
         run |= robustness_report(model, test, shifted, device, texture) | panoptic_report(model, shifted, "shifted_", device)
     if model.has_experts:  # do its latents act as experts?
         report = specialisation_report(model.cpu(), test.images[:200], test.masks[:200])
@@ -171,64 +172,96 @@ def _shifted_sets(count: int, image_size: int, seed: int, crowded: bool) -> tupl
 
 def panoptic_report(model: Segmenter, data: SegmentationData, prefix: str, device: str | None) -> dict[str, Any]:
     """``pq``, ``sq``, ``rq`` and ``per_class_pq`` of ``model`` on ``data`` (its own instance map, or
-    connected components of its class map: :func:`~latentseg.training.loop.evaluate_instances`), each
+    connected components of its class map: :func:`~latentseg.training.evaluation.evaluate_instances`), each
     key prefixed with ``prefix``."""
     result = evaluate_instances(model, data, device=device).to_dict()
     return {prefix + k: result[k] for k in ("pq", "sq", "rq", "per_class_pq")}
 
 
-def run_bench(
-    models: list[str] | None = None, budget_s: float = 60.0, sizes: list[int] | tuple[int, ...] = (64,),
-    repeats: int = 5, device: str | None = None, seed: int = 0, image_size: int = 64, train_size: int = 4000,
-    val_size: int = 200, test_size: int = 500, val_every: int = 50, precision: str = "auto",
-    attention_sizes: list[int] | tuple[int, ...] = (), seeds: list[int] | None = None, recipe: Recipe | None = None,
-    steps: int | None = None, shifted_size: int = SHIFTED_TEST_SIZE, look: str = "varied", data: str = "synthetic",
-    model_config: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Every model in one run: throughput at each size (:func:`throughput_rows`), attention alone at
-    each of ``attention_sizes`` (:func:`~latentseg.bench.throughput.attention_comparison`, token grids
-    of 1/4 the image side), then training for ``budget_s`` seconds, or ``steps`` steps when given, with
-    ``recipe`` (default :func:`~latentseg.training.recipe.recipe_for` ``data``; ``budget_s=0`` and no
-    ``steps`` skip it): :func:`race_one` on ``data`` at ``image_size``:
+@dataclass(frozen=True)
+class BenchConfig:
+    """One ``bench`` run, field by field as its flags (``budget_s`` is ``--budget``).
+
+    Throughput of each of ``models`` at each of ``sizes`` (``repeats`` timed steps, autocast
+    ``precision``), attention alone at each of ``attention_sizes``, then the race: each model trained
+    for ``budget_s`` seconds, or ``steps`` steps when given (``budget_s=0`` and no ``steps`` skip it),
+    with ``recipe`` (default :func:`~latentseg.training.recipe.recipe_for` ``data``), validated every
+    ``val_every`` steps, once per seed of ``seeds`` (default ``[seed]``), on ``data`` at ``image_size``:
     ``train_size`` synthetic images in ``look``, tested on ``test_size`` of them and ``shifted_size``
     shifted ones, or the nuclei stack's splits (the sizes do not apply). ``model_config`` sets config
     fields (e.g. ``{"texture_energy": True}``) in the models that have them (:func:`bench_model`).
+    Checked when made, each error naming its field.
+    """
 
-    With several ``seeds`` each model trains once per seed (data, initialisation and shuffling all
-    change); ``training[name]`` holds the first run's fields, every run under ``runs`` and ``summary``
+    models: tuple[str, ...] = tuple(MODELS)
+    budget_s: float = 60.0
+    steps: int | None = None
+    seed: int = 0
+    seeds: tuple[int, ...] | None = None
+    data: str = "synthetic"
+    look: str = "varied"
+    image_size: int = 64
+    train_size: int = 4000
+    val_size: int = 200
+    test_size: int = 500
+    shifted_size: int = SHIFTED_TEST_SIZE
+    val_every: int = 50
+    recipe: Recipe | None = None
+    model_config: dict[str, Any] | None = None
+    sizes: tuple[int, ...] = (64,)
+    repeats: int = 5
+    precision: str = "auto"
+    attention_sizes: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in self.models:
+            if name not in MODELS:
+                raise ValueError(f"models: expected names from {sorted(MODELS)}, got {name!r}")
+        if self.budget_s < 0:
+            raise ValueError(f"budget_s: expected seconds ≥ 0 (0 skips training), got {self.budget_s}")
+        if self.data not in RACE_DATA:
+            raise ValueError(f"data: expected one of {RACE_DATA}, got {self.data!r}")
+        if self.seeds is not None and len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds: expected different seeds (one seed twice is one run, not a spread), "
+                             f"got {list(self.seeds)}")
+
+    @property
+    def split_sizes(self) -> dict[str, int]:
+        return {"train": self.train_size, "val": self.val_size, "test": self.test_size, "shifted": self.shifted_size}
+
+
+def run_bench(config: BenchConfig | None = None, device: str | None = None) -> dict[str, Any]:
+    """Every model of ``config`` (:class:`BenchConfig`) in one run: throughput at each size
+    (:func:`throughput_rows`), attention alone at each attention size
+    (:func:`~latentseg.bench.throughput.attention_comparison`, token grids of 1/4 the image side),
+    then the race (:func:`race_one` per model and seed).
+
+    With several seeds ``training[name]`` holds the first run's fields, every run under ``runs`` and ``summary``
     (:func:`summarise_runs`). Returns a JSON-ready dict: ``device``, ``threads``, ``torch``, ``budget_s``, ``data``,
     ``image_size``, ``train_size``, ``model_config`` (each model's fields that ``model_config`` set), ``target_miou``,
     ``recipe``, ``rows``, ``attention``, ``training``.
     """
-    models = list(models or MODELS)
-    for name in models:
-        if name not in MODELS:
-            raise ValueError(f"models: expected names from {sorted(MODELS)}, got {name!r}")
-    if budget_s < 0:
-        raise ValueError(f"budget_s: expected seconds ≥ 0 (0 skips training), got {budget_s}")
-    if data not in RACE_DATA:
-        raise ValueError(f"data: expected one of {RACE_DATA}, got {data!r}")
-    if seeds is not None and len(set(seeds)) != len(seeds):
-        raise ValueError(f"--seeds: expected different seeds (one seed twice is one run, not a spread), got {list(seeds)}")
-    recipe = recipe or recipe_for(data)
-    rows = throughput_rows(models, sizes, recipe, repeats, device, precision, seed, model_config)
-    attention = attention_comparison(attention_sizes, recipe.batch_size, repeats, device) if attention_sizes else None
-    split_sizes = {"train": train_size, "val": val_size, "test": test_size, "shifted": shifted_size}
-    budget = None if steps else budget_s
+    config = config or BenchConfig()
+    models, seeds = list(config.models), list(config.seeds or [config.seed])
+    recipe = config.recipe or recipe_for(config.data)
+    config = replace(config, recipe=recipe)
+    rows = throughput_rows(models, config.sizes, recipe, config.repeats, device, config.precision, config.seed,
+                           config.model_config)
+    attention = (attention_comparison(config.attention_sizes, recipe.batch_size, config.repeats, device)
+                 if config.attention_sizes else None)
     training = {}
-    for name in models if budget_s > 0 or steps else []:
-        runs = [race_one(name, s, budget, recipe, split_sizes, image_size, val_every, device, steps, look, data,
-                         model_config)
-                for s in seeds or [seed]]
+    for name in models if config.budget_s > 0 or config.steps else []:
+        runs = [race_one(name, s, config, device) for s in seeds]
         training[name] = {**runs[0], "runs": runs, "summary": summarise_runs(runs)}
-    baselines = (nuclei_baselines(image_size) if data == "nuclei"
-                 else shape_baselines(data, split_sizes, image_size, (seeds or [seed])[0], look))
+    baselines = (nuclei_baselines(config.image_size) if config.data == "nuclei"
+                 else shape_baselines(config.data, config.split_sizes, config.image_size, seeds[0], config.look))
     return {
         **({"baselines": baselines} if baselines else {}),
         "device": str(pick_device(device)), "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "budget_s": budget, "steps": steps, "data": data, "look": look, "image_size": image_size,
-        "model_config": {name: config for name in models if (config := applied_config(name, model_config))},
-        "train_size": baselines["train_slices"] if data == "nuclei" else train_size,
+        "budget_s": None if config.steps else config.budget_s, "steps": config.steps, "data": config.data,
+        "look": config.look, "image_size": config.image_size,
+        "model_config": {name: c for name in models if (c := applied_config(name, config.model_config))},
+        "train_size": baselines["train_slices"] if config.data == "nuclei" else config.train_size,
         "target_miou": TARGET_MIOU,
         "recipe": recipe.to_dict(), "rows": rows, "attention": attention, "training": training,
     }

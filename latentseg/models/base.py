@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..checks import warn_outside_unit_range
+from ..device import eval_mode
 from .config import BaseConfig
 
 
@@ -109,12 +110,8 @@ class Segmenter(nn.Module):
         """
         if isinstance(x, torch.Tensor) and x.is_floating_point() and x.numel():
             warn_outside_unit_range("x", x)
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self(x, **kwargs).argmax(dim=1)
-        finally:
-            self.train(was_training)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import check_image_batch, warn_outside_unit_range
+from ..device import eval_mode
 from .improved import ImprovedConfig, ImprovedSegmentationModel
 from .matching import MatchWeights, object_loss
 
@@ -153,12 +154,8 @@ class ExpertsSegmentationModel(ImprovedSegmentationModel):
         """Instance and class maps of images ``B×C×H×W`` (eval mode; the training mode is restored)."""
         check_image_batch("x", x, self.config.in_channels, self.min_size)
         warn_outside_unit_range("x", x)
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             _, extras = self(x, expert_mask=expert_mask, with_extras=True)
-        finally:
-            self.train(was_training)
         class_logits, mask_logits = extras["objects"][-1]
         maps = [self.merge_objects(c, m) for c, m in zip(class_logits, mask_logits, strict=True)]
         return Instances(torch.stack([m[0] for m in maps]), torch.stack([m[1] for m in maps]), [m[2] for m in maps])

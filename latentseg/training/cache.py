@@ -16,7 +16,7 @@ from ..data.dataset import SegmentationData
 from ..data.download import data_root
 from ..device import pick_device, seed_everything
 from ..files import atomic_path
-from .loop import History, fit
+from .loop import History, TrainOptions, fit
 from .recipe import RECIPE, Recipe
 
 CACHE_ENV = "LATENTSEG_CACHE"
@@ -104,7 +104,7 @@ def cached_fit(model: nn.Module, train_data: SegmentationData, val_data: Segment
         print(f"read the trained model back from the cache: {path}")
     else:
         history = fit(model, train_data, val_data, recipe=recipe, epochs=epochs, seed=seed, device=device,
-                      max_steps=max_steps, progress=progress)
+                      max_steps=max_steps, options=TrainOptions(progress=progress))
         state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:

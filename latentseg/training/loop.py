@@ -1,6 +1,7 @@
-"""The training loop and evaluation: a :class:`~latentseg.training.recipe.Recipe` decides how to
-optimise; ``fit`` runs it for a number of epochs (or a time budget), validating as it goes, with
-mixed precision, compilation, channels-last and data-parallel training as options."""
+"""The training loop. :func:`fit` is the loop a learner writes — shuffled batches, forward, the recipe's
+loss, ``zero_grad``, ``backward``, ``step``, the schedule, validation — and the small pieces below it
+handle what a learner's loop leaves out: the device, mixed precision, compilation, data-parallel
+processes, a clock budget, Ctrl-C, and instance targets for models whose experts own objects."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
@@ -23,15 +23,16 @@ from ..checks import check_finite, check_positive_float, check_positive_int
 from ..data.colour import ColourJitter
 from ..data.dataset import SegmentationData
 from ..data.refill import TextureRefill
-from ..device import autocast_to, pick_device, resolve_precision, seed_everything
-from ..labels import IGNORE_INDEX
+from ..device import PRECISIONS, autocast_to, pick_device, resolve_precision, seed_everything
 from . import distributed
+from .evaluation import check_data, evaluate, evaluate_instances, in_order, num_classes_of, validation_pass
 from .losses import segmentation_loss
-from .metrics import ConfusionMatrix, Metrics
 from .optim import build_optimizers
-from .panoptic import PanopticMetrics, PanopticQuality, connected_instances
 from .recipe import RECIPE, Recipe
 from .schedules import learning_rate_factor
+
+__all__ = ["History", "NonFiniteLoss", "TrainingInterrupted", "TrainOptions", "evaluate", "evaluate_instances", "fit",
+           "training_loss"]
 
 
 @dataclass
@@ -70,68 +71,34 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.out_folder = None  # where a caller kept the model trained so far (latentseg.run.train_run)
 
 
-def _num_classes(model: nn.Module) -> int:
-    config = getattr(model, "config", None)
-    if config is None:
-        raise TypeError("model: expected a latentseg model with a .config (num_classes), got "
-                        f"{type(model).__name__}")
-    return config.num_classes
+@dataclass(frozen=True)
+class TrainOptions:
+    """How :func:`fit` runs, apart from what it learns.
 
+    ``precision`` (:func:`latentseg.device.resolve_precision`: bf16 on CUDA, fp32 on CPU; fp16 with
+    loss scaling) for the forward pass, ``compile`` (``torch.compile``), ``channels_last`` (NHWC;
+    default on for CUDA), ``num_workers`` (background loading): speed. ``max_seconds`` stops after the
+    step that crosses it and runs the schedule on ``clock``, so the result depends on the machine's
+    speed (``bench`` races on it); ``seconds`` in the history counts training only, read from ``clock``.
+    ``progress`` shows a bar, ``verbose`` prints each record.
+    """
 
-def _loader(data: Dataset, batch_size: int) -> DataLoader:
-    return DataLoader(data, batch_size=batch_size, shuffle=False, drop_last=False)
+    precision: str = "auto"
+    compile: bool = False
+    channels_last: bool | None = None
+    num_workers: int = 0
+    max_seconds: float | None = None
+    clock: Callable[[], float] = time.perf_counter
+    progress: bool = True
+    verbose: bool = False
 
-
-@torch.no_grad()
-def _validate(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[float, Metrics]:
-    was_training = model.training
-    model.eval()
-    confusion = ConfusionMatrix(_num_classes(model))
-    loss_sum, pixels, seen = 0.0, 0, 0
-    for images, masks, *_ in loader:
-        check_finite(f"data: images {seen}–{seen + len(images) - 1}", images)
-        seen += len(images)
-        images, masks = images.to(device), masks.to(device)
-        logits = model(images)
-        loss_sum += float(F.cross_entropy(logits, masks, ignore_index=IGNORE_INDEX, reduction="sum"))
-        pixels += int((masks != IGNORE_INDEX).sum())
-        confusion.update(logits.argmax(1), masks)
-    model.train(was_training)
-    return loss_sum / max(pixels, 1), confusion.compute()
-
-
-def evaluate(model: nn.Module, data: Dataset, batch_size: int = 64, device: str | torch.device | None = None) -> Metrics:
-    """Pixel accuracy, per-class IoU and mIoU of ``model`` on ``data`` (pairs ``3×H×W``, ``H×W``)."""
-    check_positive_int("batch_size", batch_size)
-    _check_data("data", data, _num_classes(model))
-    device = pick_device(device)
-    model.to(device)
-    return _validate(model, _loader(data, batch_size), device)[1]
-
-
-@torch.no_grad()
-def evaluate_instances(model: nn.Module, data: Dataset, batch_size: int = 64,
-                       device: str | torch.device | None = None) -> PanopticMetrics:
-    """Panoptic quality of ``model`` on ``data`` that carry instance ids (items ``(image, mask,
-    instances)``, e.g. ``SegmentationData.with_instances()``): a model whose experts own objects
-    (``predict_instances``) is scored on its own instance map, any other on the connected components
-    of its class map (:func:`~latentseg.training.panoptic.connected_instances`)."""
-    check_positive_int("batch_size", batch_size)
-    if not getattr(data, "has_instances", False):
-        raise ValueError(f"data: panoptic quality needs instance ids, and this {type(data).__name__} carries none")
-    device = pick_device(device)
-    model.to(device)
-    metric = PanopticQuality(_num_classes(model))
-    for images, masks, instances in _loader(data.with_instances(), batch_size):
-        images = images.to(device)
-        if getattr(model, "owns_objects", False):
-            found = model.predict_instances(images)
-            classes, ids = found.classes, found.instances
-        else:
-            classes = model.predict(images).cpu()
-            ids = connected_instances(classes)
-        metric.update(classes, ids, masks, instances)
-    return metric.compute()
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision: expected one of {PRECISIONS}, got {self.precision!r}")
+        if not isinstance(self.num_workers, int) or isinstance(self.num_workers, bool) or self.num_workers < 0:
+            raise ValueError(f"num_workers: expected an integer ≥ 0, got {self.num_workers!r}")
+        if self.max_seconds is not None:
+            check_positive_float("max_seconds", self.max_seconds)
 
 
 def training_loss(
@@ -150,6 +117,170 @@ def training_loss(
     return loss + model.auxiliary_loss(extras, masks, instances).float() if auxiliary else loss
 
 
+def fit(
+    model: nn.Module, train_data: Dataset, val_data: Dataset | None = None, *, recipe: Recipe = RECIPE,
+    epochs: int = 10, max_steps: int | None = None, val_every: int | None = None, seed: int = 0,
+    device: str | torch.device | None = None, options: TrainOptions | None = None,
+) -> History:
+    """Train ``model`` on ``train_data`` with ``recipe`` (optimiser, schedule, batch, loss; :data:`RECIPE`
+    by default, :data:`~latentseg.training.recipe.PLAIN` is the article's) for ``epochs``, or
+    ``max_steps`` if fewer (the schedule runs over them), validating on ``val_data`` after each epoch
+    and every ``val_every`` steps. Items are ``(image C×H×W, mask H×W)``; mask value 255 is ignored.
+    ``seed`` fixes the shuffling and any randomness in the model; ``options`` (:class:`TrainOptions`)
+    how it runs. A non-finite loss raises :class:`NonFiniteLoss` before any weight changes; Ctrl-C
+    stops at the end of the step with :class:`TrainingInterrupted`. Under ``torchrun`` each process
+    trains a replica on its shard of every batch; rank 0 alone validates and logs.
+    """
+    options = options or TrainOptions()
+    train_data = _checked(model, train_data, val_data, recipe, options, (epochs, max_steps, val_every))
+    seed_everything(seed + distributed.rank())
+    run = _start(model, recipe, pick_device(device), options, seed)
+    loader = _train_loader(train_data, recipe.batch_size, seed, options.num_workers)
+    total = min(max_steps or epochs * len(loader), epochs * len(loader))
+    history, stopping = History(), ""
+    with _progress_bar(total, options) as bar, _stop_at_step_end() as ctrl_c, _contiguous_after(run):
+        for epoch in range(1, epochs + 1):
+            loader.sampler.set_epoch(epoch)  # a fresh shuffle each epoch, seeded by seed and epoch
+            for images, masks, *instances in loader:
+                start = options.clock()
+                _set_learning_rate(run.optimizers, learning_rate_factor(recipe.schedule, run.done(total)))
+                images, masks, instances = run.batch(images, masks, instances, epoch)
+                loss = training_loss(model, run.net, images, masks, recipe, run.amp_dtype, instances)
+                loss_value = _finite(loss, run, epoch)  # stops before a NaN reaches the weights
+                for optimizer in run.optimizers:
+                    optimizer.zero_grad(set_to_none=True)
+                run.scaler.scale(loss).backward()  # loss scaling for fp16; a plain backward() otherwise
+                for optimizer in run.optimizers:
+                    run.scaler.step(optimizer)
+                run.scaler.update()
+                run.count(loss_value, len(images), options.clock() - start)
+                bar.update(1)
+                bar.set_postfix(epoch=epoch, loss=f"{loss_value:.3f}", refresh=False)
+                stopping = run.stopping(total, ctrl_c.requested)
+                if stopping:
+                    break
+                if val_every is not None and run.step % val_every == 0 and run.step % len(loader):
+                    run.record(history, epoch, val_data)
+            run.record(history, epoch, val_data)
+            if stopping == "interrupted":
+                raise TrainingInterrupted(history, run.step, epoch)
+            if stopping:
+                break
+    return history
+
+
+@dataclass
+class _Run:
+    """What the loop carries from step to step besides the model: the wrapper that trains it, the
+    optimisers and loss scaler, the batch augmentations, and the counters since the last record."""
+
+    model: nn.Module
+    net: nn.Module
+    optimizers: list[torch.optim.Optimizer]
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    channels_last: bool
+    options: TrainOptions
+    jitter: ColourJitter | None = None
+    refill: TextureRefill | None = None
+    step: int = 0
+    seconds: float = 0.0
+    loss_sum: float = 0.0
+    seen: int = 0
+
+    def done(self, total_steps: int) -> float:
+        """The share of the run done: of the steps, or of the clock budget if that is further along."""
+        if self.options.max_seconds is None:
+            return self.step / total_steps
+        return max(self.step / total_steps, self.seconds / self.options.max_seconds)
+
+    def batch(self, images: torch.Tensor, masks: torch.Tensor, instances: list[torch.Tensor],
+              epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """A loaded batch checked, augmented as the recipe asks and moved to the device."""
+        check_finite(f"train_data: the images of step {self.step + 1} (epoch {epoch})", images)
+        if self.refill is not None:
+            images = self.refill(images, masks)
+        images, masks = images.to(self.device, non_blocking=True), masks.to(self.device, non_blocking=True)
+        ids = instances[0].to(self.device, non_blocking=True) if instances else None
+        if self.jitter is not None:
+            images = self.jitter(images)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images, masks, ids
+
+    def count(self, loss: float, batch_size: int, seconds: float) -> None:
+        self.loss_sum += loss * batch_size
+        self.seen += batch_size
+        self.step += 1
+        self.seconds += seconds
+
+    def stopping(self, total_steps: int, interrupted: bool) -> str:
+        """``"interrupted"`` (Ctrl-C), ``"out of budget"`` (steps or seconds) or ``""``; every rank agrees."""
+        out_of_budget = self.step >= total_steps or (self.options.max_seconds is not None
+                                                     and self.seconds > self.options.max_seconds)
+        out_of_budget, interrupted = distributed.sum_across([float(out_of_budget), float(interrupted)], self.device)
+        return "interrupted" if interrupted else "out of budget" if out_of_budget else ""
+
+    def record(self, history: History, epoch: int, val_data: Dataset | None) -> None:
+        """Append the mean train loss since the last record and, on rank 0, validation to ``history``."""
+        total_loss, total_seen = distributed.sum_across([self.loss_sum, float(self.seen)], self.device)
+        self.loss_sum, self.seen = 0.0, 0
+        if not distributed.is_main():
+            return
+        entry: dict[str, float] = {"epoch": epoch, "step": self.step, "train_loss": total_loss / max(total_seen, 1)}
+        if val_data is not None:
+            val_loss, metrics = validation_pass(self.model, in_order(val_data, 64), self.device)
+            entry.update(val_loss=val_loss, val_miou=metrics.miou, val_pixel_accuracy=metrics.pixel_accuracy)
+        entry["seconds"] = self.seconds
+        history.records.append(entry)
+        if self.options.verbose:
+            tqdm.write("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()))
+
+
+def _start(model: nn.Module, recipe: Recipe, device: torch.device, options: TrainOptions, seed: int) -> _Run:
+    """Move ``model`` to ``device`` in train mode, wrap it (data-parallel under torchrun, then
+    compiled), and build its optimisers, loss scaler and augmentations."""
+    amp_dtype = resolve_precision(options.precision, device)
+    channels_last = device.type == "cuda" if options.channels_last is None else options.channels_last
+    model.to(device).train()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    net: nn.Module = model
+    if distributed.world_size() > 1:
+        if device.type == "cuda":  # batch statistics over the global batch, as in one process
+            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    if options.compile:
+        net = torch.compile(net)
+    # one fused AdamW kernel for all parameters instead of a dozen small ops per tensor
+    optimizers = build_optimizers(model, recipe.optimizer, recipe.lr, recipe.weight_decay,
+                                  fused=device.type in ("cpu", "cuda"), muon_momentum=recipe.muon_momentum)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    rank_seed = seed + distributed.rank()
+    jitter = ColourJitter(seed=rank_seed) if recipe.colour_jitter else None
+    refill = TextureRefill(recipe.texture_refill, seed=rank_seed) if recipe.texture_refill else None
+    return _Run(model, net, optimizers, scaler, device, amp_dtype, channels_last, options, jitter, refill)
+
+
+def _set_learning_rate(optimizers: list[torch.optim.Optimizer], factor: float) -> None:
+    for group in (g for opt in optimizers for g in opt.param_groups):
+        group["lr"] = group["peak_lr"] * factor
+
+
+def _finite(loss: torch.Tensor, run: _Run, epoch: int) -> float:
+    """The loss as a float (one device sync per step); :class:`NonFiniteLoss` on every rank if any rank's is not finite."""
+    value = loss.item()
+    diverged = not math.isfinite(value)
+    if distributed.world_size() > 1:
+        diverged = distributed.any_across(diverged, run.device)  # every rank stops, or the others hang
+    if diverged:
+        raise NonFiniteLoss(f"training: the loss became {value} at step {run.step + 1} (epoch {epoch}); "
+                            "lower the learning rate (lr) or check the data. Training stopped; nothing was saved "
+                            "from this run")
+    return value
+
+
 def _train_loader(data: Dataset, batch_size: int, seed: int, num_workers: int = 0) -> DataLoader:
     """Each epoch a fresh seeded shuffle, split into ``world`` interleaved shards; this process gets
     shard ``rank``. With one process this is exactly ``shuffle=True`` with a seeded generator, and
@@ -164,71 +295,28 @@ def _train_loader(data: Dataset, batch_size: int, seed: int, num_workers: int = 
                       persistent_workers=num_workers > 0)
 
 
-@dataclass
-class _Run:
-    """What one training run holds while it goes: the model and the wrapper that trains it, the
-    optimisers and loss scaler, where records go, and the counters since the last record."""
-
-    model: nn.Module
-    net: nn.Module
-    optimizers: list[torch.optim.Optimizer]
-    scaler: torch.amp.GradScaler
-    recipe: Recipe
-    device: torch.device
-    amp_dtype: torch.dtype | None
-    channels_last: bool
-    jitter: ColourJitter | None = None
-    refill: TextureRefill | None = None
-    history: History = field(default_factory=History)
-    val_data: Dataset | None = None
-    verbose: bool = False
-    clock: Callable[[], float] = time.perf_counter
-    stop_requested: bool = False
-    step: int = 0
-    seconds: float = 0.0
-    loss_sum: float = 0.0
-    seen: int = 0
-
-
-def check_training_length(epochs: object, max_seconds: object, num_workers: object) -> None:
-    """``epochs`` a positive int, ``max_seconds`` None or > 0, ``num_workers`` an int ≥ 0; else an error naming it."""
+def check_training_length(epochs: object, max_steps: object = None, val_every: object = None) -> None:
+    """``epochs`` a positive int, ``max_steps`` and ``val_every`` None or positive ints; else an error naming it."""
     check_positive_int("epochs", epochs)
-    if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 0:
-        raise ValueError(f"num_workers: expected an integer ≥ 0, got {num_workers!r}")
-    if max_seconds is not None:
-        check_positive_float("max_seconds", max_seconds)
-
-
-def _check_fit_arguments(model: nn.Module, train_data: Dataset, val_data: Dataset | None, recipe: Recipe, epochs: int,
-                         max_seconds: float | None, max_steps: int | None, val_every: int | None,
-                         num_workers: int) -> None:
-    if not isinstance(recipe, Recipe):
-        raise TypeError(f"recipe: expected a latentseg Recipe, got {type(recipe).__name__}")
-    check_training_length(epochs, max_seconds, num_workers)
     for name, value in (("val_every", val_every), ("max_steps", max_steps)):
         if value is not None:
             check_positive_int(name, value)
+
+
+def _checked(model: nn.Module, train_data: Dataset, val_data: Dataset | None, recipe: Recipe, options: TrainOptions,
+             lengths: tuple[int, int | None, int | None]) -> Dataset:
+    """``fit``'s arguments checked (``lengths``: epochs, max_steps, val_every), each error naming its
+    argument; ``train_data`` with instance ids for a model whose experts own objects."""
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe: expected a latentseg Recipe, got {type(recipe).__name__}")
+    if not isinstance(options, TrainOptions):
+        raise TypeError(f"options: expected a latentseg TrainOptions, got {type(options).__name__}")
+    check_training_length(*lengths)
     if len(train_data) == 0:
         raise ValueError("train_data: expected at least one example, got an empty data set")
     for name, data in (("train_data", train_data), ("val_data", val_data)):
-        _check_data(name, data, _num_classes(model))
-
-
-def _check_data(name: str, data: Dataset | None, num_classes: int) -> None:
-    """The model's class count matches the data's; in-memory data (files are checked batch by batch)
-    holds finite float images and class indices below ``num_classes`` (or the ignore index)."""
-    data_classes = getattr(data, "num_classes", num_classes)
-    if data_classes != num_classes:
-        raise ValueError(f"{name}: the model has num_classes={num_classes} but the data has {data_classes} classes")
-    if not isinstance(data, SegmentationData):
-        return
-    if not data.images.is_floating_point():
-        raise TypeError(f"{name}: images: expected floats in [0, 1], got dtype {data.images.dtype} (use images.float() / 255)")
-    check_finite(f"{name}: images", data.images)
-    bad = (data.masks < 0) | ((data.masks >= num_classes) & (data.masks != IGNORE_INDEX))
-    if bad.any():
-        raise ValueError(f"{name}: masks: expected class indices 0–{num_classes - 1} (or {IGNORE_INDEX}, ignored), "
-                         f"got {sorted(data.masks[bad].unique().tolist())[:5]}")
+        check_data(name, data, num_classes_of(model))
+    return _with_instances(train_data, model.config.num_latents) if getattr(model, "owns_objects", False) else train_data
 
 
 def _with_instances(data: Dataset, num_experts: int) -> Dataset:
@@ -250,192 +338,47 @@ def _with_instances(data: Dataset, num_experts: int) -> Dataset:
     return data.with_instances()
 
 
-def _prepare(model: nn.Module, recipe: Recipe, device: torch.device, precision: str, compile: bool,
-             channels_last: bool | None, seed: int) -> _Run:
-    """Move ``model`` to ``device``, wrap it (data-parallel under torchrun, then compiled) and build its optimisers."""
-    amp_dtype = resolve_precision(precision, device)
-    channels_last = device.type == "cuda" if channels_last is None else channels_last
-    model.to(device).train()
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    net: nn.Module = model
-    if distributed.world_size() > 1:
-        if device.type == "cuda":  # batch statistics over the global batch, as in one process
-            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
-        net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    if compile:
-        net = torch.compile(net)
-    # one fused AdamW kernel for all parameters instead of a dozen small ops per tensor: ~10 ms a step on 2 CPU cores
-    optimizers = build_optimizers(model, recipe.optimizer, recipe.lr, recipe.weight_decay,
-                                  fused=device.type in ("cpu", "cuda"), muon_momentum=recipe.muon_momentum)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    jitter = ColourJitter(seed=seed + distributed.rank()) if recipe.colour_jitter else None
-    refill = TextureRefill(recipe.texture_refill, seed=seed + distributed.rank()) if recipe.texture_refill else None
-    return _Run(model, net, optimizers, scaler, recipe, device, amp_dtype, channels_last, jitter, refill)
-
-
-def _train_step(run: _Run, images: torch.Tensor, masks: torch.Tensor, lr_factor: float, epoch: int,
-                instances: torch.Tensor | None = None) -> float:
-    """One optimiser step at ``lr_factor`` × the peak rate; returns the loss. A non-finite loss stops
-    training before the step changes any weight."""
-    start = run.clock()
-    for group in (g for opt in run.optimizers for g in opt.param_groups):
-        group["lr"] = group["peak_lr"] * lr_factor
-    check_finite(f"train_data: the images of step {run.step + 1} (epoch {epoch})", images)
-    if run.refill is not None:
-        images = run.refill(images, masks)
-    images, masks = images.to(run.device, non_blocking=True), masks.to(run.device, non_blocking=True)
-    if instances is not None:
-        instances = instances.to(run.device, non_blocking=True)
-    if run.jitter is not None:
-        images = run.jitter(images)
-    if run.channels_last:
-        images = images.contiguous(memory_format=torch.channels_last)
-    loss = training_loss(run.model, run.net, images, masks, run.recipe, run.amp_dtype, instances)
-    loss_value = loss.item()  # one device sync per step
-    diverged = not math.isfinite(loss_value)
-    if distributed.world_size() > 1:
-        diverged = distributed.any_across(diverged, run.device)  # every rank stops, or the others hang
-    if diverged:
-        raise NonFiniteLoss(f"training: the loss became {loss_value} at step {run.step + 1} (epoch {epoch}); "
-                            "lower the learning rate (lr) or check the data. Training stopped; nothing was saved "
-                            "from this run")
-    for opt in run.optimizers:
-        opt.zero_grad(set_to_none=True)
-    run.scaler.scale(loss).backward()
-    for opt in run.optimizers:
-        run.scaler.step(opt)
-    run.scaler.update()
-    run.loss_sum += loss_value * images.shape[0]
-    run.seen += images.shape[0]
-    run.step += 1
-    run.seconds += run.clock() - start
-    return loss_value
-
-
-def _record(run: _Run, epoch: int) -> None:
-    """Append one record (train loss since the last record, validation on rank 0) to ``run.history``."""
-    total_loss, total_seen = distributed.sum_across([run.loss_sum, float(run.seen)], run.device)
-    run.loss_sum, run.seen = 0.0, 0
-    if not distributed.is_main():
-        return
-    entry: dict[str, float] = {"epoch": epoch, "step": run.step, "train_loss": total_loss / max(total_seen, 1)}
-    if run.val_data is not None:
-        val_loss, metrics = _validate(run.model, _loader(run.val_data, 64), run.device)
-        entry.update(val_loss=val_loss, val_miou=metrics.miou, val_pixel_accuracy=metrics.pixel_accuracy)
-    entry["seconds"] = run.seconds
-    run.history.records.append(entry)
-    if run.verbose:
-        tqdm.write("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()))
-
-
-def fit(
-    model: nn.Module,
-    train_data: Dataset,
-    val_data: Dataset | None = None,
-    *,
-    recipe: Recipe = RECIPE,
-    epochs: int = 10,
-    seed: int = 0,
-    device: str | torch.device | None = None,
-    max_seconds: float | None = None,
-    max_steps: int | None = None,
-    val_every: int | None = None,
-    precision: str = "auto",
-    compile: bool = False,
-    channels_last: bool | None = None,
-    num_workers: int = 0,
-    progress: bool = True,
-    verbose: bool = False,
-    clock: Callable[[], float] = time.perf_counter,
-) -> History:
-    """Train ``model`` with ``recipe`` (:mod:`latentseg.training.recipe`: optimiser, schedule, batch,
-    loss; default :data:`RECIPE`, what ``train`` and ``bench`` use; :data:`PLAIN` is the article's loop)
-    for ``epochs``, validating after each epoch and every ``val_every`` steps.
-
-    ``train_data`` and ``val_data`` yield ``(image C×H×W, mask H×W)``; mask value 255 is ignored.
-    ``seed`` fixes the shuffling (and any randomness inside the model), so two runs from the same
-    initial weights give the same losses. ``max_steps`` stops after that many steps (the schedule
-    runs over them), the same model on every machine. ``max_seconds`` stops after the batch that
-    crosses it and runs the schedule on the clock: the result depends on the machine's speed
-    (``bench`` races on it). ``seconds`` in the history counts training only, read from ``clock``.
-    A non-finite loss stops training with :class:`NonFiniteLoss` (a ``ValueError``); Ctrl-C at the end
-    of the step with :class:`TrainingInterrupted` (a ``KeyboardInterrupt``).
-
-    Speed: ``precision`` (:func:`latentseg.device.resolve_precision`: bf16 on CUDA, fp32 on CPU; fp16
-    with loss scaling) for the forward pass, ``compile`` (``torch.compile``), ``channels_last`` (NHWC;
-    default on for CUDA), ``num_workers`` (background loading). Validation always runs in fp32.
-
-    Under ``torchrun`` (:mod:`latentseg.training.distributed`) each process trains a
-    ``DistributedDataParallel`` replica on its shard (``recipe.batch_size`` images a step, seed
-    ``seed + rank``); rank 0 alone validates and logs.
-    """
-    _check_fit_arguments(model, train_data, val_data, recipe, epochs, max_seconds, max_steps, val_every, num_workers)
-    if getattr(model, "owns_objects", False):
-        train_data = _with_instances(train_data, model.config.num_latents)
-    device = pick_device(device)
-    seed_everything(seed + distributed.rank())
-    run = _prepare(model, recipe, device, precision, compile, channels_last, seed)
-    run.val_data, run.verbose, run.clock = val_data, verbose, clock
-    loader = _train_loader(train_data, recipe.batch_size, seed, num_workers)
-    total = min(max_steps or epochs * len(loader), epochs * len(loader))
-    bar = tqdm(total=total, desc="training", unit="batch", disable=not (progress and distributed.is_main()))
+@contextmanager
+def _progress_bar(total: int, options: TrainOptions) -> Iterator[tqdm]:
+    bar = tqdm(total=total, desc="training", unit="batch", disable=not (options.progress and distributed.is_main()))
     try:
-        with _stop_at_step_end(run):
-            for epoch in range(1, epochs + 1):
-                loader.sampler.set_epoch(epoch)
-                stopped = _train_epoch(run, loader, epoch, total, max_seconds, val_every, bar)
-                _record(run, epoch)
-                if stopped == "interrupted":
-                    raise TrainingInterrupted(run.history, run.step, epoch)
-                if stopped:
-                    break
+        yield bar
     finally:
         bar.close()
-        if run.channels_last:
-            model.to(memory_format=torch.contiguous_format)
-    return run.history
-
-
-def _train_epoch(run: _Run, loader: DataLoader, epoch: int, total_steps: int, max_seconds: float | None,
-                 val_every: int | None, bar: tqdm) -> str:
-    """One pass over ``loader``, recording every ``val_every`` steps (the epoch's end is recorded by
-    ``fit``). Returns why it stopped early, ``"out of budget"`` (steps or seconds) or ``"interrupted"``,
-    or ``""``; every rank agrees on it."""
-    for images, masks, *instances in loader:
-        done = run.step / total_steps if max_seconds is None else max(run.step / total_steps, run.seconds / max_seconds)
-        loss = _train_step(run, images, masks, learning_rate_factor(run.recipe.schedule, done), epoch, *instances)
-        bar.update(1)
-        bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", refresh=False)
-        out_of_budget = run.step >= total_steps or (max_seconds is not None and run.seconds > max_seconds)
-        flags = [float(out_of_budget), float(run.stop_requested)]
-        out_of_time, interrupted = distributed.sum_across(flags, run.device)  # every rank stops at the same step
-        if interrupted:
-            return "interrupted"
-        if out_of_time:
-            return "out of budget"
-        if val_every is not None and run.step % val_every == 0 and run.step % len(loader):
-            _record(run, epoch)
-    return ""
 
 
 @contextmanager
-def _stop_at_step_end(run: _Run) -> Iterator[None]:
-    """While training, Ctrl-C (SIGINT) asks to stop at the end of the current step instead of breaking
-    into it; a second Ctrl-C interrupts at once. Only in the main thread, where signals arrive."""
-    if threading.current_thread() is not threading.main_thread():
+def _contiguous_after(run: _Run) -> Iterator[None]:
+    """A model trained in channels-last memory goes back to contiguous memory when training ends."""
+    try:
         yield
+    finally:
+        if run.channels_last:
+            run.model.to(memory_format=torch.contiguous_format)
+
+
+class _CtrlC:
+    requested = False
+
+
+@contextmanager
+def _stop_at_step_end() -> Iterator[_CtrlC]:
+    """While training, Ctrl-C (SIGINT) asks to stop at the end of the current step instead of breaking
+    into it (``.requested``); a second Ctrl-C interrupts at once. Only in the main thread, where signals arrive."""
+    ctrl_c = _CtrlC()
+    if threading.current_thread() is not threading.main_thread():
+        yield ctrl_c
         return
     previous = signal.getsignal(signal.SIGINT)
 
     def ask_to_stop(signum, frame) -> None:  # noqa: ANN001 - the signal module's signature
-        if run.stop_requested:
+        if ctrl_c.requested:
             raise KeyboardInterrupt
-        run.stop_requested = True
+        ctrl_c.requested = True
         tqdm.write("stopping at the end of this step (Ctrl-C again to stop at once)")
 
     signal.signal(signal.SIGINT, ask_to_stop)
     try:
-        yield
+        yield ctrl_c
     finally:
         signal.signal(signal.SIGINT, previous)
