@@ -4,7 +4,6 @@ import torch
 
 from latentseg.analysis.probes import receptive_field
 from latentseg.models import build_model
-from latentseg.models.blocks import MultiHeadAttention
 from latentseg.models.improved import ImprovedConfig
 
 
@@ -48,20 +47,21 @@ def test_switches_change_the_architecture(small_improved):
     assert sum(p.numel() for p in bare.parameters()) < sum(p.numel() for p in full.parameters())
 
 
-def test_dilation_growth_sets_each_encoder_block_and_the_receptive_field(small_improved):
-    for growth, dilations, field in ((1, [1, 1, 1], 61), (2, [1, 2, 4], 125)):
-        model = small_improved(encoder_blocks=3, dilation_growth=growth)
-        blocks = list(model.down2)[1:]
-        assert [b.conv1.dilation[0] for b in blocks] == [b.conv2.dilation[0] for b in blocks] == dilations
+def test_encoder_blocks_set_the_receptive_field(small_improved):
+    for blocks, field in ((1, 29), (2, 45), (3, 61)):
+        model = small_improved(encoder_blocks=blocks)
         convs = [m for part in (model.stem, model.down1, model.down2) for m in part.modules()
                  if isinstance(m, torch.nn.Conv2d)]
         assert receptive_field(convs) == (field, 4)
-    x = torch.rand(2, 3, 32, 32)
-    dense, dilated = small_improved(), small_improved(dilation_growth=2)
-    dense.load_state_dict(dilated.state_dict())  # same weights, only the dilation differs
-    assert not torch.allclose(dense(x), dilated(x))
-    with pytest.raises(ValueError, match="dilation_growth"):
-        ImprovedConfig(dilation_growth=0)
+
+
+@pytest.mark.parametrize("field, value", [("dilation_growth", 2), ("competition", True), ("mask_classification", True)])
+def test_a_config_with_a_removed_switch_on_is_refused_in_one_line_and_off_is_read(field, value):
+    defaults = ImprovedConfig().to_dict()
+    with pytest.raises(ValueError, match=f"config: {field}={value!r} was a switch measured and removed"):
+        ImprovedConfig.from_dict(defaults | {field: value})
+    off = {"dilation_growth": 1, "competition": False, "mask_classification": False}[field]
+    assert ImprovedConfig.from_dict(defaults | {field: off}) == ImprovedConfig()
 
 
 def test_texture_energy_is_a_switch_that_old_configs_leave_off(small_improved):
@@ -111,29 +111,6 @@ def test_config_checks(small_improved):
         build_model("transformer")
     with pytest.raises(ValueError, match="x: expected 3 channels"):
         small_improved()(torch.rand(1, 1, 16, 16))
-
-
-def test_competition_makes_experts_share_each_pixel():
-    torch.manual_seed(0)
-    attention = MultiHeadAttention(8, 2, competition=True)
-    queries, keys = torch.randn(1, 4, 8), torch.randn(1, 6, 8)
-    out, weights = attention(queries, keys, return_attention=True)
-    assert torch.allclose(weights.sum(-1), torch.ones(1, 2, 4), atol=1e-5)  # each query: a weighted mean
-    q, k = attention._split(attention.to_q(queries)), attention._split(attention.to_kv(keys).chunk(2, -1)[0])
-    shares = (q @ k.transpose(-2, -1) / 2).softmax(dim=-2)  # what the queries took of each key
-    assert torch.allclose(shares.sum(-2), torch.ones(1, 2, 6), atol=1e-5)
-    assert torch.allclose(attention(queries, keys), out, atol=1e-6)
-
-
-def test_mask_classification_predicts_through_the_experts(small_improved):
-    model = small_improved(mask_classification=True, skip=False).eval()
-    x = torch.rand(2, 3, 32, 32)
-    out = model(x, return_attention=True)
-    class_probs = model.expert_classes(out.latents).softmax(-1)  # B×M×K
-    routing = out.pixel_attention.mean(1).flatten(2).transpose(1, 2)  # B×N×M
-    coarse = (routing @ class_probs).clamp_min(1e-6).log().transpose(1, 2).reshape(2, 4, 8, 8)
-    expected = torch.nn.functional.interpolate(coarse, size=(32, 32), mode="bilinear", align_corners=False)
-    assert torch.allclose(out.logits, expected, atol=1e-5) and model.head is None
 
 
 def test_routing_entropy_loss_known_answers():

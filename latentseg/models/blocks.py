@@ -17,20 +17,17 @@ class MultiHeadAttention(nn.Module):
 
     forward: queries ``B×Q×dim``, keys/values ``B×N×context_dim`` → ``B×Q×dim``; with
     ``return_attention=True`` also the weights ``B×heads×Q×N`` (rows sum to 1 over ``N``), computed
-    explicitly, since the fused kernel does not return them. With ``competition`` the softmax runs over
-    the queries (they compete for every key, as slots do in Slot Attention) and each query's weights
-    are then renormalised over the keys. ``key_mask`` (``N`` bools, ``True`` =
+    explicitly, since the fused kernel does not return them. ``key_mask`` (``N`` bools, ``True`` =
     keep) hides keys, e.g. experts switched off.
     """
 
-    def __init__(self, dim: int, num_heads: int, context_dim: int | None = None, competition: bool = False) -> None:
+    def __init__(self, dim: int, num_heads: int, context_dim: int | None = None) -> None:
         super().__init__()
         check_positive_int("dim", dim)
         check_positive_int("num_heads", num_heads)
         check_divisible("dim", dim, num_heads)
         context_dim = dim if context_dim is None else check_positive_int("context_dim", context_dim)
         self.num_heads = num_heads
-        self.competition = competition
         self.to_q = nn.Linear(dim, dim)
         self.to_kv = nn.Linear(context_dim, 2 * dim)
         self.out = nn.Linear(dim, dim)
@@ -49,12 +46,7 @@ class MultiHeadAttention(nn.Module):
         if key_mask is not None:
             bias = torch.zeros(1, key_mask.shape[-1], dtype=q.dtype, device=q.device)  # 1×N, broadcast over queries
             bias = bias.masked_fill(~key_mask, float("-inf"))
-        if self.competition:  # queries compete for each key (Slot Attention), then a weighted mean per query
-            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-            weights = (scores if bias is None else scores + bias).softmax(dim=-2) + 1e-8
-            weights = weights / weights.sum(dim=-1, keepdim=True)  # B×heads×Q×N, rows sum to 1
-            out = weights @ v
-        elif return_attention:
+        if return_attention:
             scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
             weights = (scores if bias is None else scores + bias).softmax(dim=-1)  # B×heads×Q×N
             out = weights @ v
@@ -79,11 +71,10 @@ class CrossAttentionBlock(nn.Module):
     """
 
     def __init__(
-        self, dim: int, num_heads: int, context_dim: int | None = None, residual: bool = True, competition: bool = False
-    ) -> None:
+        self, dim: int, num_heads: int, context_dim: int | None = None, residual: bool = True) -> None:
         super().__init__()
         self.residual = residual
-        self.attention = MultiHeadAttention(dim, num_heads, context_dim, competition)
+        self.attention = MultiHeadAttention(dim, num_heads, context_dim)
         if residual:
             self.norm_x = nn.LayerNorm(dim)
             self.norm_context = nn.LayerNorm(dim if context_dim is None else context_dim)
@@ -115,16 +106,13 @@ class ConvBlock(nn.Sequential):
 
 
 class ResidualConvBlock(nn.Module):
-    """Two 3×3 convolutions with a skip connection; ``dilation`` widens the window at no extra cost.
+    """Two 3×3 convolutions with a skip connection: ``B×C×H×W`` → ``B×C×H×W``."""
 
-    ``B×C×H×W`` → ``B×C×H×W``.
-    """
-
-    def __init__(self, channels: int, dilation: int = 1) -> None:
+    def __init__(self, channels: int) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False)
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         self.norm1 = nn.BatchNorm2d(channels)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         self.norm2 = nn.BatchNorm2d(channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,7 @@ class BaseConfig:
 
     MAX_INT = 4096
     LIMITS: ClassVar[dict[str, int]] = {}
+    RETIRED: ClassVar[dict[str, Any]] = {}  # removed fields and the value they must have had in an old checkpoint
 
     def __post_init__(self) -> None:
         for f in fields(self):  # type: ignore[arg-type]
@@ -49,6 +50,11 @@ class BaseConfig:
         if not isinstance(data, dict):
             raise TypeError(f"config: expected a dict, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        for name, value in cls.RETIRED.items():
+            if name in data and data[name] != value:
+                raise ValueError(f"config: {name}={data[name]!r} was a switch measured and removed from latentseg; "
+                                 "this model cannot be built any more: train it again")
+        data = {k: v for k, v in data.items() if k not in cls.RETIRED}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"config: unknown keys {unknown}; expected a subset of {sorted(known)}")

@@ -26,24 +26,19 @@ class ImprovedConfig(BaseConfig):
 
     The switches turn off one improvement each, so the ablation in notebook 05 is a set of configs:
 
-    - ``encoder_blocks``: residual blocks at 1/4 resolution; they widen what each feature sees from
-      the article's 10×10 window to 45×45 pixels with two blocks (attention adds the rest of the image);
-    - ``dilation_growth``: block ``i`` uses dilation ``dilation_growth**i``. 1 keeps every 3×3 kernel
-      dense; 2 (dilation 1, 2, 4, …) widens the window to 61×61 but steps over the pixel-scale
-      detail that tells a small square from a small circle;
+    - ``encoder_blocks``: residual blocks (dense 3×3 kernels) at 1/4 resolution; they widen what each
+      feature sees from the article's 10×10 window to 45×45 pixels with two blocks (attention adds the
+      rest of the image);
     - ``positional``: add Fourier features of each pixel's position to its feature;
     - ``residual``: pre-norm residual + LayerNorm + MLP around every attention (else the article's bare
       attention), plus latent self-attention between rounds;
     - ``rounds``: how many times the latents re-read the pixels;
-    - ``competition``: experts compete for pixels when reading them (softmax over experts, as in
-      Slot Attention), so each pixel is gathered mostly by one expert;
-    - ``mask_classification``: coarse logits come only through the experts, MaskFormer-style:
-      ``p(class | pixel) = Σ_m p(expert m | pixel) · p(class | expert m)``, so routing must carry the class;
     - ``routing_weight``: weight of an auxiliary loss, during training, that asks the pixel → expert
       routing to be sharp: each pixel reading mostly one expert (:func:`routing_entropy_loss`);
     - ``expert_supervision``: weight of an auxiliary cross-entropy, during training, on the class
-      predicted *through the experts* (as ``mask_classification`` predicts it), while the prediction
-      itself keeps the direct head: routing is taught to carry the class without narrowing the output;
+      predicted *through the experts*, ``p(class | pixel) = Σ_m p(expert m | pixel) · p(class | expert m)``,
+      while the prediction itself keeps the direct head: routing is taught to carry the class without
+      narrowing the output;
     - ``texture_energy``: add texture-energy features (:class:`~latentseg.models.blocks.TextureEnergy`:
       ``texture_filters`` filters of ``texture_kernel``² pixels, rectified and pooled) to the 1/4-resolution
       features before the residual blocks, so that a change of pattern is an edge the tokens can see;
@@ -64,7 +59,6 @@ class ImprovedConfig(BaseConfig):
     num_latents: int = 16
     num_heads: int = 4
     encoder_blocks: int = 2
-    dilation_growth: int = 1
     rounds: int = 2
     num_frequencies: int = 4
     positional: bool = True
@@ -73,12 +67,12 @@ class ImprovedConfig(BaseConfig):
     texture_energy: bool = False
     texture_filters: int = 16
     texture_kernel: int = 9
-    competition: bool = False
-    mask_classification: bool = False
     routing_weight: float = 0.01
     expert_supervision: float = 0.5
 
     LIMITS = {"encoder_blocks": 64, "rounds": 16, "num_frequencies": 64, "texture_kernel": 63}
+    #: switches that were measured and not kept (docs/experiments.md); a checkpoint that turned one on is refused
+    RETIRED = {"dilation_growth": 1, "competition": False, "mask_classification": False}
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -116,7 +110,7 @@ class ImprovedSegmentationModel(Segmenter):
         self.down1 = nn.Sequential(ConvBlock(c.stem_dim, c.mid_dim, stride=2), ConvBlock(c.mid_dim, c.mid_dim))
         self.down2 = nn.Sequential(
             ConvBlock(c.mid_dim, c.feature_dim, stride=2),
-            *[ResidualConvBlock(c.feature_dim, dilation=c.dilation_growth**i) for i in range(c.encoder_blocks)],
+            *[ResidualConvBlock(c.feature_dim) for _ in range(c.encoder_blocks)],
         )
         self.texture = TextureEnergy(c.in_channels, c.feature_dim, c.texture_filters,
                                      c.texture_kernel) if c.texture_energy else None
@@ -124,8 +118,7 @@ class ImprovedSegmentationModel(Segmenter):
         self.position = nn.Linear(4 * c.num_frequencies, c.latent_dim) if c.positional else None
         self.latents = nn.Parameter(torch.randn(c.num_latents, c.latent_dim))
         self.read_pixels = nn.ModuleList(
-            CrossAttentionBlock(c.latent_dim, c.num_heads, residual=c.residual, competition=c.competition)
-            for _ in range(c.rounds))
+            CrossAttentionBlock(c.latent_dim, c.num_heads, residual=c.residual) for _ in range(c.rounds))
         self.latent_self_attention = nn.ModuleList(
             CrossAttentionBlock(c.latent_dim, c.num_heads) for _ in range(c.rounds if c.residual else 0))
         self.read_experts = CrossAttentionBlock(c.latent_dim, c.num_heads, residual=c.residual)
@@ -140,9 +133,8 @@ class ImprovedSegmentationModel(Segmenter):
             self.full_from_encoder = nn.Conv2d(c.stem_dim, c.stem_dim, 1, bias=False)
             self.fuse_full = nn.Sequential(nn.BatchNorm2d(c.stem_dim), nn.ReLU(inplace=True))
             self.edge_head = nn.Conv2d(c.stem_dim, c.num_classes, 1)
-        self.head = None if c.mask_classification else nn.Conv2d(c.latent_dim, c.num_classes, 1)
-        through_experts = c.mask_classification or c.expert_supervision > 0
-        self.expert_classes = nn.Linear(c.latent_dim, c.num_classes) if through_experts else None
+        self.head = nn.Conv2d(c.latent_dim, c.num_classes, 1)
+        self.expert_classes = nn.Linear(c.latent_dim, c.num_classes) if c.expert_supervision > 0 else None
 
     @property
     def has_auxiliary_loss(self) -> bool:
@@ -186,14 +178,13 @@ class ImprovedSegmentationModel(Segmenter):
                 latents = self.latent_self_attention[i](latents, latents)
             rounds.append(latents)
         c = self.config
-        need_weights = return_attention or c.mask_classification or with_extras
+        need_weights = return_attention or with_extras
         out = self.read_experts(tokens, latents, need_weights, expert_mask)
         pixels, pixel_w = out if need_weights else (out, None)  # B×N×L, B×heads×N×M
         pixels = pixels.transpose(1, 2).reshape(b, -1, h, w)  # B×L×h×w
-        wanted = c.mask_classification or (with_extras and c.expert_supervision > 0)
+        wanted = with_extras and c.expert_supervision > 0
         through_experts = self._through_experts(pixel_w, latents, h, w) if wanted else None
-        coarse = through_experts if c.mask_classification else self.head(pixels)  # B×K×h×w
-        logits = _resize(coarse, full)  # B×K×H×W: coarse, from 1/4 resolution
+        logits = _resize(self.head(pixels), full)  # B×K×H×W: coarse, from 1/4 resolution
         fine = None
         if self.config.skip:
             fine = self.fuse_half(_resize(self.half_from_pixels(pixels), half) + self.half_from_encoder(half))
@@ -253,8 +244,6 @@ def routing_entropy_loss(routing: torch.Tensor) -> torch.Tensor:
 
     Minimising it asks every pixel to read mostly one expert. It does not ask for balanced use of the
     experts: with one class covering most pixels, balance would force experts to split that class.
-    Collapse onto one expert is prevented by the task itself when logits come only through the experts
-    (``mask_classification``).
     """
     p = routing.clamp_min(1e-9)
     return -(p * p.log()).sum(-1).mean() / math.log(routing.shape[-1])
