@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from latentseg.models import build_model
-from latentseg.models.experts import ExpertsSegmentationModel
+from latentseg.models.experts import ObjectExpertsModel
 from latentseg.models.matching import MatchWeights, batch_objects, image_objects, match, object_loss, pairwise_mask_costs
 from latentseg.training import TrainOptions
 
@@ -67,7 +67,7 @@ def test_the_loss_is_lowest_when_each_object_has_an_expert_that_predicts_it():
 
 
 def test_instance_maps_from_hand_set_objects():
-    model = ExpertsSegmentationModel(**SMALL, num_classes=3)
+    model = ObjectExpertsModel(**SMALL, num_classes=3)
     mask, ids = _scene()
     classes, regions = image_objects(mask, ids)
     class_logits = torch.full((6, 4), -9.0)

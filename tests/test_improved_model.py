@@ -133,7 +133,7 @@ def test_auxiliary_losses_come_back_as_extras_and_reach_the_routing(small_improv
     aux = model.auxiliary_loss(extras, masks)
     assert aux.dim() == 0 and 0 < aux.item() <= 0.5
     aux.backward()
-    assert model.read_experts.attention.to_q.weight.grad.abs().sum() > 0
+    assert model.expert_seg.attention.to_q.weight.grad.abs().sum() > 0
     assert not any(isinstance(v, torch.Tensor) and v.grad_fn is not None for v in vars(model).values()), \
         "no tensor of a forward pass is kept on the model"
     plain = small_improved(routing_weight=0.0, expert_supervision=0.0)

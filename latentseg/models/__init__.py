@@ -9,17 +9,17 @@ from typing import Any
 
 from .article import ExpertSegmentation, LatentAttention, ModelConfig, SegmentationModel, SimpleEncoder
 from .base import SegmentationOutput, Segmenter, count_parameters
-from .experts import ExpertsConfig, ExpertsSegmentationModel
+from .experts import ExpertsConfig, ObjectExpertsModel
 from .improved import ImprovedConfig, ImprovedSegmentationModel
 from .unet import UNet, UNetConfig
 
 MODELS: dict[str, type[Segmenter]] = {"article": SegmentationModel, "improved": ImprovedSegmentationModel,
-                                      "experts": ExpertsSegmentationModel, "unet": UNet}
+                                      "experts": ObjectExpertsModel, "unet": UNet}
 
 __all__ = [
     "MODELS", "build_model", "has_config_field", "model_name", "Segmenter", "SegmentationOutput", "count_parameters",
     "SimpleEncoder", "LatentAttention", "ExpertSegmentation", "ModelConfig", "SegmentationModel",
-    "ImprovedConfig", "ImprovedSegmentationModel", "ExpertsConfig", "ExpertsSegmentationModel", "UNet", "UNetConfig",
+    "ImprovedConfig", "ImprovedSegmentationModel", "ExpertsConfig", "ObjectExpertsModel", "UNet", "UNetConfig",
 ]
 
 

@@ -13,7 +13,7 @@ head stays (it learns classes fast, and trains the trunk for them). On top:
   of reading (deep supervision: the same heads on the latents of each round).
 
 One forward pass gives a class map (the per-pixel head's) and, through
-:meth:`ExpertsSegmentationModel.predict_instances`, an instance map: experts that name a class with
+:meth:`ObjectExpertsModel.predict_instances`, an instance map: experts that name a class with
 probability above ``score_threshold`` claim the pixels where their weighted mask is the highest of
 all and above one half; an expert left with less than ``overlap_threshold`` of its own mask is dropped.
 """
@@ -69,7 +69,7 @@ class ExpertsConfig(ImprovedConfig):
 
 
 class Instances(NamedTuple):
-    """What :meth:`ExpertsSegmentationModel.predict_instances` returns for a batch of ``B`` images.
+    """What :meth:`ObjectExpertsModel.predict_instances` returns for a batch of ``B`` images.
 
     - ``classes``: ``B×H×W`` int64 class map (0 where no expert claims a pixel);
     - ``instances``: ``B×H×W`` int64 instance ids, ``1, 2, …`` per image, 0 = no object;
@@ -82,7 +82,7 @@ class Instances(NamedTuple):
     objects: list[list[dict[str, Any]]]
 
 
-class ExpertsSegmentationModel(ImprovedSegmentationModel):
+class ObjectExpertsModel(ImprovedSegmentationModel):
     """Image ``B×C×H×W`` in ``[0, 1]`` → class logits ``B×K×H×W`` (as the improved model), plus one
     object per expert: ``forward(x, with_extras=True)`` adds ``objects``, a list (one per round) of
     ``(class logits B×M×(K+1), mask logits B×M×H×W)``; :meth:`predict_instances` turns the last round

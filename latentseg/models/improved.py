@@ -87,9 +87,9 @@ class ImprovedSegmentationModel(Segmenter):
     1. encoder: full-resolution stem ``B×stem×H×W`` → ``B×mid×H/2×W/2`` → ``B×D×H/4×W/4`` with
        residual blocks (with ``texture_energy``, texture-energy features join before them); tokens
        ``B×N×L`` (``N = h·w``), plus Fourier positions;
-    2. ``rounds`` times: the ``M`` latents (experts) read the tokens (cross-attention), then each
-       other (self-attention) → ``B×M×L``;
-    3. every token reads the experts (cross-attention) → ``B×N×L``;
+    2. ``latent_attn``, ``rounds`` times: the ``M`` latents (experts) read the tokens (cross-attention),
+       then each other (``latent_self_attention``) → ``B×M×L``;
+    3. ``expert_seg``: every token reads the experts (cross-attention) → ``B×N×L``;
     4. a 1×1 convolution to coarse class logits at ``h×w``, resized (bilinear) to ``H×W``; with
        ``skip``, plus a correction computed from the pixel features fused (1×1 convolutions) with
        the 1/2- and full-resolution encoder features: sharp edges at little cost.
@@ -117,11 +117,11 @@ class ImprovedSegmentationModel(Segmenter):
         self.to_tokens = nn.Linear(c.feature_dim, c.latent_dim)
         self.position = nn.Linear(4 * c.num_frequencies, c.latent_dim) if c.positional else None
         self.latents = nn.Parameter(torch.randn(c.num_latents, c.latent_dim))
-        self.read_pixels = nn.ModuleList(
+        self.latent_attn = nn.ModuleList(
             CrossAttentionBlock(c.latent_dim, c.num_heads, residual=c.residual) for _ in range(c.rounds))
         self.latent_self_attention = nn.ModuleList(
             CrossAttentionBlock(c.latent_dim, c.num_heads) for _ in range(c.rounds if c.residual else 0))
-        self.read_experts = CrossAttentionBlock(c.latent_dim, c.num_heads, residual=c.residual)
+        self.expert_seg = CrossAttentionBlock(c.latent_dim, c.num_heads, residual=c.residual)
         if c.skip:
             # a 1×1 convolution of concatenated inputs is a sum of 1×1 convolutions, and those commute with
             # bilinear upsampling: project the coarse input first, then upsample fewer channels
@@ -171,7 +171,7 @@ class ImprovedSegmentationModel(Segmenter):
             tokens = tokens + self.position(fourier_positions(h, w, self.config.num_frequencies, x.device))
         latents = self.latents.expand(b, -1, -1)  # B×M×L
         rounds = []
-        for i, read in enumerate(self.read_pixels):
+        for i, read in enumerate(self.latent_attn):
             latents, latent_w = read(latents, tokens, return_attention=True) if return_attention else (
                 read(latents, tokens), None)
             if self.config.residual:
@@ -179,7 +179,7 @@ class ImprovedSegmentationModel(Segmenter):
             rounds.append(latents)
         c = self.config
         need_weights = return_attention or with_extras
-        out = self.read_experts(tokens, latents, need_weights, expert_mask)
+        out = self.expert_seg(tokens, latents, need_weights, expert_mask)
         pixels, pixel_w = out if need_weights else (out, None)  # B×N×L, B×heads×N×M
         pixels = pixels.transpose(1, 2).reshape(b, -1, h, w)  # B×L×h×w
         wanted = with_extras and c.expert_supervision > 0
