@@ -34,10 +34,11 @@ def check_positive_float(name: str, value: object) -> float:
     return check_number(name, value, "a finite number > 0", lambda v: v > 0)
 
 
-def check_image_batch(name: str, x: object, channels: int, min_size: int) -> torch.Tensor:
-    """Check that ``x`` is a float tensor ``B×channels×H×W`` with ``H, W >= min_size`` and finite values
-    (:func:`check_finite`): every model's ``forward``, ``predict`` and the inference functions call it,
-    so a NaN image is refused the same way everywhere, never turned into a mask."""
+def check_image_batch(name: str, x: object, channels: int, min_size: int, finite: bool = True) -> torch.Tensor:
+    """Check that ``x`` is a float tensor ``B×channels×H×W`` with ``H, W >= min_size`` and, with
+    ``finite``, finite values (:func:`check_finite`): every model's ``forward``, ``predict`` and the
+    inference functions call it, so a NaN image is refused the same way everywhere, never turned into a
+    mask. A layer inside a model passes ``finite=False``: the values were checked at the model's door."""
     expected = f"a float tensor of shape B×{channels}×H×W with H, W ≥ {min_size}"
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name}: expected {expected}, got {type(x).__name__}")
@@ -51,7 +52,7 @@ def check_image_batch(name: str, x: object, channels: int, min_size: int) -> tor
         raise ValueError(f"{name}: expected H, W ≥ {min_size}, got H×W = {x.shape[2]}×{x.shape[3]}")
     if x.shape[0] == 0:
         raise ValueError(f"{name}: expected a batch of at least one image, got shape {tuple(x.shape)}")
-    if not torch.compiler.is_compiling():  # a data-dependent branch would break the compiled graph
+    if finite and not torch.compiler.is_compiling():  # a data-dependent branch would break the compiled graph
         check_finite(name, x)
     return x
 
