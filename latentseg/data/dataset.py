@@ -1,4 +1,5 @@
-"""The in-memory data set every source can become, and the check that instance ids fit their classes."""
+"""What every data set of the package is (:class:`SegmentationDataset`), the in-memory one every source can
+become (:class:`SegmentationData`), and the check that instance ids fit their classes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,52 @@ from torch.utils.data import Dataset
 from ..labels import IGNORE_INDEX, MAX_INSTANCE_ID
 
 
-class SegmentationData(Dataset):
+class SegmentationDataset(Dataset):
+    """The one protocol of the package's data sets: item ``i`` is ``(image 3×H×W float in [0, 1], mask
+    H×W int64)``, or ``(image, mask, instances H×W)`` from the view :meth:`with_instances` gives, for
+    a model that learns objects; ``class_names`` name the mask's values (255 is ignored).
+
+    A subclass holds the items (``__len__``, ``__getitem__``), says whether it carries instance ids
+    (``has_instances``), and keeps some of them (``select``); the rest is shared.
+    """
+
+    class_names: tuple[str, ...]
+    yields_instances: bool = False
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def has_instances(self) -> bool:
+        raise NotImplementedError
+
+    def select(self, keep: torch.Tensor) -> SegmentationDataset:
+        """The items at indices ``keep`` (a 1-D int64 tensor), in that order."""
+        raise NotImplementedError
+
+    def with_instances(self) -> SegmentationDataset:
+        """The same data, items ``(image, mask, instances)``; a ``ValueError`` if it carries none."""
+        if not self.has_instances:
+            raise ValueError(f"data: expected instance ids (for a model that learns objects), and this "
+                             f"{type(self).__name__} carries none{self._where_instances_go()}")
+        view = self.select(torch.arange(len(self)))
+        view.yields_instances = True
+        return view
+
+    def _where_instances_go(self) -> str:
+        return ""
+
+    def subset(self, limit: int | None) -> SegmentationDataset:
+        """At most ``limit`` items, spread evenly over the set, so every part of it is represented."""
+        if limit is None or limit >= len(self):
+            return self
+        if limit <= 0:
+            raise ValueError(f"limit: expected a positive int, got {limit}")
+        return self.select(torch.linspace(0, len(self) - 1, limit).round().long())
+
+
+class SegmentationData(SegmentationDataset):
     """In-memory images ``N×3×H×W``, masks ``N×H×W`` and, optionally, instance ids ``N×H×W``.
 
     Item ``i`` is ``(3×H×W, H×W)``; :meth:`with_instances` gives a view whose items are
@@ -35,10 +81,6 @@ class SegmentationData(Dataset):
         self.yields_instances = False
 
     @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
     def has_instances(self) -> bool:
         return self.instances is not None
 
@@ -51,9 +93,9 @@ class SegmentationData(Dataset):
         return self.images[index], self.masks[index]
 
     def with_instances(self) -> SegmentationData:
-        """The same data, items ``(image, mask, instances)``; a ``ValueError`` if it carries none."""
+        """The same tensors (not copied), items ``(image, mask, instances)``; a ``ValueError`` if it carries none."""
         if self.instances is None:
-            raise ValueError("data: expected instance ids (for a model that learns objects), this data carries none")
+            return super().with_instances()  # the error
         view = SegmentationData(self.images, self.masks, self.class_names)
         view.instances, view.yields_instances = self.instances, True
         return view
@@ -64,14 +106,6 @@ class SegmentationData(Dataset):
         selected = SegmentationData(self.images[keep], self.masks[keep], self.class_names, instances)
         selected.yields_instances = self.yields_instances
         return selected
-
-    def subset(self, limit: int | None) -> SegmentationData:
-        """At most ``limit`` pairs, spread evenly over the set, so every part of it is represented."""
-        if limit is None or limit >= len(self):
-            return self
-        if limit <= 0:
-            raise ValueError(f"limit: expected a positive int, got {limit}")
-        return self.select(torch.linspace(0, len(self) - 1, limit).round().long())
 
     def class_frequencies(self) -> torch.Tensor:
         """Share of pixels per class, ``K`` floats summing to 1."""

