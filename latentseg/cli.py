@@ -25,6 +25,7 @@ from .files import check_out_folder, write_text_atomic
 from .inference import predict_files
 from .models import MODELS, has_config_field
 from .run import RunConfig, default_image_size, metrics_text, test_scores, train_run
+from .tiling import Tiling
 from .training import RECIPE, Recipe, TrainingInterrupted, TrainOptions, distributed, recipe_for
 from .training.optim import OPTIMIZERS
 from .training.schedules import SCHEDULES
@@ -232,6 +233,12 @@ def _add_predict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--instances", action="store_true",
                    help="also write <stem>_instances.png (16-bit instance ids, 0 = none) and <stem>.json (each object's "
                         "id, class, score and pixels); for the experts model, whose experts own objects")
+    p.add_argument("--window", type=POSITIVE_INT, default=None,
+                   help="with --instances: an image larger than this (as read, see --max-size) is predicted in "
+                        "overlapping windows of this side and the objects stitched, so it may hold more objects "
+                        "than the model has experts; default: the size the model was trained at")
+    p.add_argument("--overlap", type=COUNT, default=None,
+                   help="with --instances: pixels neighbouring windows share (default: a quarter of the window)")
     _add_common(p)
 
 
@@ -364,8 +371,21 @@ def _predict(args: argparse.Namespace) -> int:
         raise ValueError(f"checkpoint: {args.checkpoint} records image_size {max_size!r}, not a size this model reads; "
                          "give --max-size")
     predict_files(model, args.images, args.out, max_size=max_size, colour=args.colour, instances=args.instances,
-                  class_names=info["class_names"], report=print)
+                  class_names=info["class_names"], report=print, tiling=_tiling(args, metadata))
     return 0
+
+
+def _tiling(args: argparse.Namespace, metadata: dict) -> Tiling | None:
+    """``--window``/``--overlap`` for ``predict --instances``; by default windows of the training size."""
+    if not args.instances:
+        for flag in ("window", "overlap"):
+            if getattr(args, flag) is not None:
+                raise ValueError(f"--{flag}: windows are for objects; add --instances, or leave --{flag} out")
+        return None
+    window = args.window or metadata.get("image_size")
+    if window is None and args.overlap is not None:
+        raise ValueError("--overlap: this checkpoint does not record the size it was trained at; give --window too")
+    return None if window is None else Tiling(window, args.overlap, strict=args.window is not None)
 
 
 def _bench(args: argparse.Namespace) -> int:

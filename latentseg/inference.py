@@ -22,6 +22,7 @@ from .data.images import image_file_size, read_image
 from .device import eval_mode
 from .files import atomic_path, check_out_folder, write_text_atomic
 from .models.base import Segmenter
+from .tiling import Tiling, predict_tiled_instances
 
 __all__ = ["predict_image", "predict_image_instances", "predict_files", "image_paths", "read_image", "write_mask",
            "write_png"]
@@ -83,28 +84,47 @@ def predict_image(model: Segmenter, image: torch.Tensor, max_size: int = 1024,
 
 @torch.no_grad()
 def predict_image_instances(model: Segmenter, image: torch.Tensor, max_size: int = 1024,
-                            size: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
+                            size: tuple[int, int] | None = None, tiling: Tiling | None = None
+                            ) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
     """Class map and instance ids ``H×W`` (int64) and the objects (``id``, ``class`` index, ``score``,
     ``pixels``) of one image ``C×H×W``, from a model whose experts own objects; at ``size`` =
     ``(H, W)`` when given. As :func:`predict_image`, larger images are downscaled for the forward pass;
-    the maps come back by nearest neighbour and every object's pixels are counted at the final size."""
+    the maps come back by nearest neighbour and every object's pixels are counted at the final size.
+
+    With ``tiling`` (:class:`~latentseg.tiling.Tiling`, e.g. ``Tiling(window=64)`` for a model trained
+    on 64×64 images), an image larger than one window is predicted window by window and stitched
+    (:func:`~latentseg.tiling.predict_tiled_instances`): the experts then own objects per window, so a
+    large image can hold many more objects than the model has experts. A warning says when a window
+    (or the whole image) found as many objects as the experts can own."""
     if not getattr(model, "owns_objects", False):
         raise ValueError(f"model: expected a model whose experts own objects (the experts model) for instance maps, "
                          f"got {type(model).__name__}, which predicts classes only")
+    if tiling is not None and not isinstance(tiling, Tiling):
+        raise TypeError(f"tiling: expected a latentseg Tiling (window, overlap), got {type(tiling).__name__}")
     x, target = _model_input(model, image, max_size, size)
     with warnings.catch_warnings():  # _model_input has warned about the pixel range, naming the image
         warnings.filterwarnings("ignore", message="x: pixel values are expected", category=UserWarning)
-        found = model.predict_instances(x)
-    maps = torch.stack([found.classes[0], found.instances[0]]).float()[None]
+        if tiling is not None and tiling.check(model, *x.shape[-2:]):
+            classes, instances, objects = predict_tiled_instances(model, x, tiling.window, tiling.overlap)
+        else:
+            classes, instances, objects = _whole_image_instances(model, x)
+    maps = torch.stack([classes, instances]).float()[None]
     classes, instances = F.interpolate(maps, size=target, mode="nearest-exact")[0].long()
-    counts = torch.bincount(instances.flatten(), minlength=len(found.objects[0]) + 1)
+    counts = torch.bincount(instances.flatten(), minlength=len(objects) + 1)
     objects = [{"id": o["id"], "class": o["class"], "score": o["score"], "pixels": int(counts[o["id"]])}
-               for o in found.objects[0] if counts[o["id"]] > 0]
+               for o in objects if counts[o["id"]] > 0]
+    return classes, instances, objects
+
+
+def _whole_image_instances(model: Segmenter, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
+    """One forward pass over the whole image ``1×C×H×W``; warns when it found as many objects as the experts can own."""
+    found = model.predict_instances(x)
     experts = model.config.num_latents
     if len(found.objects[0]) >= experts - 1:  # one expert usually takes the background
         warnings.warn(f"image: {len(found.objects[0])} objects found by a model of {experts} experts, each of which owns "
-                      "at most one object: this image may hold more, and those are missed", UserWarning, stacklevel=2)
-    return classes, instances, objects
+                      "at most one object: this image may hold more, and those are missed; predict it by windows "
+                      "(tiling, --window)", UserWarning, stacklevel=4)
+    return found.classes[0], found.instances[0], found.objects[0]
 
 
 def image_paths(inputs: Sequence[str | os.PathLike]) -> list[Path]:
@@ -135,14 +155,15 @@ def image_paths(inputs: Sequence[str | os.PathLike]) -> list[Path]:
 def predict_files(
     model: Segmenter, inputs: Sequence[str | os.PathLike] | str | os.PathLike, out: str | os.PathLike,
     max_size: int = 1024, colour: bool = False, instances: bool = False, class_names: Sequence[str] | None = None,
-    report: Callable[[str], None] | None = None,
+    report: Callable[[str], None] | None = None, tiling: Tiling | None = None,
 ) -> list[Path]:
     """Write ``<out>/<stem>.png`` (8-bit class indices at the image's own size) for every image that
     ``inputs`` name (files or folders, :func:`image_paths`; one path alone is one input); with
     ``colour`` a ``<stem>_colour.png`` to look at; with ``instances`` (a model whose experts own
     objects) ``<stem>_instances.png`` (16-bit instance ids, 0 = none) and ``<stem>.json``
-    (``{"instances": [{"id", "class", "score", "pixels"}]}``, classes by ``class_names``). Returns the
-    class masks' paths; ``report`` gets one line per image.
+    (``{"instances": [{"id", "class", "score", "pixels"}]}``, classes by ``class_names``), predicted by
+    windows where ``tiling`` says (:func:`predict_image_instances`). Returns the class masks' paths;
+    ``report`` gets one line per image.
 
     Before any work: every file's header is read, and two inputs that would write one output name, or
     an output that would replace an input image, are refused. Each image is read at most ``max_size``
@@ -163,10 +184,14 @@ def predict_files(
     outputs = _output_names(paths, Path(out), colour, instances)
     check_out_folder(out)
     sizes = [image_file_size(path) for path in paths]  # unreadable files are named before any work
+    if instances and tiling is not None:
+        for path, (height, width) in zip(paths, sizes, strict=True):
+            scale = min(1.0, max_size / max(height, width))
+            tiling.check(model, round(height * scale), round(width * scale), str(path))
     out, masks = Path(out), []
     with _staged(out) as staging:
         for path, size, files in zip(paths, sizes, outputs, strict=True):
-            mask, ids, objects = _predict_one(model, path, size, max_size, instances)
+            mask, ids, objects = _predict_one(model, path, size, max_size, instances, tiling)
             _write_outputs(staging, files, mask, ids, objects, names)
             masks.append(out / files[0])
             if report is not None:
@@ -195,16 +220,16 @@ def _output_names(paths: list[Path], out: Path, colour: bool, instances: bool) -
     return outputs
 
 
-def _predict_one(model: Segmenter, path: Path, size: tuple[int, int], max_size: int,
-                 instances: bool) -> tuple[torch.Tensor, torch.Tensor | None, list[dict]]:
-    """One image file's class map ``H×W``, and with ``instances`` its ids ``H×W`` and objects; a
-    ``ValueError`` or a warning names the file."""
+def _predict_one(model: Segmenter, path: Path, size: tuple[int, int], max_size: int, instances: bool,
+                 tiling: Tiling | None) -> tuple[torch.Tensor, torch.Tensor | None, list[dict]]:
+    """One image file's class map ``H×W``, and with ``instances`` its ids ``H×W`` and objects (by
+    windows where ``tiling`` says); a ``ValueError`` or a warning names the file."""
     image = read_image(path, model.config.in_channels, max_side=max_size)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             if instances:
-                result = predict_image_instances(model, image, max_size=max_size, size=size)
+                result = predict_image_instances(model, image, max_size=max_size, size=size, tiling=tiling)
             else:
                 result = predict_image(model, image, max_size=max_size, size=size), None, []
         except ValueError as err:

@@ -1,0 +1,140 @@
+"""Objects in large images: windows that cover the image, stitching across their borders, the count
+warning, and bad window settings named by flag."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from test_cli import cli
+
+from latentseg.data.shapes import synthetic_shapes
+from latentseg.inference import predict_image_instances
+from latentseg.models.experts import Instances
+from latentseg.pretrained import load_pretrained, pretrained_path
+from latentseg.tiling import Tiling, predict_tiled_instances, starts_and_cores
+from latentseg.training.panoptic import connected_instances
+
+
+class ComponentsOracle:
+    """A stand-in for an experts model whose answer is exact: each connected bright region of channel 0
+    is one object of class 1, numbered 1, 2, … per window."""
+
+    min_size = 4
+    owns_objects = True
+
+    def __init__(self, experts: int = 64) -> None:
+        self.config = SimpleNamespace(num_latents=experts, in_channels=3)
+
+    def parameters(self):
+        return iter([torch.zeros(1)])
+
+    def predict_instances(self, x: torch.Tensor) -> Instances:
+        foreground = (x[:, 0] > 0.5).long()
+        ids = connected_instances(foreground)
+        objects = [[{"id": int(i), "class": 1, "score": 0.9, "pixels": int((window == i).sum()), "expert": 0}
+                    for i in window.unique().tolist() if i > 0] for window in ids]
+        return Instances(foreground, ids, objects)
+
+
+def random_squares(height: int, width: int, count: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    image = torch.zeros(1, 3, height, width)
+    for _ in range(count):
+        side = int(torch.randint(3, 30, (1,), generator=g))
+        top, left = (int(torch.randint(0, n - 3, (1,), generator=g)) for n in (height, width))
+        image[0, 0, top:top + side, left:left + side] = 1
+    return image
+
+
+@pytest.mark.parametrize("length, window, overlap", [(64, 64, 16), (65, 64, 16), (200, 64, 16), (500, 64, 0), (97, 32, 31)])
+def test_windows_cover_the_side_share_the_overlap_and_their_cores_split_it(length, window, overlap):
+    spans = starts_and_cores(length, window, overlap)
+    starts = [start for start, _ in spans]
+    assert starts[0] == 0 and starts[-1] + min(window, length) == length
+    assert all(nxt - start <= window - overlap for start, nxt in zip(starts, starts[1:], strict=False))
+    cores = [core for _, core in spans]
+    assert cores[0][0] == 0 and cores[-1][1] == length
+    assert all(a[1] == b[0] for a, b in zip(cores, cores[1:], strict=False)), "the cores tile the side once"
+    assert all(start <= lo < hi <= start + window for start, (lo, hi) in spans), "a core lies inside its window"
+
+
+@pytest.mark.parametrize("window, overlap", [(64, 16), (48, 24), (40, 6)])
+def test_stitched_objects_are_the_image_objects_across_every_window_border(window, overlap):
+    image = random_squares(200, 230, 40)
+    truth = connected_instances((image[:, 0] > 0.5).long())[0]
+    classes, ids, objects = predict_tiled_instances(ComponentsOracle(), image, window, overlap)
+    pairs = torch.stack([truth.flatten(), ids.flatten()], 1).unique(dim=0)
+    assert len(objects) == len(truth.unique()) - 1 and len(pairs) == len(objects) + 1, "one id per object, no piece left"
+    assert torch.equal(classes, (truth > 0).long()) and max(o["windows"] for o in objects) > 1
+    assert sorted(o["id"] for o in objects) == list(range(1, len(objects) + 1))
+    assert all(o["pixels"] == int((ids == o["id"]).sum()) for o in objects)
+    cut = predict_tiled_instances(ComponentsOracle(), image, window, 0)[2]
+    assert len(cut) > len(objects), "windows that share no pixels leave an object across their border in pieces"
+
+
+def test_a_window_holding_as_many_objects_as_experts_is_named_in_a_warning():
+    image = random_squares(128, 128, 60, seed=3)
+    with pytest.warns(UserWarning, match=r"image: \d+ of 9 windows found 3 or more objects, as many as a model of 4 experts"):
+        predict_tiled_instances(ComponentsOracle(experts=4), image, 64, 32)
+
+
+def test_windows_aligned_with_scenes_give_each_scene_its_own_answer():
+    """The shipped crowded model on a 3×3 mosaic of its 64×64 scenes, windows on the scenes' borders
+    (overlap 0): every scene's objects exactly as when it is predicted alone, one id each."""
+    model, _ = load_pretrained("experts-crowded")
+    scenes = synthetic_shapes(9, size=64, seed=5, split="test", crowded=True).images
+    mosaic = scenes.view(3, 3, 3, 64, 64).permute(2, 0, 3, 1, 4).reshape(1, 3, 192, 192)
+    _, ids, objects = predict_tiled_instances(model, mosaic, 64, 0)
+    alone = model.predict_instances(scenes)
+    assert len(objects) == sum(len(o) for o in alone.objects)
+    for k in range(9):
+        r, c = divmod(k, 3)
+        tile = ids[r * 64:(r + 1) * 64, c * 64:(c + 1) * 64]
+        pairs = torch.stack([alone.instances[k].flatten(), tile.flatten()], 1).unique(dim=0)
+        assert len(pairs) == len(alone.objects[k]) + 1 and torch.equal(tile > 0, alone.instances[k] > 0)
+
+
+def test_predict_image_instances_by_windows_counts_beyond_the_experts():
+    image = random_squares(160, 160, 50, seed=1)[0]
+    oracle = ComponentsOracle(experts=8)
+    _, ids, objects = predict_image_instances(oracle, image, tiling=Tiling(window=40))
+    truth = connected_instances((image[None, 0] > 0.5).long())[0]
+    assert len(objects) == len(truth.unique()) - 1 > 8, "more objects than the model has experts"
+    with pytest.raises(ValueError, match="window: 200 is larger than image"):
+        predict_image_instances(oracle, image, tiling=Tiling(window=200, strict=True))
+
+
+@pytest.mark.parametrize("window, overlap, message", [
+    (0, None, "window: expected a positive"), (64, 64, "overlap: expected less than the window (64), got 64"),
+    (64, -1, "overlap: expected an int ≥ 0"),
+])
+def test_bad_tilings_are_named(window, overlap, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Tiling(window, overlap)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--window", "48"], "--window: windows are for objects; add --instances"),
+    (["--instances", "--window", "48", "--overlap", "48"], "--overlap: expected less than the window (48), got 48"),
+    (["--instances", "--window", "2"], "--window: expected at least the model's smallest input side"),
+    (["--instances", "--window", "100"], "--window: 100 is larger than"),
+    (["--instances", "--window", "0"], "--window: expected a positive integer"),
+])
+def test_bad_window_flags_are_one_line_and_exit_2(tmp_path, flags, message):
+    Image.fromarray(np.zeros((80, 90, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    result = cli("predict", pretrained_path("experts-crowded"), tmp_path / "a.png", "--out", tmp_path / "o", *flags,
+                 check=False)
+    assert result.returncode == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_predict_cuts_a_large_image_into_training_size_windows(tmp_path):
+    scenes = synthetic_shapes(4, size=64, seed=2, split="test", crowded=True).images
+    mosaic = scenes.view(2, 2, 3, 64, 64).permute(2, 0, 3, 1, 4).reshape(3, 128, 128)
+    Image.fromarray((mosaic.permute(1, 2, 0) * 255).round().byte().numpy()).save(tmp_path / "big.png")
+    cli("predict", pretrained_path("experts-crowded"), tmp_path / "big.png", "--out", tmp_path / "o", "--instances")
+    ids = np.asarray(Image.open(tmp_path / "o" / "big_instances.png"))
+    alone = sum(len(o) for o in load_pretrained("experts-crowded")[0].predict_instances(scenes).objects)
+    assert len(np.unique(ids)) - 1 >= alone - 2, "by windows of 64: about the objects of the four scenes"
