@@ -19,7 +19,7 @@ from .data.download import DATA_ENV
 from .data.looks import LOOKS
 from .data.nuclei import IMAGE_FILE, LABEL_FILE
 from .data.nuclei import INSTALL as NUCLEI_INSTALL
-from .data.sources import SHAPE_SOURCES, load_test, parse_source
+from .data.sources import Source, load_test
 from .device import PRECISIONS, pick_device
 from .files import check_out_folder, write_text_atomic
 from .inference import predict_files
@@ -117,7 +117,7 @@ def _recipe(args: argparse.Namespace) -> Recipe:
     given = vars(args)
     if given.get("colour_jitter") is None:
         data = getattr(args, "data", None) or "synthetic"
-        given = {**given, "colour_jitter": recipe_for(parse_source(data)[0]).colour_jitter}
+        given = {**given, "colour_jitter": recipe_for(Source.parse(data).kind).colour_jitter}
     try:
         return Recipe.from_dict(given)
     except (ValueError, TypeError) as err:
@@ -365,7 +365,7 @@ def _predict(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-size: expected at least the model's smallest input side {model.min_size}, "
                          f"got {args.max_size}")
     metadata = info["metadata"] or {}
-    real = parse_source(metadata.get("data", "synthetic"))[0] not in SHAPE_SOURCES
+    real = not Source.parse(metadata.get("data", "synthetic")).shapes
     max_size = args.max_size or (metadata.get("image_size", 1024) if real else 1024)
     if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < model.min_size:
         raise ValueError(f"checkpoint: {args.checkpoint} records image_size {max_size!r}, not a size this model reads; "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .checkpoint import save_checkpoint
-from .data.sources import SHAPE_SOURCES, DataSplits, load_splits, parse_source
+from .data.sources import DataSplits, Source, load_splits
 from .device import pick_device, seed_everything
 from .files import check_run_folder, run_folder, write_text_atomic
 from .models import build_model
@@ -56,7 +56,7 @@ class TrainingRun:
 
 def default_image_size(data: str) -> int:
     """64 for the synthetic shapes, 128 for real images: what ``train`` uses when no size is given."""
-    return 64 if parse_source(data)[0] in SHAPE_SOURCES else 128
+    return Source.parse(data).image_size
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,10 @@ class RunConfig:
     test_size: int | None = None
     data_root: str | os.PathLike | None = None
     model_config: dict[str, Any] | None = None
+    source: Source = field(init=False, repr=False, compare=False)  # ``data``, parsed once when made
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "source", Source.parse(self.data))  # a bad --data is named before anything runs
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise TypeError(f"seed: expected an int ≥ 0, got {type(self.seed).__name__} {self.seed!r}")
         if self.recipe is not None and not isinstance(self.recipe, Recipe):
@@ -96,7 +98,7 @@ class RunConfig:
     @property
     def size(self) -> int:
         """``image_size``, or the data source's default side."""
-        return self.image_size or default_image_size(self.data)
+        return self.image_size or self.source.image_size
 
 
 def train_run(out: str | os.PathLike | None = Path("runs") / "latest", config: RunConfig | None = None, *,
@@ -120,14 +122,14 @@ def train_run(out: str | os.PathLike | None = Path("runs") / "latest", config: R
     options = options or TrainOptions(verbose=True)
     options = replace(options, progress=options.progress and main, verbose=options.verbose and main)
     data, epochs, seed, size = config.data, config.epochs, config.seed, config.size
-    recipe = config.recipe or recipe_for(parse_source(data)[0])
+    recipe = config.recipe or recipe_for(config.source.kind)
     say = print if main else (lambda *a, **k: None)
     if main and out is not None:  # a folder that cannot take the model is found before training
         check_run_folder(out, RUN_FILES)
         check_run_folder(_interrupted_folder(Path(out)), RUN_FILES)  # where Ctrl-C would keep the model
     device = pick_device(device)
     seed_everything(seed)  # the same initial weights in every process
-    splits = load_splits(data, size, seed, config.train_size, config.val_size, config.test_size, config.data_root)
+    splits = load_splits(config.source, size, seed, config.train_size, config.val_size, config.test_size, config.data_root)
     net = _build(config, splits)
     processes = f", {world} processes × batch {recipe.batch_size}" if world > 1 else ""
     say(f"training the {config.model} model ({count_parameters(net):,} parameters) on {splits.description}, "

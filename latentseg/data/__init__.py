@@ -12,10 +12,10 @@ from .looks import LOOKS, MIN_CONTRAST
 from .pets import oxford_pets
 from .shapes import SHAPE_CLASSES, Shape, compose_shapes, noise_data, synthetic_shapes
 from .shifted import shifted_shapes
-from .sources import DataSplits, load_splits, load_test, parse_source
+from .sources import DataSplits, Source, load_splits, load_test, parse_source
 
 __all__ = [
     "IGNORE_INDEX", "SegmentationData", "FileSegmentationData", "folder_dataset", "write_shapes_folder", "read_image",
     "read_mask", "oxford_pets", "SHAPE_CLASSES", "Shape", "compose_shapes", "noise_data", "synthetic_shapes",
-    "DataSplits", "load_splits", "load_test", "parse_source", "LOOKS", "MIN_CONTRAST", "shifted_shapes",
+    "DataSplits", "Source", "load_splits", "load_test", "parse_source", "LOOKS", "MIN_CONTRAST", "shifted_shapes",
 ]

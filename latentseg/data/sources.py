@@ -52,6 +52,34 @@ _LOOK_OF = {"synthetic": "varied", "crowded": "varied", "classic": "classic", "t
 SHIFTED_TEST_SIZE = 200
 
 
+@dataclass(frozen=True)
+class Source:
+    """A ``--data`` value, parsed once (:meth:`parse`): its ``kind`` (a named source, or ``folder``)
+    and, for a folder, its ``path``; what follows from the kind travels with it."""
+
+    spec: str
+    kind: str
+    path: Path | None = None
+
+    @classmethod
+    def parse(cls, spec: str | Source) -> Source:
+        """``spec`` as a :class:`Source` (one already parsed is returned as it is); see :func:`parse_source`."""
+        if isinstance(spec, Source):
+            return spec
+        kind, path = parse_source(spec)
+        return cls(spec, kind, path)
+
+    @property
+    def shapes(self) -> bool:
+        """Drawn in memory from the shape classes (else read from files)."""
+        return self.kind in SHAPE_SOURCES
+
+    @property
+    def image_size(self) -> int:
+        """The side ``train`` uses when none is given: 64 for the shapes, 128 for real images."""
+        return 64 if self.shapes else 128
+
+
 def parse_source(spec: str) -> tuple[str, Path | None]:
     """A named source → (name, None): ``synthetic`` (the shapes in the varied look), ``crowded`` (3–7
     touching shapes per image), ``classic`` (saturated shapes on grey, where colour gives them away), ``textured``
@@ -66,7 +94,7 @@ def parse_source(spec: str) -> tuple[str, Path | None]:
 
 
 def load_splits(
-    spec: str, image_size: int, seed: int = 0, train_size: int | None = None, val_size: int | None = None,
+    spec: str | Source, image_size: int, seed: int = 0, train_size: int | None = None, val_size: int | None = None,
     test_size: int | None = None, root: str | os.PathLike | None = None, download: bool = True,
 ) -> DataSplits:
     """Data for training and testing at ``image_size``×``image_size``.
@@ -79,7 +107,8 @@ def load_splits(
     for name, value in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
         if value is not None:
             check_positive_int(name, value)
-    kind, path = parse_source(spec)
+    source = Source.parse(spec)
+    kind, path = source.kind, source.path
     if kind in TEST_ONLY:
         raise ValueError(f"data: {kind!r} is a test set only, so that no model ever trains on it; train on "
                          f"{TEST_ONLY[kind]!r} and evaluate with --data {kind}")
@@ -93,9 +122,9 @@ def load_splits(
 
     if kind == "nuclei":
         return _nuclei_splits(image_size, train_size, val_size, test_size, root)
-    train = _real_split(spec, "train", train_transform(image_size), root, download).subset(train_size)
-    val = _real_split(spec, "val", None, root, download).subset(val_size).in_memory(image_size)
-    test = load_test(spec, image_size, seed, test_size, root, download)
+    train = _real_split(source, "train", train_transform(image_size), root, download).subset(train_size)
+    val = _real_split(source, "val", None, root, download).subset(val_size).in_memory(image_size)
+    test = load_test(source, image_size, seed, test_size, root, download)
     where = "Oxford-IIIT Pet" if kind == "pets" else f"the folder {path}"
     return DataSplits(train, val, test, train.class_names,
                       f"{len(train)} images of {where}, augmented and resized to {image_size}×{image_size}")
@@ -116,19 +145,19 @@ def _nuclei_splits(image_size: int, train_size, val_size, test_size, root) -> Da
                       f"augmented and resized to {image_size}×{image_size}")
 
 
-def _real_split(spec: str, split: str, transform, root, download: bool) -> FileSegmentationData:
-    kind, path = parse_source(spec)
-    if kind == "pets":
+def _real_split(source: Source, split: str, transform, root, download: bool) -> FileSegmentationData:
+    if source.kind == "pets":
         return oxford_pets(split, root=root, transform=transform, download=download)
-    return folder_dataset(path, split, transform=transform)
+    return folder_dataset(source.path, split, transform=transform)
 
 
 def load_test(
-    spec: str, image_size: int, seed: int = 0, test_size: int | None = None, root: str | os.PathLike | None = None,
+    spec: str | Source, image_size: int, seed: int = 0, test_size: int | None = None, root: str | os.PathLike | None = None,
     download: bool = True,
 ) -> Dataset:
     """The test split alone, as :func:`load_splits` makes it (for evaluating a checkpoint)."""
-    kind = parse_source(spec)[0]
+    source = Source.parse(spec)
+    kind = source.kind
     if kind in TEST_ONLY:
         return shifted_shapes(test_size or SHIFTED_TEST_SIZE, image_size, seed, crowded=kind == "shifted-crowded",
                               texture=kind == "shifted-texture")
@@ -136,4 +165,4 @@ def load_test(
         return nuclei_split("test", image_size, root).subset(test_size)
     if kind in SHAPE_SOURCES:
         return _shapes(kind, test_size or SYNTHETIC_SIZES["test"], image_size, seed, "test")
-    return _real_split(spec, "test", Resize(image_size), root, download).subset(test_size)
+    return _real_split(source, "test", Resize(image_size), root, download).subset(test_size)
