@@ -77,7 +77,7 @@ class ExpertExplorer:
                  seed: int = 0) -> None:
         config = model.config
         if not model.has_experts:
-            raise TypeError(f"model: expected a latent model (seed or improved), got {type(model).__name__}, "
+            raise TypeError(f"model: expected a model with experts (article, improved or experts), got {type(model).__name__}, "
                             "which has no experts")
         if len(data) == 0:
             raise ValueError("data: expected at least one image, got an empty data set")
@@ -90,9 +90,15 @@ class ExpertExplorer:
         self.image, self.mask = data[0]
         self.last_redraw_seconds = 0.0
         self._quiet = False
-        m, heads = config.num_latents, config.num_heads
+        self.owns_objects = model.owns_objects
+        self._make_controls(len(data), config.num_latents, config.num_heads)
+        self._listen()
+        self.widget = self._layout(config.num_latents)
+        self.redraw()
 
-        self.index = W.IntSlider(0, min=0, max=len(data) - 1, description="test image", continuous_update=False)
+    def _make_controls(self, num_images: int, m: int, heads: int) -> None:
+        """Every control: image choice, the composer's shapes, expert, head, direction, experts on, probe."""
+        self.index = W.IntSlider(0, min=0, max=num_images - 1, description="test image", continuous_update=False)
         self.new_image = W.Button(description="new image", icon="refresh")
         self.kinds = [W.Dropdown(options=["none", *SHAPE_CLASSES[1:]], value=v, description=f"shape {k + 1}",
                                  layout=W.Layout(width="190px")) for k, v in enumerate(("circle", "square", "none"))]
@@ -104,7 +110,6 @@ class ExpertExplorer:
         self.expert = W.IntSlider(0, min=0, max=m - 1, description="expert", continuous_update=False)
         self.head = W.Dropdown(options=[("mean of heads", -1)] + [(f"head {h}", h) for h in range(heads)],
                                value=-1, description="head")
-        self.owns_objects = model.owns_objects
         self.direction = W.ToggleButtons(options=DIRECTIONS + ((OBJECT_MASK,) if self.owns_objects else ()),
                                          value=DIRECTIONS[0])
         self.enabled = [W.Checkbox(True, description=str(k), indent=False, layout=W.Layout(width="48px"))
@@ -117,10 +122,12 @@ class ExpertExplorer:
         self.picture = W.Image(format="png")
         self.scores = W.HTML()
         self._figure = self._view = None
-        self.clicks = _click_events(self.picture)
+        self.clicks = _click_events(self.picture)  # None without ipyevents
+
+    def _listen(self) -> None:
+        """Redraw when a control changes; clicks on the picture where ipyevents is there."""
         if self.clicks is not None:
             self.clicks.on_dom_event(self._on_click)
-
         self.index.observe(self._on_index, "value")
         self.new_image.on_click(self._on_new_image)
         self.compose.on_click(self._on_compose)
@@ -128,11 +135,13 @@ class ExpertExplorer:
             control.observe(lambda _: self.redraw(), "value")
         self.all_on.on_click(self._on_all_on)
 
+    def _layout(self, m: int) -> W.VBox:
+        """The controls and the picture, top to bottom."""
         shape_rows = [W.HBox([k, x, y, r]) for k, x, y, r in zip(self.kinds, self.xs, self.ys, self.radii, strict=True)]
         composer = W.Accordion([W.VBox([*shape_rows, self.compose])])
         composer.set_title(0, "compose an image")  # ipywidgets 7 ignores Accordion(titles=...)
         hint = "click the picture to probe a pixel, a bar to pick an expert" if self.clicks else "no ipyevents: use the sliders"
-        self.widget = W.VBox([
+        return W.VBox([
             W.HBox([self.index, self.new_image]),
             composer,
             W.HBox([self.expert, self.head, self.direction]),
@@ -142,7 +151,6 @@ class ExpertExplorer:
             self.picture,
             self.scores,
         ])
-        self.redraw()
 
     @staticmethod
     def _fraction(name: str, value: float) -> W.FloatSlider:
