@@ -29,6 +29,25 @@ def check_number(name: str, value: object, expected: str = "a finite number ≥ 
     return float(value)
 
 
+def check_bool(name: str, value: object) -> bool:
+    """``value`` if it is ``True`` or ``False`` (not a string or number that Python would call true)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_optional_positive_int(name: str, value: object) -> int | None:
+    """``None``, or a positive int (see :func:`check_positive_int`)."""
+    return None if value is None else check_positive_int(name, value)
+
+
+def check_choice(name: str, value: object, choices: tuple | list) -> object:
+    """``value`` if it is one of ``choices``; else a ``ValueError`` listing them."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}: expected one of {', '.join(map(str, choices))}, got {value!r}")
+    return value
+
+
 def check_positive_float(name: str, value: object) -> float:
     """Return ``value`` as float if it is a finite real number > 0, else raise (see :func:`check_number`)."""
     return check_number(name, value, "a finite number > 0", lambda v: v > 0)

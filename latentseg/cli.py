@@ -32,6 +32,7 @@ from .training.schedules import SCHEDULES
 
 DEFAULT_OUT = Path("runs") / "latest"
 LATENT_FLAGS = ("feature-dim", "latent-dim", "num-latents", "num-heads")
+POSITIONAL = ("images", "checkpoint")  # arguments without a flag: named as they are
 INTERRUPTED = 130  # the exit status of a program stopped by Ctrl-C (128 + SIGINT)
 
 
@@ -371,18 +372,23 @@ def _predict(args: argparse.Namespace) -> int:
         raise ValueError(f"checkpoint: {args.checkpoint} records image_size {max_size!r}, not a size this model reads; "
                          "give --max-size")
     predict_files(model, args.images, args.out, max_size=max_size, colour=args.colour, instances=args.instances,
-                  class_names=info["class_names"], report=print, tiling=_tiling(args, metadata))
+                  class_names=info["class_names"], report=print, tiling=_tiling(args, metadata, model.min_size))
     return 0
 
 
-def _tiling(args: argparse.Namespace, metadata: dict) -> Tiling | None:
+def _tiling(args: argparse.Namespace, metadata: dict, min_size: int) -> Tiling | None:
     """``--window``/``--overlap`` for ``predict --instances``; by default windows of the training size."""
     if not args.instances:
         for flag in ("window", "overlap"):
             if getattr(args, flag) is not None:
                 raise ValueError(f"--{flag}: windows are for objects; add --instances, or leave --{flag} out")
         return None
-    window = args.window or metadata.get("image_size")
+    window, trained = args.window or metadata.get("image_size"), metadata.get("image_size")
+    if args.window is not None and args.window < min_size:
+        raise ValueError(f"--window: expected at least the model's smallest input side {min_size}, got {args.window}")
+    if args.window is not None and isinstance(trained, int) and not trained / 2 <= args.window <= 2 * trained:
+        warnings.warn(f"--window: {args.window} is far from the size the model was trained at ({trained}): smaller windows "
+                      "cut more objects, larger ones hold more than the experts can own", UserWarning, stacklevel=2)
     if window is None and args.overlap is not None:
         raise ValueError("--overlap: this checkpoint does not record the size it was trained at; give --window too")
     return None if window is None else Tiling(window, args.overlap, strict=args.window is not None)
@@ -413,7 +419,7 @@ def _named_by_flag(message: str, args: argparse.Namespace) -> str:
     """``message`` with a leading config or argument name (``encoder_blocks: …``) given as the user's
     flag (``--encoder-blocks: …``)."""
     field, sep, rest = message.partition(": ")
-    if sep and field.isidentifier() and field in vars(args):
+    if sep and field.isidentifier() and field in vars(args) and field not in POSITIONAL:
         return f"--{field.replace('_', '-')}: {rest}"
     return message
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .checks import check_image_batch, check_positive_int, warn_outside_unit_range
+from .checks import check_bool, check_image_batch, check_positive_int, warn_outside_unit_range
 from .data.folder import IMAGE_SUFFIXES
 from .data.images import image_file_size, read_image
 from .device import eval_mode
@@ -173,6 +173,10 @@ def predict_files(
     """
     if not isinstance(model, Segmenter):
         raise TypeError(f"model: expected a latentseg model (load_checkpoint or build_model), got {type(model).__name__}")
+    check_bool("colour", colour)
+    check_bool("instances", instances)
+    if tiling is not None and not isinstance(tiling, Tiling):
+        raise TypeError(f"tiling: expected a latentseg Tiling (window, overlap), got {type(tiling).__name__}")
     if instances and not getattr(model, "owns_objects", False):
         raise ValueError(f"--instances: expected a model whose experts own objects (train --model experts), got the "
                          f"{type(model).__name__}, which predicts classes only")
@@ -180,6 +184,8 @@ def predict_files(
     if out is None or not isinstance(out, (str, os.PathLike)):
         raise TypeError(f"out: expected the path of a folder to write into, got {type(out).__name__}")
     names = list(class_names) if class_names is not None else [f"class {k}" for k in range(model.num_classes)]
+    if len(names) != model.num_classes:
+        raise ValueError(f"class_names: expected {model.num_classes} names, one per class of the model, got {len(names)}")
     paths = image_paths([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)
     outputs = _output_names(paths, Path(out), colour, instances)
     check_out_folder(out)

@@ -19,10 +19,11 @@ import torch
 from torch.utils.data import Dataset
 
 from .checkpoint import save_checkpoint
+from .checks import check_choice, check_optional_positive_int
 from .data.sources import DataSplits, Source, load_splits
 from .device import pick_device, seed_everything
 from .files import check_run_folder, run_folder, write_text_atomic
-from .models import build_model
+from .models import MODELS, build_model
 from .models.base import Segmenter, count_parameters
 from .training import (
     History,
@@ -81,7 +82,14 @@ class RunConfig:
     source: Source = field(init=False, repr=False, compare=False)  # ``data``, parsed once when made
 
     def __post_init__(self) -> None:
+        check_choice("model", self.model, sorted(MODELS))
+        if not isinstance(self.data, str):
+            raise TypeError(f"data: expected a source name or 'folder:PATH', got {type(self.data).__name__}")
         object.__setattr__(self, "source", Source.parse(self.data))  # a bad --data is named before anything runs
+        for name in ("image_size", "train_size", "val_size", "test_size"):
+            check_optional_positive_int(name, getattr(self, name))
+        if self.data_root is not None and not isinstance(self.data_root, (str, os.PathLike)):
+            raise TypeError(f"data_root: expected a folder path, got {type(self.data_root).__name__}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise TypeError(f"seed: expected an int ≥ 0, got {type(self.seed).__name__} {self.seed!r}")
         if self.recipe is not None and not isinstance(self.recipe, Recipe):
@@ -117,7 +125,7 @@ def train_run(out: str | os.PathLike | None = Path("runs") / "latest", config: R
     :class:`~latentseg.training.TrainingInterrupted` is raised again, with ``out_folder`` set to it.
     """
     config = config or RunConfig()
-    _check_run_arguments(out, config, options)
+    _check_run_arguments(out, config, options, metadata)
     main, world = distributed.is_main(), distributed.world_size()
     options = options or TrainOptions(verbose=True)
     options = replace(options, progress=options.progress and main, verbose=options.verbose and main)
@@ -182,7 +190,7 @@ def test_scores(model: Segmenter, data: Dataset, class_names: tuple[str, ...] | 
     return metrics
 
 
-def _check_run_arguments(out: object, config: object, options: object) -> None:
+def _check_run_arguments(out: object, config: object, options: object, metadata: object) -> None:
     """What :func:`train_run` is given, checked before any data is read; each error names its argument."""
     if out is not None and not isinstance(out, (str, os.PathLike)):
         raise TypeError(f"out: expected a folder path (str or os.PathLike) or None, got {type(out).__name__}")
@@ -190,6 +198,8 @@ def _check_run_arguments(out: object, config: object, options: object) -> None:
         raise TypeError(f"config: expected a latentseg RunConfig, got {type(config).__name__}")
     if options is not None and not isinstance(options, TrainOptions):
         raise TypeError(f"options: expected a latentseg TrainOptions, got {type(options).__name__}")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata: expected a dict of plain values, got {type(metadata).__name__}")
 
 
 def metrics_text(metrics: dict[str, Any]) -> str:

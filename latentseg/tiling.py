@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .checks import check_positive_int
+from .checks import check_bool, check_image_batch, check_positive_int
 
 MERGE_IOU = 0.5  # two pieces are one object when they overlap at least this much where both windows look
 BATCH = 16  # windows per forward pass
@@ -39,8 +39,9 @@ class Window:
 @dataclass(frozen=True)
 class Tiling:
     """How to predict objects in a large image: windows of ``window`` pixels (the size the model was
-    trained at) that share ``overlap`` pixels with their neighbours (default a quarter of the window;
-    with 0 nothing is shared, so an object across a window border stays in pieces).
+    trained at) that share ``overlap`` pixels with their neighbours (default a quarter of the window, at
+    most half: more only multiplies the windows; with 0 nothing is shared, so an object across a window
+    border stays in pieces).
     An image no larger than one window is predicted whole, or refused with ``strict`` (a window the
     user chose that does not fit the image is a mistake, not a default). Checked when made."""
 
@@ -54,8 +55,9 @@ class Tiling:
             object.__setattr__(self, "overlap", self.window // 4)
         if isinstance(self.overlap, bool) or not isinstance(self.overlap, int) or self.overlap < 0:
             raise ValueError(f"overlap: expected an int ≥ 0, got {self.overlap!r}")
-        if self.overlap >= self.window:
-            raise ValueError(f"overlap: expected less than the window ({self.window}), got {self.overlap}")
+        if self.overlap > self.window // 2:
+            raise ValueError(f"overlap: expected at most half the window ({self.window // 2}), got {self.overlap}")
+        check_bool("strict", self.strict)
 
     def check(self, model: Any, height: int, width: int, name: str = "image") -> bool:
         """Whether an image ``height×width`` (as the model reads it) is predicted by windows; a window
@@ -94,6 +96,11 @@ def predict_tiled_instances(model: Any, x: torch.Tensor, window: int, overlap: i
     model's device), predicted window by window (:func:`windows_of`) and stitched. An object's ``score``
     is the best of its pieces', ``pixels`` its stitched area, ``windows`` how many windows saw it. Warns
     when some window found as many objects as the experts can own."""
+    tiling = Tiling(window, overlap)  # checked
+    check_image_batch("x", x, model.config.in_channels, model.min_size, finite=False)
+    if x.shape[0] != 1:
+        raise ValueError(f"x: expected one image 1×C×H×W, got a batch of {x.shape[0]}")
+    tiling.check(model, *x.shape[-2:])
     height, width = x.shape[-2:]
     tiles = windows_of(height, width, window, overlap)
     found = []

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from latentseg import PLAIN, evaluate, fit, synthetic_shapes
+from latentseg.bench import BenchConfig
 from latentseg.inference import predict_files, predict_image
 from latentseg.models import build_model
 from latentseg.pretrained import load_pretrained
@@ -70,6 +71,24 @@ CASES = [  # id, call(tmp_path, image file), exception, words
      "train_data: images: expected floats in [0, 1], got dtype torch.uint8"),
     ("evaluate with too few classes", lambda t, f: evaluate(tiny(num_classes=2), shapes_with()), ValueError,
      "data: the model has num_classes=2 but the data has 4 classes"),
+    ("RunConfig unknown model", lambda t, f: RunConfig(model="bogus"), ValueError, "model: expected one of"),
+    ("RunConfig data None", lambda t, f: RunConfig(data=None), TypeError, "data: expected a source name"),
+    ("RunConfig negative size", lambda t, f: RunConfig(image_size=-64), ValueError, "image_size: expected a positive"),
+    ("train_run metadata list", lambda t, f: train_run(None, metadata=[1]), TypeError, "metadata: expected a dict"),
+    ("fit seed as text", lambda t, f: fit(tiny(), shapes_with(), seed="0", options=QUIET), TypeError, "seed: expected an int"),
+    ("TrainOptions progress 'no'", lambda t, f: TrainOptions(progress="no"), TypeError,
+     "progress: expected True or False, got str 'no'"),
+    ("BenchConfig nan budget", lambda t, f: BenchConfig(budget_s=float("nan")), ValueError, "budget_s: expected seconds"),
+    ("BenchConfig models as text", lambda t, f: BenchConfig(models="experts"), TypeError, "models: expected a list"),
+    ("BenchConfig precision", lambda t, f: BenchConfig(precision="x"), ValueError, "precision: expected one of"),
+    ("BenchConfig zero steps", lambda t, f: BenchConfig(steps=0), ValueError, "steps: expected a positive"),
+    ("BenchConfig seeds as text", lambda t, f: BenchConfig(seeds="01"), TypeError, "seeds: expected ints ≥ 0"),
+    ("predict_files tiling 64", lambda t, f: predict_files(tiny(), [f], t / "o", tiling=64), TypeError,
+     "tiling: expected a latentseg Tiling"),
+    ("predict_files colour 'no'", lambda t, f: predict_files(tiny(), [f], t / "o", colour="no"), TypeError,
+     "colour: expected True or False"),
+    ("predict_files one class name", lambda t, f: predict_files(tiny(), [f], t / "o", class_names=["a"]), ValueError,
+     "class_names: expected 4 names, one per class of the model, got 1"),
 ]
 
 

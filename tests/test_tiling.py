@@ -107,17 +107,26 @@ def test_predict_image_instances_by_windows_counts_beyond_the_experts():
 
 
 @pytest.mark.parametrize("window, overlap, message", [
-    (0, None, "window: expected a positive"), (64, 64, "overlap: expected less than the window (64), got 64"),
+    (0, None, "window: expected a positive"), (64, 40, "overlap: expected at most half the window (32), got 40"),
     (64, -1, "overlap: expected an int ≥ 0"),
 ])
 def test_bad_tilings_are_named(window, overlap, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Tiling(window, overlap)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        predict_tiled_instances(ComponentsOracle(), torch.zeros(1, 3, 100, 100), window, overlap or 0)
+
+
+def test_a_window_far_from_the_training_size_is_warned_about(tmp_path):
+    Image.fromarray(np.zeros((80, 90, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    result = cli("predict", pretrained_path("experts-crowded"), tmp_path / "a.png", "--out", tmp_path / "o", "--instances",
+                 "--window", "16")
+    assert "warning: --window: 16 is far from the size the model was trained at (64)" in result.stderr
 
 
 @pytest.mark.parametrize("flags, message", [
     (["--window", "48"], "--window: windows are for objects; add --instances"),
-    (["--instances", "--window", "48", "--overlap", "48"], "--overlap: expected less than the window (48), got 48"),
+    (["--instances", "--window", "48", "--overlap", "48"], "--overlap: expected at most half the window (24), got 48"),
     (["--instances", "--window", "2"], "--window: expected at least the model's smallest input side"),
     (["--instances", "--window", "100"], "--window: 100 is larger than"),
     (["--instances", "--window", "0"], "--window: expected a positive integer"),

@@ -13,12 +13,13 @@ from torch.utils.data import Dataset
 
 from ..analysis.robustness import robustness_report
 from ..analysis.specialisation import specialisation_report
-from ..checks import check_positive_float
+from ..checks import check_choice, check_number, check_optional_positive_int, check_positive_float, check_positive_int
 from ..data.dataset import SegmentationData
+from ..data.looks import LOOKS
 from ..data.shapes import SHAPE_CLASSES, synthetic_shapes
 from ..data.shifted import shifted_shapes
 from ..data.sources import SHIFTED_TEST_SIZE, load_splits
-from ..device import pick_device
+from ..device import PRECISIONS, pick_device
 from ..models import MODELS, build_model, has_config_field
 from ..models.base import Segmenter, count_parameters
 from ..training.evaluation import evaluate, evaluate_instances
@@ -214,13 +215,25 @@ class BenchConfig:
     attention_sizes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        if isinstance(self.models, str) or not self.models:
+            raise TypeError(f"models: expected a list of names from {sorted(MODELS)}, got {self.models!r}")
         for name in self.models:
-            if name not in MODELS:
-                raise ValueError(f"models: expected names from {sorted(MODELS)}, got {name!r}")
-        if self.budget_s < 0:
-            raise ValueError(f"budget_s: expected seconds ≥ 0 (0 skips training), got {self.budget_s}")
-        if self.data not in RACE_DATA:
-            raise ValueError(f"data: expected one of {RACE_DATA}, got {self.data!r}")
+            check_choice("models", name, sorted(MODELS))
+        check_number("budget_s", self.budget_s, "seconds ≥ 0 (0 skips training)")
+        check_choice("data", self.data, RACE_DATA)
+        check_choice("look", self.look, LOOKS)
+        check_choice("precision", self.precision, PRECISIONS)
+        check_optional_positive_int("steps", self.steps)
+        for name in ("image_size", "train_size", "val_size", "test_size", "shifted_size", "val_every", "repeats"):
+            check_positive_int(name, getattr(self, name))
+        for name in ("seed", *([] if self.seeds is None else ["seeds"])):
+            values = [self.seed] if name == "seed" else self.seeds
+            if isinstance(values, str) or not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 0
+                                                            for v in values):
+                raise TypeError(f"{name}: expected ints ≥ 0, got {values!r}")
+        for name in ("sizes", "attention_sizes"):
+            for size in getattr(self, name):
+                check_positive_int(name, size)
         if self.seeds is not None and len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds: expected different seeds (one seed twice is one run, not a spread), "
                              f"got {list(self.seeds)}")

@@ -19,7 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
-from ..checks import check_finite, check_positive_float, check_positive_int
+from ..checks import check_bool, check_finite, check_positive_float, check_positive_int
 from ..data.colour import ColourJitter
 from ..data.dataset import SegmentationData
 from ..data.refill import TextureRefill
@@ -95,6 +95,12 @@ class TrainOptions:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision: expected one of {PRECISIONS}, got {self.precision!r}")
+        for name in ("compile", "progress", "verbose"):
+            check_bool(name, getattr(self, name))
+        if self.channels_last is not None:
+            check_bool("channels_last", self.channels_last)
+        if not callable(self.clock):
+            raise TypeError(f"clock: expected a function returning seconds, got {type(self.clock).__name__}")
         if not isinstance(self.num_workers, int) or isinstance(self.num_workers, bool) or self.num_workers < 0:
             raise ValueError(f"num_workers: expected an integer ≥ 0, got {self.num_workers!r}")
         if self.max_seconds is not None:
@@ -132,7 +138,7 @@ def fit(
     trains a replica on its shard of every batch; rank 0 alone validates and logs.
     """
     options = options or TrainOptions()
-    train_data = _checked(model, train_data, val_data, recipe, options, (epochs, max_steps, val_every))
+    train_data = _checked(model, train_data, val_data, recipe, options, seed, (epochs, max_steps, val_every))
     seed_everything(seed + distributed.rank())
     run = _start(model, recipe, pick_device(device), options, seed)
     loader = _train_loader(train_data, recipe.batch_size, seed, options.num_workers)
@@ -304,13 +310,15 @@ def check_training_length(epochs: object, max_steps: object = None, val_every: o
 
 
 def _checked(model: nn.Module, train_data: Dataset, val_data: Dataset | None, recipe: Recipe, options: TrainOptions,
-             lengths: tuple[int, int | None, int | None]) -> Dataset:
+             seed: int, lengths: tuple[int, int | None, int | None]) -> Dataset:
     """``fit``'s arguments checked (``lengths``: epochs, max_steps, val_every), each error naming its
     argument; ``train_data`` with instance ids for a model whose experts own objects."""
     if not isinstance(recipe, Recipe):
         raise TypeError(f"recipe: expected a latentseg Recipe, got {type(recipe).__name__}")
     if not isinstance(options, TrainOptions):
         raise TypeError(f"options: expected a latentseg TrainOptions, got {type(options).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise TypeError(f"seed: expected an int ≥ 0, got {type(seed).__name__} {seed!r}")
     check_training_length(*lengths)
     if len(train_data) == 0:
         raise ValueError("train_data: expected at least one example, got an empty data set")
