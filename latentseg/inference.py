@@ -22,7 +22,7 @@ from .data.images import image_file_size, read_image
 from .device import eval_mode
 from .files import atomic_path, check_out_folder, write_text_atomic
 from .models.base import Segmenter
-from .tiling import Tiling, predict_tiled_instances
+from .tiling import Tiling, holds_all_it_can, predict_tiled_instances
 
 __all__ = ["predict_image", "predict_image_instances", "predict_files", "image_paths", "read_image", "write_mask",
            "write_png"]
@@ -120,7 +120,7 @@ def _whole_image_instances(model: Segmenter, x: torch.Tensor) -> tuple[torch.Ten
     """One forward pass over the whole image ``1×C×H×W``; warns when it found as many objects as the experts can own."""
     found = model.predict_instances(x)
     experts = model.config.num_latents
-    if len(found.objects[0]) >= experts - 1:  # one expert usually takes the background
+    if holds_all_it_can(model, len(found.objects[0])):
         warnings.warn(f"image: {len(found.objects[0])} objects found by a model of {experts} experts, each of which owns "
                       "at most one object: this image may hold more, and those are missed; predict it by windows "
                       "(tiling, --window)", UserWarning, stacklevel=4)

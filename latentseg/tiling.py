@@ -116,9 +116,15 @@ def predict_tiled_instances(model: Any, x: torch.Tensor, window: int, overlap: i
     return _paint(tiles, found, parent, (height, width))
 
 
+def holds_all_it_can(model: Any, found: int) -> bool:
+    """Whether ``found`` objects in one forward pass are as many as the model's experts can own (one
+    expert usually takes the background), so that more may have been missed."""
+    return found >= model.config.num_latents - 1
+
+
 def _warn_if_full(model: Any, objects: list[list[dict]]) -> None:
     experts = model.config.num_latents
-    full = sum(len(o) >= experts - 1 for o in objects)  # one expert usually takes the background
+    full = sum(holds_all_it_can(model, len(o)) for o in objects)
     if full:
         warnings.warn(f"image: {full} of {len(objects)} windows found {experts - 1} or more objects, as many as a model "
                       f"of {experts} experts can own (one usually takes the background): objects there may be missed; "
