@@ -88,13 +88,13 @@ def test_forward_shapes_extras_and_switched_off_experts():
     model = build_model("experts", num_classes=4, **SMALL).eval()
     x = torch.rand(2, 3, 32, 24)
     assert model(x).shape == (2, 4, 32, 24)
-    logits, extras = model(x, with_extras=True)
+    logits, extras = model.forward_with_extras(x)
     assert len(extras["objects"]) == 2, "one prediction per round of reading (deep supervision)"
     classes, masks = extras["objects"][-1]
     assert classes.shape == (2, 6, 5) and masks.shape == (2, 6, 32, 24)
     off = torch.ones(6, dtype=torch.bool)
     off[2] = False
-    classes_off, _ = model(x, expert_mask=off, with_extras=True)[1]["objects"][-1]
+    classes_off, _ = model.forward_with_extras(x, off)[1]["objects"][-1]
     assert (classes_off[:, 2].softmax(-1)[:, -1] == 1).all(), "an expert switched off says no object"
     found = model.predict_instances(x)
     assert found.classes.shape == found.instances.shape == (2, 32, 24) and len(found.objects) == 2
@@ -105,7 +105,7 @@ def test_every_parameter_learns_and_a_batch_without_instances_is_refused():
         torch.manual_seed(0)
         model = build_model("experts", num_classes=4, texture_energy=texture_energy, **SMALL).train()
         x, (mask, ids) = torch.rand(1, 3, 4, 6), _scene()
-        logits, extras = model(x, with_extras=True)
+        logits, extras = model.forward_with_extras(x)
         loss = model.auxiliary_loss(extras, mask[None], ids[None]) + logits.sum() * 0
         loss.backward()
         silent = [name for name, p in model.named_parameters() if p.grad is None]

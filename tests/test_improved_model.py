@@ -8,7 +8,7 @@ from latentseg.models.improved import ImprovedConfig
 
 
 def test_attention_maps_are_distributions(small_improved):
-    out = small_improved().eval()(torch.rand(2, 3, 40, 24), return_attention=True)
+    out = small_improved().eval().forward_with_attention(torch.rand(2, 3, 40, 24))
     assert out.logits.shape == (2, 4, 40, 24)
     assert out.latent_attention.shape == out.pixel_attention.shape == (2, 2, 4, 10, 6)
     assert torch.allclose(out.latent_attention.sum(dim=(-2, -1)), torch.ones(2, 2, 4), atol=1e-5)
@@ -19,7 +19,7 @@ def test_attention_maps_are_distributions(small_improved):
 def test_attention_weights_path_equals_fused_path(small_improved):
     model = small_improved().eval()
     x = torch.rand(2, 3, 32, 32)
-    assert torch.allclose(model(x), model(x, return_attention=True).logits, atol=1e-5)
+    assert torch.allclose(model(x), model.forward_with_attention(x).logits, atol=1e-5)
 
 
 def test_every_parameter_gets_a_gradient(small_improved):
@@ -27,7 +27,7 @@ def test_every_parameter_gets_a_gradient(small_improved):
     for overrides in ({}, {"residual": False, "positional": False, "skip": False, "rounds": 1},
                       {"texture_energy": True}):
         model = small_improved(**overrides)
-        logits, extras = model(torch.rand(2, 3, 32, 32), with_extras=True)
+        logits, extras = model.forward_with_extras(torch.rand(2, 3, 32, 32))
         (logits.logsumexp(1).mean() + model.auxiliary_loss(extras, masks)).backward()  # the experts' class head
         # learns from the auxiliary loss
         missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
@@ -81,7 +81,7 @@ def test_expert_mask_all_on_restores_the_prediction_exactly(small_improved):
     assert torch.equal(model.predict(x), model.predict(x, expert_mask=on))
     off = on.clone()
     off[0] = False
-    out = model(x, return_attention=True, expert_mask=off)
+    out = model.forward_with_attention(x, off)
     assert torch.all(out.pixel_attention[:, :, 0] == 0)
     assert not torch.allclose(model(x), model(x, expert_mask=off))
 
@@ -128,7 +128,7 @@ def test_auxiliary_losses_come_back_as_extras_and_reach_the_routing(small_improv
     masks, x = torch.randint(0, 4, (2, 32, 32)), torch.rand(2, 3, 32, 32)
     model = small_improved(routing_weight=0.5, expert_supervision=0.0).train()
     assert model.has_auxiliary_loss
-    logits, extras = model(x, with_extras=True)
+    logits, extras = model.forward_with_extras(x)
     torch.testing.assert_close(logits, model(x), msg="asking for the extras does not change the logits")
     aux = model.auxiliary_loss(extras, masks)
     assert aux.dim() == 0 and 0 < aux.item() <= 0.5
@@ -143,7 +143,7 @@ def test_auxiliary_losses_come_back_as_extras_and_reach_the_routing(small_improv
         build_model("unet").auxiliary_loss({}, masks)
 
     supervised = small_improved(expert_supervision=1.0, routing_weight=0.0).train()
-    logits, extras = supervised(x, with_extras=True)
+    logits, extras = supervised.forward_with_extras(x)
     assert supervised.head is not None, "the prediction keeps the direct head"
     loss = supervised.auxiliary_loss(extras, masks)
     assert loss.item() > 0
@@ -153,8 +153,44 @@ def test_auxiliary_losses_come_back_as_extras_and_reach_the_routing(small_improv
     assert logits.shape == (2, 4, 32, 32)
     supervised.eval()
     assert supervised(torch.rand(2, 3, 32, 32)).shape == (2, 4, 32, 32), "evaluation needs no routing weights"
-    assert supervised(torch.rand(2, 3, 32, 32), return_attention=True).logits.shape == (2, 4, 32, 32)
+    assert supervised.forward_with_attention(torch.rand(2, 3, 32, 32)).logits.shape == (2, 4, 32, 32)
     with pytest.raises(ValueError, match="routing_weight: expected a finite number ≥ 0"):
         ImprovedConfig(routing_weight=-0.1)
     with pytest.raises(TypeError, match="expert_supervision"):
         ImprovedConfig(expert_supervision="0.1")
+
+
+def test_forward_returns_logits_and_named_methods_the_rest(small_improved):
+    """One return type per method: forward gives logits; attention and training extras have their own methods."""
+    model = small_improved().eval()
+    x = torch.rand(2, 3, 32, 32)
+    logits = model(x)
+    assert isinstance(logits, torch.Tensor) and logits.shape == (2, 4, 32, 32)
+    with_extras, extras = model.forward_with_extras(x)
+    torch.testing.assert_close(with_extras, logits)
+    assert set(extras) == {"routing", "through_experts"}
+    with pytest.raises(TypeError):
+        model(x, return_attention=True)  # the flag is gone: forward_with_attention replaced it
+
+
+def test_the_unet_has_no_attention_to_show():
+    unet = build_model("unet", num_classes=3)
+    with pytest.raises(NotImplementedError, match="UNet has no experts"):
+        unet.forward_with_attention(torch.rand(1, 3, 16, 16))
+
+
+def test_training_loss_wraps_the_extras_forward_once(small_improved):
+    """training_loss without a net equals the same loss through an explicit training_forward wrapper."""
+    from latentseg.models.base import WithExtras, training_forward
+    from latentseg.training.loop import training_loss
+
+    model = small_improved(routing_weight=0.1)
+    assert isinstance(training_forward(model), WithExtras)
+    assert training_forward(build_model("unet", num_classes=4)).__class__.__name__ == "UNet"
+    images, masks = torch.rand(2, 3, 32, 32), torch.randint(0, 4, (2, 32, 32))
+    torch.manual_seed(0)
+    plain = training_loss(model, images, masks)
+    torch.manual_seed(0)
+    wrapped = training_loss(model, images, masks, net=training_forward(model))
+    torch.testing.assert_close(plain, wrapped)
+    assert plain > 0 and torch.isfinite(plain)

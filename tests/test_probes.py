@@ -38,7 +38,7 @@ def test_expert_assignment_is_the_expert_a_position_reads_most_over_the_heads():
 
 def test_model_stride_matches_field_stride():
     model = SegmentationModel()
-    out = model(torch.rand(1, 3, 40, 40), return_attention=True)
+    out = model.forward_with_attention(torch.rand(1, 3, 40, 40))
     assert out.pixel_attention.shape[-1] == 40 // receptive_field(_layers(model.encoder))[1]
 
 

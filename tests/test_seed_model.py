@@ -29,7 +29,7 @@ def test_encoder_shapes():
 
 
 def test_attention_maps_are_distributions(tiny_model):
-    out = tiny_model(torch.rand(2, 3, 32, 40), return_attention=True)
+    out = tiny_model.forward_with_attention(torch.rand(2, 3, 32, 40))
     assert out.logits.shape == (2, 4, 32, 40)
     heads, m, h, w = 2, 4, 8, 10
     assert out.latent_attention.shape == (2, heads, m, h, w)
@@ -40,16 +40,16 @@ def test_attention_maps_are_distributions(tiny_model):
     torch.testing.assert_close(out.pixel_attention.sum(2), torch.ones(2, heads, h, w))
 
 
-def test_return_attention_does_not_change_logits(tiny_model):
+def test_forward_with_attention_does_not_change_logits(tiny_model):
     x = torch.rand(2, 3, 24, 24)
     tiny_model.eval()
-    torch.testing.assert_close(tiny_model(x), tiny_model(x, return_attention=True).logits)
+    torch.testing.assert_close(tiny_model(x), tiny_model.forward_with_attention(x).logits)
 
 
 def test_pixel_attention_matches_a_manual_recomputation(tiny_model):
     """The per-head map really is softmax(q·kᵀ/√d) of the pixel → expert attention."""
     x = torch.rand(1, 3, 16, 16)
-    out = tiny_model(x, return_attention=True)
+    out = tiny_model.forward_with_attention(x)
     tokens = tiny_model.encoder((x - tiny_model.input_mean) / tiny_model.input_std).flatten(2).transpose(1, 2)
     mha = tiny_model.expert_seg.attention
     d = mha.embed_dim

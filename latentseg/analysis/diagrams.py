@@ -23,7 +23,7 @@ def model_shapes(model: torch.nn.Module, image_size: int = 64) -> dict[str, tupl
     """Shapes of one forward pass on a ``1×3×image_size×image_size`` image: ``image``, ``grid`` (h, w),
     ``tokens`` (N, feature dim), ``experts`` (M, latent dim), ``coarse`` (K, h, w), ``logits`` (K, H, W)."""
     with eval_mode(model):
-        out = model(torch.zeros(1, model.config.in_channels, image_size, image_size), return_attention=True)
+        out = model.forward_with_attention(torch.zeros(1, model.config.in_channels, image_size, image_size))
     m, h, w = out.pixel_attention.shape[-3:]
     k = out.logits.shape[1]
     return {"image": (model.config.in_channels, image_size, image_size), "grid": (h, w),

@@ -147,7 +147,7 @@ def specialisation_report(model: torch.nn.Module, images: torch.Tensor, masks: t
     refined = []
     with eval_mode(model):
         for start in range(0, len(images), batch_size):
-            out = model(images[start:start + batch_size], return_attention=True)
+            out = model.forward_with_attention(images[start:start + batch_size])
             batch = out.pixel_attention.shape[0]
             entropy_sum += routing_entropy(out.pixel_attention) * batch
             assignment = expert_assignment(out)  # B×h×w

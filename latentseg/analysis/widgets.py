@@ -211,7 +211,7 @@ class ExpertExplorer:
         if not mask.any():
             raise ValueError("expert_mask: at least one expert must stay on, got all off")
         x = self.image[None]
-        out = self.model(x, return_attention=True, expert_mask=mask)
+        out = self.model.forward_with_attention(x, mask)
         prediction = out.logits.argmax(1)[0]
         maps = out.latent_attention if self.direction.value == DIRECTIONS[0] else out.pixel_attention
         maps = maps[0, :, self.expert.value]  # heads×h×w
@@ -232,7 +232,7 @@ class ExpertExplorer:
         """For a model whose experts own objects: ``objects`` (one dict each: ``id``, ``class``, ``score``,
         ``pixels``, ``expert``), ``owners`` ``H×W`` (the expert owning each pixel's object, −1 for none),
         the chosen expert's class probabilities ``expert_classes`` ``K+1`` and ``expert_mask`` ``H×W``."""
-        class_logits, mask_logits = self.model(x, expert_mask=mask, with_extras=True)[1]["objects"][-1]
+        class_logits, mask_logits = self.model.forward_with_extras(x, mask)[1]["objects"][-1]
         _, instances, objects = self.model.merge_objects(class_logits[0], mask_logits[0])
         owners = torch.full(instances.shape, -1, dtype=torch.long)
         for found in objects:

@@ -12,7 +12,7 @@ from ..analysis.scaling import attention_scaling, saved_megabytes, time_steps
 from ..checks import check_positive_int
 from ..data.shapes import synthetic_shapes
 from ..device import autocast_to, pick_device, resolve_precision, synchronize
-from ..models.base import Segmenter, count_parameters
+from ..models.base import Segmenter, count_parameters, training_forward
 from ..training.loop import training_loss
 from ..training.optim import build_optimizers
 from ..training.recipe import RECIPE, Recipe
@@ -56,13 +56,14 @@ def throughput(
     amp_dtype = resolve_precision(precision, device)
     model = model.to(device)
     net = torch.compile(model) if compile else model
+    train_net = torch.compile(training_forward(model)) if compile else training_forward(model)
     shapes = synthetic_shapes(batch_size, size, seed=0, split="test")  # a real batch: objects for the experts model
     x, y, objects = (t.to(device) for t in (shapes.images, shapes.masks, shapes.instances))
     y = y.clamp_max(model.num_classes - 1)
     optimizers = build_optimizers(model, recipe.optimizer, lr=1e-3, fused=device.type in ("cpu", "cuda"))
 
     def train_step() -> None:
-        loss = training_loss(model, net, x, y, recipe, amp_dtype, objects)
+        loss = training_loss(model, x, y, recipe, amp_dtype, objects, net=train_net)
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -6,8 +6,9 @@ expert segmentation, and the model that joins them.
 3. :class:`ExpertSegmentation`: every feature reads the ``M`` experts → class logits ``B×N×K``;
 4. :class:`SegmentationModel`: the three together, logits brought back to the input's ``H×W``.
 
-Both attentions keep the article's ``nn.MultiheadAttention``. Ask for ``return_attention=True`` to get the
-attention weights of every head (softmax probabilities, before dropout).
+Both attentions keep the article's ``nn.MultiheadAttention``. Ask a layer for ``return_attention=True``, or
+the model for :meth:`SegmentationModel.forward_with_attention`, to get the attention weights of every head
+(softmax probabilities, before dropout).
 """
 
 from __future__ import annotations
@@ -175,26 +176,30 @@ class SegmentationModel(Segmenter):
         self.latent_attn = LatentAttention(feature_dim, latent_dim, num_latents, num_heads)
         self.expert_seg = ExpertSegmentation(feature_dim, latent_dim, num_heads, num_classes)
 
-    def forward(
-        self, x: torch.Tensor, return_attention: bool = False, expert_mask: torch.Tensor | None = None
-    ) -> torch.Tensor | SegmentationOutput:
-        """``x``: ``B×C×H×W`` float → logits ``B×K×H×W`` (or a :class:`SegmentationOutput`).
+    def forward(self, x: torch.Tensor, expert_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``x``: ``B×C×H×W`` float → logits ``B×K×H×W``.
 
         ``expert_mask`` (``M`` bools) switches experts off: pixels cannot read a masked expert.
         """
+        return self._segment(x, expert_mask, need_weights=False)[0]
+
+    def forward_with_attention(self, x: torch.Tensor, expert_mask: torch.Tensor | None = None) -> SegmentationOutput:
+        """As :meth:`forward`, with both attentions' weights and the latents: a :class:`SegmentationOutput`."""
+        logits, latents, latent_w, pixel_w, (h, w) = self._segment(x, expert_mask, need_weights=True)
+        return SegmentationOutput.from_token_weights(logits, latent_w, pixel_w, latents, h, w)
+
+    def _segment(self, x: torch.Tensor, expert_mask: torch.Tensor | None, need_weights: bool) -> tuple:
+        """Logits ``B×K×H×W``, latents ``B×M×L``, the weights of both attentions (latent ``B×heads×M×N``,
+        pixel ``B×heads×N×M``; ``None`` unless ``need_weights``) and the feature grid ``(h, w)``."""
         check_image_batch("x", x, self.config.in_channels, self.min_size)
         expert_mask = check_expert_mask(expert_mask, self.config.num_latents, x.device)
         features = self.encoder(self.standardise(x))  # B×D×h×w
         b, _, h, w = features.shape
         tokens = features.flatten(2).transpose(1, 2)  # B×N×D, N = h·w
-        if return_attention:
-            latents, latent_w = self.latent_attn(tokens, return_attention=True)  # B×M×L, B×heads×M×N
-            logits, pixel_w = self.expert_seg(tokens, latents, True, expert_mask)  # B×N×K, B×heads×N×M
-        else:
-            latents = self.latent_attn(tokens)
-            logits = self.expert_seg(tokens, latents, expert_mask=expert_mask)
+        latents, latent_w = self.latent_attn(tokens, return_attention=True) if need_weights else (
+            self.latent_attn(tokens), None)  # B×M×L
+        out = self.expert_seg(tokens, latents, need_weights, expert_mask)  # B×N×K
+        logits, pixel_w = out if need_weights else (out, None)
         logits = logits.transpose(1, 2).reshape(b, -1, h, w)  # B×K×h×w
         logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        if not return_attention:
-            return logits
-        return SegmentationOutput.from_token_weights(logits, latent_w, pixel_w, latents, h, w)
+        return logits, latents, latent_w, pixel_w, (h, w)

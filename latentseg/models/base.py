@@ -15,7 +15,7 @@ from .config import BaseConfig
 
 
 class SegmentationOutput(NamedTuple):
-    """What a latent model's ``forward(x, return_attention=True)`` returns.
+    """What a latent model's :meth:`~Segmenter.forward_with_attention` returns.
 
     - ``logits``: ``B×K×H×W``, at the input's own size.
     - ``latent_attention``: ``B×heads×M×h×w``, expert → pixels; for each expert and head the map
@@ -48,14 +48,16 @@ class Segmenter(nn.Module):
     ``in_channels``) and ``min_size``, the smallest ``H`` and ``W`` they accept, take the config's
     fields as keyword arguments, and call :meth:`standardise` on their input.
 
-    Declared, so that callers never probe with ``hasattr``:
+    ``forward(x)`` returns the logits, always. Declared, so that callers never probe with ``hasattr``:
 
-    - ``has_experts``: the model has latents ("experts") and accepts ``return_attention=True`` and
-      ``expert_mask`` (the article's and improved models; not the U-Net).
+    - ``has_experts``: the model has latents ("experts"): ``forward(x, expert_mask)`` switches some off,
+      and :meth:`forward_with_attention` returns the logits with both attention maps (the article's and
+      improved models; not the U-Net).
     - :attr:`has_auxiliary_loss` / :meth:`auxiliary_loss`: training-only loss terms. A model that has
-      them returns ``(logits, extras)`` from ``forward(x, with_extras=True)``; ``auxiliary_loss(extras,
+      them returns ``(logits, extras)`` from :meth:`forward_with_extras`; ``auxiliary_loss(extras,
       masks)`` turns those extras into a loss. The extras travel as a return value, never on ``self``,
-      so wrappers (``torch.compile``, ``DistributedDataParallel``) and repeated calls stay correct.
+      so wrappers (``torch.compile``, ``DistributedDataParallel``) and repeated calls stay correct;
+      :class:`WithExtras` is the module those wrappers wrap.
     """
 
     config_class: type[BaseConfig]
@@ -92,12 +94,21 @@ class Segmenter(nn.Module):
 
     @property
     def has_auxiliary_loss(self) -> bool:
-        """Whether training should call ``forward(x, with_extras=True)`` and add :meth:`auxiliary_loss`."""
+        """Whether training should call :meth:`forward_with_extras` and add :meth:`auxiliary_loss`."""
         return False
+
+    def forward_with_attention(self, x: torch.Tensor, expert_mask: torch.Tensor | None = None) -> SegmentationOutput:
+        """The logits of ``x`` ``B×C×H×W`` with the attention maps behind them (models with experts)."""
+        raise NotImplementedError(f"{type(self).__name__} has no experts, so no attention maps")
+
+    def forward_with_extras(self, x: torch.Tensor, expert_mask: torch.Tensor | None = None
+                            ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """``(logits, extras)``: the logits of ``x`` and what :meth:`auxiliary_loss` needs (models that have one)."""
+        raise NotImplementedError(f"{type(self).__name__} has no auxiliary loss")
 
     def auxiliary_loss(self, extras: dict[str, torch.Tensor], masks: torch.Tensor,
                        instances: torch.Tensor | None = None) -> torch.Tensor:
-        """The training-only loss from the ``extras`` of one ``forward(x, with_extras=True)`` and that
+        """The training-only loss from the ``extras`` of one :meth:`forward_with_extras` and that
         batch's masks ``B×H×W`` (and instance ids ``B×H×W`` for a model that ``owns_objects``).
         Models without such terms never get asked."""
         raise NotImplementedError(f"{type(self).__name__} has no auxiliary loss")
@@ -112,6 +123,24 @@ class Segmenter(nn.Module):
             warn_outside_unit_range("x", x)
         with eval_mode(self):
             return self(x, **kwargs).argmax(dim=1)
+
+
+class WithExtras(nn.Module):
+    """``model`` seen through its :meth:`~Segmenter.forward_with_extras`: images ``B×C×H×W`` →
+    ``(logits, extras)``. Training wraps this module (data-parallel, compiled) instead of the model,
+    so that the wrapper sees the one forward call training makes; it shares the model's parameters."""
+
+    def __init__(self, model: Segmenter) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
+        return self.model.forward_with_extras(x)
+
+
+def training_forward(model: nn.Module) -> nn.Module:
+    """The module training calls: :class:`WithExtras` for a model with training-only losses, else the model."""
+    return WithExtras(model) if getattr(model, "has_auxiliary_loss", False) else model
 
 
 def count_parameters(model: nn.Module) -> int:

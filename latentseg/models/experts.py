@@ -84,9 +84,9 @@ class Instances(NamedTuple):
 
 class ObjectExpertsModel(ImprovedSegmentationModel):
     """Image ``B×C×H×W`` in ``[0, 1]`` → class logits ``B×K×H×W`` (as the improved model), plus one
-    object per expert: ``forward(x, with_extras=True)`` adds ``objects``, a list (one per round) of
+    object per expert: :meth:`forward_with_extras` adds ``objects``, a list (one per round) of
     ``(class logits B×M×(K+1), mask logits B×M×H×W)``; :meth:`predict_instances` turns the last round
-    into instance maps."""
+    into instance maps. ``forward(x)`` computes the class logits alone (no object heads)."""
 
     config_class = ExpertsConfig
     owns_objects = True
@@ -107,15 +107,11 @@ class ObjectExpertsModel(ImprovedSegmentationModel):
     def has_auxiliary_loss(self) -> bool:
         return True
 
-    def forward(
-        self, x: torch.Tensor, return_attention: bool = False, expert_mask: torch.Tensor | None = None,
-        with_extras: bool = False,
-    ):
-        """As :meth:`ImprovedSegmentationModel.forward` (the class logits are the per-pixel head's);
-        ``with_extras`` adds ``objects``, per round of reading (the last only without ``deep_supervision``)."""
-        trunk = self.trunk(x, return_attention, expert_mask, with_extras)
-        if not with_extras:  # the class map alone: no object heads to run
-            return trunk.output(trunk.logits) if return_attention else trunk.logits
+    def forward_with_extras(self, x: torch.Tensor, expert_mask: torch.Tensor | None = None
+                            ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """As :meth:`ImprovedSegmentationModel.forward_with_extras`, plus ``objects``: per round of reading
+        (the last only without ``deep_supervision``), class logits ``B×M×(K+1)`` and mask logits ``B×M×H×W``."""
+        trunk = self.trunk(x, expert_mask, extras=True)
         rounds = trunk.rounds if self.config.deep_supervision else trunk.rounds[-1:]
         context = F.interpolate(self.context_embed(trunk.pixels), size=trunk.fine.shape[-2:], mode="bilinear",
                                 align_corners=False)
@@ -155,7 +151,7 @@ class ObjectExpertsModel(ImprovedSegmentationModel):
         check_image_batch("x", x, self.config.in_channels, self.min_size)
         warn_outside_unit_range("x", x)
         with eval_mode(self):
-            _, extras = self(x, expert_mask=expert_mask, with_extras=True)
+            _, extras = self.forward_with_extras(x, expert_mask)
         class_logits, mask_logits = extras["objects"][-1]
         maps = [self.merge_objects(c, m) for c, m in zip(class_logits, mask_logits, strict=True)]
         return Instances(torch.stack([m[0] for m in maps]), torch.stack([m[1] for m in maps]), [m[2] for m in maps])

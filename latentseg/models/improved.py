@@ -94,9 +94,9 @@ class ImprovedSegmentationModel(Segmenter):
        ``skip``, plus a correction computed from the pixel features fused (1×1 convolutions) with
        the 1/2- and full-resolution encoder features: sharp edges at little cost.
 
-    ``forward(x, return_attention=True)`` gives a :class:`SegmentationOutput`, as for the article's model;
+    :meth:`forward_with_attention` gives a :class:`SegmentationOutput`, as for the article's model;
     ``expert_mask`` (``M`` bools) switches experts off: pixels cannot read a masked expert;
-    ``forward(x, with_extras=True)`` gives ``(logits, extras)`` for :meth:`auxiliary_loss`.
+    :meth:`forward_with_extras` gives ``(logits, extras)`` for :meth:`auxiliary_loss`.
     """
 
     config_class = ImprovedConfig
@@ -140,22 +140,25 @@ class ImprovedSegmentationModel(Segmenter):
     def has_auxiliary_loss(self) -> bool:
         return self.config.routing_weight > 0 or self.config.expert_supervision > 0
 
-    def forward(
-        self, x: torch.Tensor, return_attention: bool = False, expert_mask: torch.Tensor | None = None,
-        with_extras: bool = False,
-    ) -> torch.Tensor | SegmentationOutput | tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """``x``: ``B×C×H×W`` float → logits ``B×K×H×W``, or a :class:`SegmentationOutput`
-        (``return_attention``), or ``(logits, extras)`` (``with_extras``: the routing ``B×N×M`` and the
-        log-probabilities through the experts ``B×K×h×w`` that :meth:`auxiliary_loss` needs)."""
-        trunk = self.trunk(x, return_attention, expert_mask, with_extras)
-        if with_extras:
-            return trunk.logits, trunk.extras
-        return trunk.output(trunk.logits) if return_attention else trunk.logits
+    def forward(self, x: torch.Tensor, expert_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``x``: ``B×C×H×W`` float → logits ``B×K×H×W``; ``expert_mask`` (``M`` bools) switches experts off."""
+        return self.trunk(x, expert_mask).logits
 
-    def trunk(self, x: torch.Tensor, return_attention: bool = False, expert_mask: torch.Tensor | None = None,
-              with_extras: bool = False) -> Trunk:
-        """Everything one forward pass computes (:class:`Trunk`), for :meth:`forward` and for models
-        built on this one."""
+    def forward_with_attention(self, x: torch.Tensor, expert_mask: torch.Tensor | None = None) -> SegmentationOutput:
+        """As :meth:`forward`, with the last round's attention weights and latents: a :class:`SegmentationOutput`."""
+        return self.trunk(x, expert_mask, weights=True).output()
+
+    def forward_with_extras(self, x: torch.Tensor, expert_mask: torch.Tensor | None = None
+                            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``(logits, extras)``: the extras are what :meth:`auxiliary_loss` needs, the routing ``B×N×M``
+        and the log-probabilities through the experts ``B×K×h×w``."""
+        trunk = self.trunk(x, expert_mask, extras=True)
+        return trunk.logits, trunk.extras
+
+    def trunk(self, x: torch.Tensor, expert_mask: torch.Tensor | None = None, *, weights: bool = False,
+              extras: bool = False) -> Trunk:
+        """Everything one forward pass computes (:class:`Trunk`), for the forward methods and for models
+        built on this one; ``weights`` keeps the attention weights, ``extras`` computes the training extras."""
         check_image_batch("x", x, self.config.in_channels, self.min_size)
         expert_mask = check_expert_mask(expert_mask, self.config.num_latents, x.device)
         x = self.standardise(x)
@@ -172,17 +175,17 @@ class ImprovedSegmentationModel(Segmenter):
         latents = self.latents.expand(b, -1, -1)  # B×M×L
         rounds = []
         for i, read in enumerate(self.latent_attn):
-            latents, latent_w = read(latents, tokens, return_attention=True) if return_attention else (
+            latents, latent_w = read(latents, tokens, return_attention=True) if weights else (
                 read(latents, tokens), None)
             if self.config.residual:
                 latents = self.latent_self_attention[i](latents, latents)
             rounds.append(latents)
         c = self.config
-        need_weights = return_attention or with_extras
+        need_weights = weights or extras
         out = self.expert_seg(tokens, latents, need_weights, expert_mask)
         pixels, pixel_w = out if need_weights else (out, None)  # B×N×L, B×heads×N×M
         pixels = pixels.transpose(1, 2).reshape(b, -1, h, w)  # B×L×h×w
-        wanted = with_extras and c.expert_supervision > 0
+        wanted = extras and c.expert_supervision > 0
         through_experts = self._through_experts(pixel_w, latents, h, w) if wanted else None
         logits = _resize(self.head(pixels), full)  # B×K×H×W: coarse, from 1/4 resolution
         fine = None
@@ -190,8 +193,8 @@ class ImprovedSegmentationModel(Segmenter):
             fine = self.fuse_half(_resize(self.half_from_pixels(pixels), half) + self.half_from_encoder(half))
             fine = self.fuse_full(_resize(self.full_from_half(fine), full) + self.full_from_encoder(full))  # B×stem×H×W
             logits = logits + self.edge_head(fine)  # the skip path corrects the coarse logits near edges
-        extras = {"routing": pixel_w.mean(1), "through_experts": through_experts} if with_extras else {}
-        return Trunk(logits, rounds, pixels, fine, extras, latent_w, pixel_w, (h, w))
+        training = {"routing": pixel_w.mean(1), "through_experts": through_experts} if extras else {}
+        return Trunk(logits, rounds, pixels, fine, training, latent_w, pixel_w, (h, w))
 
     def _through_experts(self, pixel_w: torch.Tensor, latents: torch.Tensor, h: int, w: int) -> torch.Tensor:
         """Log-probabilities ``B×K×h×w`` of ``Σ_m p(expert m | pixel) · p(class | expert m)``."""
@@ -201,7 +204,7 @@ class ImprovedSegmentationModel(Segmenter):
 
     def auxiliary_loss(self, extras: dict[str, torch.Tensor], masks: torch.Tensor,
                        instances: torch.Tensor | None = None) -> torch.Tensor:
-        """The training-only losses of one ``forward(x, with_extras=True)``, against that batch's masks
+        """The training-only losses of one :meth:`forward_with_extras`, against that batch's masks
         ``B×H×W``: ``routing_weight × routing entropy`` plus ``expert_supervision × cross-entropy`` of
         the class predicted through the experts."""
         c = self.config
@@ -229,9 +232,9 @@ class Trunk(NamedTuple):
     pixel_weights: torch.Tensor | None
     grid: tuple[int, int]
 
-    def output(self, logits: torch.Tensor) -> SegmentationOutput:
-        """The :class:`SegmentationOutput` of ``forward(x, return_attention=True)``."""
-        return SegmentationOutput.from_token_weights(logits, self.latent_weights, self.pixel_weights, self.rounds[-1],
+    def output(self) -> SegmentationOutput:
+        """The :class:`SegmentationOutput` of ``forward_with_attention``."""
+        return SegmentationOutput.from_token_weights(self.logits, self.latent_weights, self.pixel_weights, self.rounds[-1],
                                                      *self.grid)
 
 

@@ -24,6 +24,7 @@ from ..data.colour import ColourJitter
 from ..data.dataset import SegmentationData
 from ..data.refill import TextureRefill
 from ..device import PRECISIONS, autocast_to, pick_device, resolve_precision, seed_everything
+from ..models.base import training_forward
 from . import distributed
 from .evaluation import check_data, evaluate, evaluate_instances, in_order, num_classes_of, validation_pass
 from .losses import segmentation_loss
@@ -108,17 +109,19 @@ class TrainOptions:
 
 
 def training_loss(
-    model: nn.Module, net: nn.Module, images: torch.Tensor, masks: torch.Tensor, recipe: Recipe = RECIPE,
-    amp_dtype: torch.dtype | None = None, instances: torch.Tensor | None = None,
+    model: nn.Module, images: torch.Tensor, masks: torch.Tensor, recipe: Recipe = RECIPE,
+    amp_dtype: torch.dtype | None = None, instances: torch.Tensor | None = None, *, net: nn.Module | None = None,
 ) -> torch.Tensor:
-    """The loss of one training step: :func:`~latentseg.training.losses.segmentation_loss` of
-    ``net(images)`` (``images`` ``B×C×H×W``, ``masks`` ``B×H×W``) with the recipe's Dice and edge
+    """The loss of one training step: :func:`~latentseg.training.losses.segmentation_loss` of the
+    logits of ``images`` ``B×C×H×W`` against ``masks`` ``B×H×W`` with the recipe's Dice and edge
     weights, the forward pass under autocast to ``amp_dtype`` if given, plus the model's own
     training-only terms where it declares them (``Segmenter.has_auxiliary_loss``), which get the
-    batch's ``instances`` ``B×H×W`` too. ``net`` is ``model`` or a wrapper of it (compiled, data-parallel)."""
+    batch's ``instances`` ``B×H×W`` too. ``net``, if given, makes the forward pass: a wrapper
+    (compiled, data-parallel) of :func:`~latentseg.models.base.training_forward` of ``model``."""
     auxiliary = getattr(model, "has_auxiliary_loss", False)
     with autocast_to(images.device.type, amp_dtype):
-        logits, extras = net(images, with_extras=True) if auxiliary else (net(images), None)
+        out = (training_forward(model) if net is None else net)(images)
+    logits, extras = out if auxiliary else (out, None)
     loss = segmentation_loss(logits, masks, recipe.dice_weight, edge_weight=recipe.edge_weight)
     return loss + model.auxiliary_loss(extras, masks, instances).float() if auxiliary else loss
 
@@ -151,7 +154,7 @@ def fit(
                 start = options.clock()
                 _set_learning_rate(run.optimizers, learning_rate_factor(recipe.schedule, run.done(total)))
                 images, masks, instances = run.batch(images, masks, instances, epoch)
-                loss = training_loss(model, run.net, images, masks, recipe, run.amp_dtype, instances)
+                loss = training_loss(model, images, masks, recipe, run.amp_dtype, instances, net=run.net)
                 loss_value = _finite(loss, run, epoch)  # stops before a NaN reaches the weights
                 for optimizer in run.optimizers:
                     optimizer.zero_grad(set_to_none=True)
@@ -252,7 +255,7 @@ def _start(model: nn.Module, recipe: Recipe, device: torch.device, options: Trai
     model.to(device).train()
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    net: nn.Module = model
+    net = training_forward(model)
     if distributed.world_size() > 1:
         if device.type == "cuda":  # batch statistics over the global batch, as in one process
             net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
