@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -163,7 +164,7 @@ def predict_files(
     objects) ``<stem>_instances.png`` (16-bit instance ids, 0 = none) and ``<stem>.json``
     (``{"instances": [{"id", "class", "score", "pixels"}]}``, classes by ``class_names``), predicted by
     windows where ``tiling`` says (:func:`predict_image_instances`). Returns the class masks' paths;
-    ``report`` gets one line per image.
+    ``report`` gets one line per image once every file is in place.
 
     Before any work: every file's header is read, and two inputs that would write one output name, or
     an output that would replace an input image, are refused. Each image is read at most ``max_size``
@@ -192,18 +193,19 @@ def predict_files(
     sizes = [image_file_size(path) for path in paths]  # unreadable files are named before any work
     if instances and tiling is not None:
         for path, (height, width) in zip(paths, sizes, strict=True):
-            scale = min(1.0, max_size / max(height, width))
-            tiling.check(model, round(height * scale), round(width * scale), str(path))
-    out, masks = Path(out), []
+            scale = min(1.0, max_size / max(height, width))  # the read size rounds either way: check the larger
+            tiling.check(model, math.ceil(height * scale), math.ceil(width * scale), str(path))
+    out, masks, lines = Path(out), [], []
     with _staged(out) as staging:
         for path, size, files in zip(paths, sizes, outputs, strict=True):
             mask, ids, objects = _predict_one(model, path, size, max_size, instances, tiling)
             _write_outputs(staging, files, mask, ids, objects, names)
             masks.append(out / files[0])
-            if report is not None:
-                counts = torch.bincount(mask.flatten(), minlength=model.num_classes).tolist()
-                found = f", {len(objects)} objects" if instances else ""
-                report(f"{path} → {masks[-1]}  {mask.shape[1]}×{mask.shape[0]}  pixels per class {counts}{found}")
+            counts = torch.bincount(mask.flatten(), minlength=model.num_classes).tolist()
+            found = f", {len(objects)} objects" if instances else ""
+            lines.append(f"{path} → {masks[-1]}  {mask.shape[1]}×{mask.shape[0]}  pixels per class {counts}{found}")
+    for line in lines if report is not None else ():  # once every file is in place, never for one that is not
+        report(line)
     return masks
 
 
@@ -269,8 +271,8 @@ def _objects_json(objects: list[dict], class_names: Sequence[str]) -> str:
 def _staged(out: Path) -> Iterator[Path]:
     """Yield a hidden staging folder inside ``out`` (created if needed); when the body succeeds, move
     its files into ``out``. If the body raises (Ctrl-C included), the staging folder goes, ``out`` is
-    left as it was, and removed if it was created here."""
-    created = not out.exists()
+    left as it was, and the folders created here for it (``out`` and any new parents) are removed."""
+    created = next((folder for folder in reversed([out, *out.parents]) if not folder.exists()), None)
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".latentseg-predict-", suffix=".tmp"))
     try:
@@ -279,8 +281,8 @@ def _staged(out: Path) -> Iterator[Path]:
             os.replace(path, out / path.name)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -71,6 +71,9 @@ def test_a_failed_prediction_removes_what_it_wrote(tiny_model, tmp_path):
     with pytest.raises(ValueError, match="H, W ≥ 4"):
         predict_files(tiny_model, [tmp_path / "a.png", tmp_path / "b.png"], tmp_path / "new")
     assert not (tmp_path / "new").exists(), "a folder it created is removed"
+    with pytest.raises(ValueError, match="H, W ≥ 4"):
+        predict_files(tiny_model, [tmp_path / "a.png", tmp_path / "b.png"], tmp_path / "new" / "deeper")
+    assert not (tmp_path / "new").exists(), "new parent folders are removed too"
 
 
 def test_instance_maps_of_one_image_come_back_at_its_size_with_counted_objects():
@@ -110,7 +113,8 @@ def test_a_failed_prediction_keeps_what_an_earlier_run_wrote(tiny_model, tmp_pat
     assert sorted(p.name for p in out.iterdir()) == ["a.png"] and (out / "a.png").read_bytes() == b"an earlier run's mask"
 
 
-def test_ctrl_c_during_predict_leaves_the_folder_as_it_was(tiny_model, tmp_path):
+def test_ctrl_c_during_predict_leaves_the_folder_as_it_was(tiny_model, tmp_path, monkeypatch):
+    import latentseg.inference as inference
     from latentseg.inference import predict_files
 
     images = _images(tmp_path / "images", "a.png", "b.png", "c.png")
@@ -118,14 +122,19 @@ def test_ctrl_c_during_predict_leaves_the_folder_as_it_was(tiny_model, tmp_path)
     out.mkdir()
     for name in ("a.png", "b.png", "notes.txt"):
         (out / name).write_text(f"earlier {name}")
+    written, lines = [], []
 
-    def interrupt_after_two(line, seen=[]):  # noqa: B006 - the count of lines reported so far
-        seen.append(line)
-        if len(seen) == 2:
+    def interrupt_at_the_third(folder, files, *args, write=inference._write_outputs):
+        if len(written) == 2:
             raise KeyboardInterrupt
+        written.append(files[0])
+        write(folder, files, *args)
 
+    monkeypatch.setattr(inference, "_write_outputs", interrupt_at_the_third)
     with pytest.raises(KeyboardInterrupt):
-        predict_files(tiny_model, [images], out, colour=True, report=interrupt_after_two)
+        predict_files(tiny_model, [images], out, colour=True, report=lines.append)
+    monkeypatch.undo()
+    assert written == ["a.png", "b.png"] and lines == [], "no line reports a file that never landed"
     assert {p.name: p.read_text() for p in out.iterdir()} == {n: f"earlier {n}" for n in ("a.png", "b.png", "notes.txt")}
     masks = predict_files(tiny_model, [images], out, colour=True)
     assert [m.name for m in masks] == ["a.png", "b.png", "c.png"]
