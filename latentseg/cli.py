@@ -235,11 +235,13 @@ def _add_predict_parser(sub: argparse._SubParsersAction) -> None:
                    help="also write <stem>_instances.png (16-bit instance ids, 0 = none) and <stem>.json (each object's "
                         "id, class, score and pixels); for the experts model, whose experts own objects")
     p.add_argument("--window", type=POSITIVE_INT, default=None,
-                   help="with --instances: an image larger than this (as read, see --max-size) is predicted in "
-                        "overlapping windows of this side and the objects stitched, so it may hold more objects "
-                        "than the model has experts; default: the size the model was trained at")
+                   help="an image larger than this (as read, see --max-size) is predicted in overlapping windows of "
+                        "this side, each pixel from the window whose centre is nearest; with --instances the objects "
+                        "are stitched, so an image may hold more objects than the model has experts. Default: the "
+                        "whole image for class maps, the size the model was trained at for --instances")
     p.add_argument("--overlap", type=COUNT, default=None,
-                   help="with --instances: pixels neighbouring windows share (default: a quarter of the window)")
+                   help="with --window or --instances: pixels neighbouring windows share (default: a quarter of the "
+                        "window)")
     _add_common(p)
 
 
@@ -377,11 +379,12 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _tiling(args: argparse.Namespace, metadata: dict, min_size: int) -> Tiling | None:
-    """``--window``/``--overlap`` for ``predict --instances``; by default windows of the training size."""
-    if not args.instances:
-        for flag in ("window", "overlap"):
-            if getattr(args, flag) is not None:
-                raise ValueError(f"--{flag}: windows are for objects; add --instances, or leave --{flag} out")
+    """``--window``/``--overlap`` for ``predict``: class maps are predicted whole unless ``--window`` is
+    given; objects (``--instances``) by default in windows of the training size."""
+    if not args.instances and args.window is None:
+        if args.overlap is not None:
+            raise ValueError("--overlap: without --instances, class maps are predicted by windows only when you give "
+                             "--window; add it, or leave --overlap out")
         return None
     window, trained = args.window or metadata.get("image_size"), metadata.get("image_size")
     if args.window is not None and args.window < min_size:

@@ -23,7 +23,7 @@ from .data.images import image_file_size, read_image
 from .device import eval_mode
 from .files import atomic_path, check_out_folder, write_text_atomic
 from .models.base import Segmenter
-from .tiling import Tiling, holds_all_it_can, predict_tiled_instances
+from .tiling import Tiling, holds_all_it_can, predict_tiled_instances, predict_tiled_logits
 
 __all__ = ["predict_image", "predict_image_instances", "predict_files", "image_paths", "read_image", "write_mask",
            "write_png"]
@@ -66,18 +66,24 @@ def _check_size(size: object) -> tuple[int, int]:
 
 @torch.no_grad()
 def predict_image(model: Segmenter, image: torch.Tensor, max_size: int = 1024,
-                  size: tuple[int, int] | None = None) -> torch.Tensor:
+                  size: tuple[int, int] | None = None, tiling: Tiling | None = None) -> torch.Tensor:
     """Class map ``H×W`` (int64) for one image ``C×H×W``, or at ``size`` = ``(H, W)`` when given (an
-    image read shrunk whose mask belongs at the file's own size).
+    image read shrunk whose mask belongs at the file's own size). With ``tiling``
+    (:class:`~latentseg.tiling.Tiling`), an image larger than one window is predicted window by window
+    (:func:`~latentseg.tiling.predict_tiled_logits`): each window at the scale the model was trained at.
 
     Images whose longer side exceeds ``max_size`` are downscaled for the forward pass and the
     logits resized back, which bounds memory (the encoder's first layers hold their channels at full
     resolution) at the cost of detail. NaN or infinite pixels are refused (they would make every
     logit NaN and the whole map background).
     """
+    _check_tiling(tiling)
     x, target = _model_input(model, image, max_size, size)
     with eval_mode(model):
-        logits = model(x)
+        if tiling is not None and tiling.check(model, *x.shape[-2:]):
+            logits = predict_tiled_logits(model, x, tiling.window, tiling.overlap)
+        else:
+            logits = model(x)
     if logits.shape[-2:] != target:
         logits = F.interpolate(logits, size=target, mode="bilinear", align_corners=False)
     return logits.argmax(1)[0].cpu()
@@ -100,8 +106,7 @@ def predict_image_instances(model: Segmenter, image: torch.Tensor, max_size: int
     if not getattr(model, "owns_objects", False):
         raise ValueError(f"model: expected a model whose experts own objects (the experts model) for instance maps, "
                          f"got {type(model).__name__}, which predicts classes only")
-    if tiling is not None and not isinstance(tiling, Tiling):
-        raise TypeError(f"tiling: expected a latentseg Tiling (window, overlap), got {type(tiling).__name__}")
+    _check_tiling(tiling)
     x, target = _model_input(model, image, max_size, size)
     with warnings.catch_warnings():  # _model_input has warned about the pixel range, naming the image
         warnings.filterwarnings("ignore", message="x: pixel values are expected", category=UserWarning)
@@ -115,6 +120,11 @@ def predict_image_instances(model: Segmenter, image: torch.Tensor, max_size: int
     objects = [{"id": o["id"], "class": o["class"], "score": o["score"], "pixels": int(counts[o["id"]])}
                for o in objects if counts[o["id"]] > 0]
     return classes, instances, objects
+
+
+def _check_tiling(tiling: object) -> None:
+    if tiling is not None and not isinstance(tiling, Tiling):
+        raise TypeError(f"tiling: expected a latentseg Tiling (window, overlap), got {type(tiling).__name__}")
 
 
 def _whole_image_instances(model: Segmenter, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
@@ -162,8 +172,8 @@ def predict_files(
     ``inputs`` name (files or folders, :func:`image_paths`; one path alone is one input); with
     ``colour`` a ``<stem>_colour.png`` to look at; with ``instances`` (a model whose experts own
     objects) ``<stem>_instances.png`` (16-bit instance ids, 0 = none) and ``<stem>.json``
-    (``{"instances": [{"id", "class", "score", "pixels"}]}``, classes by ``class_names``), predicted by
-    windows where ``tiling`` says (:func:`predict_image_instances`). Returns the class masks' paths;
+    (``{"instances": [{"id", "class", "score", "pixels"}]}``, classes by ``class_names``); predicted by
+    windows where ``tiling`` says (:func:`predict_image`, :func:`predict_image_instances`). Returns the class masks' paths;
     ``report`` gets one line per image once every file is in place.
 
     Before any work: every file's header is read, and two inputs that would write one output name, or
@@ -176,8 +186,7 @@ def predict_files(
         raise TypeError(f"model: expected a latentseg model (load_checkpoint or build_model), got {type(model).__name__}")
     check_bool("colour", colour)
     check_bool("instances", instances)
-    if tiling is not None and not isinstance(tiling, Tiling):
-        raise TypeError(f"tiling: expected a latentseg Tiling (window, overlap), got {type(tiling).__name__}")
+    _check_tiling(tiling)
     if instances and not getattr(model, "owns_objects", False):
         raise ValueError(f"--instances: expected a model whose experts own objects (train --model experts), got the "
                          f"{type(model).__name__}, which predicts classes only")
@@ -191,7 +200,7 @@ def predict_files(
     outputs = _output_names(paths, Path(out), colour, instances)
     check_out_folder(out)
     sizes = [image_file_size(path) for path in paths]  # unreadable files are named before any work
-    if instances and tiling is not None:
+    if tiling is not None:
         for path, (height, width) in zip(paths, sizes, strict=True):
             scale = min(1.0, max_size / max(height, width))  # the read size rounds either way: check the larger
             tiling.check(model, math.ceil(height * scale), math.ceil(width * scale), str(path))
@@ -239,7 +248,7 @@ def _predict_one(model: Segmenter, path: Path, size: tuple[int, int], max_size: 
             if instances:
                 result = predict_image_instances(model, image, max_size=max_size, size=size, tiling=tiling)
             else:
-                result = predict_image(model, image, max_size=max_size, size=size), None, []
+                result = predict_image(model, image, max_size=max_size, size=size, tiling=tiling), None, []
         except ValueError as err:
             raise ValueError(f"{path}: {err}") from None
     for warning in caught:  # named by the file, not by "image"

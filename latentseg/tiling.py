@@ -1,9 +1,11 @@
-"""Objects in images larger than a model was trained on: predict overlapping windows at the training
-size, then stitch. Each window's objects are compared with its neighbours' where two windows both see
-the pixels; pieces that cover the same pixels there (same class, IoU ≥ ``MERGE_IOU``) are one object.
-Each pixel takes its answer from the window whose centre is nearest (the window's *core*), so a
-duplicate seen only near another window's border disappears, and every object gets one id. Time and
-memory grow with the number of windows, linearly in the image's area.
+"""Images larger than a model was trained on: predict overlapping windows at the training size, then
+stitch. Class maps (:func:`predict_tiled_logits`) take each pixel's logits from the window whose centre
+is nearest (the window's *core*). Objects (:func:`predict_tiled_instances`) are stitched as well: each
+window's objects are compared with its neighbours' where two windows both see the pixels; pieces that
+cover the same pixels there (same class, IoU ≥ ``MERGE_IOU``) are one object. Each pixel takes its
+answer from the window whose core holds it, so a duplicate seen only near another window's border
+disappears, and every object gets one id. Time and memory grow with the number of windows, linearly in
+the image's area.
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ class Window:
 
 @dataclass(frozen=True)
 class Tiling:
-    """How to predict objects in a large image: windows of ``window`` pixels (the size the model was
+    """How to predict a large image: windows of ``window`` pixels (the size the model was
     trained at) that share ``overlap`` pixels with their neighbours (default a quarter of the window, at
     most half: more only multiplies the windows; with 0 nothing is shared, so an object across a window
-    border stays in pieces).
+    border stays in pieces, and each window's pixels near its border are used).
     An image no larger than one window is predicted whole, or refused with ``strict`` (a window the
     user chose that does not fit the image is a mistake, not a default). Checked when made."""
 
@@ -90,19 +92,43 @@ def windows_of(height: int, width: int, window: int, overlap: int) -> list[Windo
 
 
 @torch.no_grad()
+def predict_tiled_logits(model: Any, x: torch.Tensor, window: int, overlap: int) -> torch.Tensor:
+    """Class logits ``1×K×H×W`` of one image ``1×C×H×W`` (checked, on the model's device), window by
+    window (:func:`windows_of`, ``BATCH`` windows per forward pass in the model's current mode): each
+    pixel's logits come from the window whose core holds it."""
+    tiles = _checked_windows(model, x, window, overlap)
+    height, width = x.shape[-2:]
+    logits = None
+    for start in range(0, len(tiles), BATCH):
+        chunk = tiles[start:start + BATCH]
+        out = model(torch.stack([x[0, :, t.top:t.top + t.height, t.left:t.left + t.width] for t in chunk]))
+        if logits is None:
+            logits = out.new_zeros(1, out.shape[1], height, width)
+        for t, window_logits in zip(chunk, out, strict=True):
+            (r0, r1), (c0, c1) = t.core_rows, t.core_cols
+            logits[0, :, r0:r1, c0:c1] = window_logits[:, r0 - t.top:r1 - t.top, c0 - t.left:c1 - t.left]
+    return logits
+
+
+def _checked_windows(model: Any, x: torch.Tensor, window: int, overlap: int) -> list[Window]:
+    """The windows over one image ``1×C×H×W``, after checking the image and the tiling."""
+    tiling = Tiling(window, overlap)  # checked
+    check_image_batch("x", x, model.config.in_channels, model.min_size, finite=False)
+    if x.shape[0] != 1:
+        raise ValueError(f"x: expected one image 1×C×H×W, got a batch of {x.shape[0]}")
+    tiling.check(model, *x.shape[-2:])
+    return windows_of(*x.shape[-2:], window, overlap)
+
+
+@torch.no_grad()
 def predict_tiled_instances(model: Any, x: torch.Tensor, window: int, overlap: int
                             ) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]:
     """Class map and instance ids ``H×W`` and the objects of one image ``1×C×H×W`` (checked, on the
     model's device), predicted window by window (:func:`windows_of`) and stitched. An object's ``score``
     is the best of its pieces', ``pixels`` its stitched area, ``windows`` how many windows saw it. Warns
     when some window found as many objects as the experts can own."""
-    tiling = Tiling(window, overlap)  # checked
-    check_image_batch("x", x, model.config.in_channels, model.min_size, finite=False)
-    if x.shape[0] != 1:
-        raise ValueError(f"x: expected one image 1×C×H×W, got a batch of {x.shape[0]}")
-    tiling.check(model, *x.shape[-2:])
+    tiles = _checked_windows(model, x, window, overlap)
     height, width = x.shape[-2:]
-    tiles = windows_of(height, width, window, overlap)
     found = []
     for start in range(0, len(tiles), BATCH):
         batch = [x[0, :, t.top:t.top + t.height, t.left:t.left + t.width] for t in tiles[start:start + BATCH]]

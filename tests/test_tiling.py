@@ -1,5 +1,5 @@
-"""Objects in large images: windows that cover the image, stitching across their borders, the count
-warning, and bad window settings named by flag."""
+"""Large images: windows that cover the image, class maps and objects stitched across their borders, the
+count warning, and bad window settings named by flag."""
 
 from types import SimpleNamespace
 
@@ -10,10 +10,10 @@ from PIL import Image
 from test_cli import cli
 
 from latentseg.data.shapes import synthetic_shapes
-from latentseg.inference import predict_image_instances
+from latentseg.inference import predict_image, predict_image_instances
 from latentseg.models.experts import Instances
 from latentseg.pretrained import load_pretrained, pretrained_path
-from latentseg.tiling import Tiling, predict_tiled_instances, starts_and_cores
+from latentseg.tiling import Tiling, predict_tiled_instances, predict_tiled_logits, starts_and_cores
 from latentseg.training.panoptic import connected_instances
 
 
@@ -125,7 +125,8 @@ def test_a_window_far_from_the_training_size_is_warned_about(tmp_path):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--window", "48"], "--window: windows are for objects; add --instances"),
+    (["--overlap", "8"], "--overlap: without --instances, class maps are predicted by windows only when you give"),
+    (["--window", "100"], "--window: 100 is larger than"),
     (["--instances", "--window", "48", "--overlap", "48"], "--overlap: expected at most half the window (24), got 48"),
     (["--instances", "--window", "2"], "--window: expected at least the model's smallest input side"),
     (["--instances", "--window", "100"], "--window: 100 is larger than"),
@@ -147,3 +148,37 @@ def test_predict_cuts_a_large_image_into_training_size_windows(tmp_path):
     ids = np.asarray(Image.open(tmp_path / "o" / "big_instances.png"))
     alone = sum(len(o) for o in load_pretrained("experts-crowded")[0].predict_instances(scenes).objects)
     assert len(np.unique(ids)) - 1 >= alone - 2, "by windows of 64: about the objects of the four scenes"
+
+
+class WhereAmI(torch.nn.Module):
+    """A per-pixel model whose logits also say where its input started: channel 0 is the pixel's own
+    brightness, channel 1 the window's mean brightness (the same for every pixel of one input)."""
+
+    min_size = 4
+    config = SimpleNamespace(in_channels=3)
+
+    def forward(self, x):
+        own = x[:, :1]
+        return torch.cat([own, own.mean((2, 3), keepdim=True).expand_as(own)], 1)
+
+
+def test_class_logits_by_windows_take_each_pixel_from_its_windows_core():
+    x = torch.rand(1, 3, 70, 100)
+    logits = predict_tiled_logits(WhereAmI(), x, 40, 10)
+    torch.testing.assert_close(logits[:, :1], x[:, :1], msg="a per-pixel answer is the same by windows")
+    rows, cols = starts_and_cores(70, 40, 10), starts_and_cores(100, 40, 10)
+    for top, (r0, r1) in rows:
+        for left, (c0, c1) in cols:
+            window_mean = x[0, 0, top:top + 40, left:left + 40].mean()
+            assert torch.allclose(logits[0, 1, r0:r1, c0:c1], window_mean), "the core's window answers there"
+
+
+def test_class_maps_by_windows_laid_on_scene_borders_are_the_scenes_own():
+    model, _ = load_pretrained("improved-varied")
+    scenes = synthetic_shapes(4, size=64, seed=3, split="test").images
+    mosaic = scenes.view(2, 2, 3, 64, 64).permute(2, 0, 3, 1, 4).reshape(3, 128, 128)
+    alone = model.predict(scenes).view(2, 2, 64, 64).permute(0, 2, 1, 3).reshape(128, 128)
+    tiled = predict_image(model, mosaic, tiling=Tiling(64, 0))
+    assert (tiled == alone).float().mean() > 0.999
+    assert torch.equal(predict_image(model, scenes[0], tiling=Tiling(64)), model.predict(scenes[:1])[0]), \
+        "an image of one window is predicted whole"
