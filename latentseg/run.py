@@ -9,8 +9,11 @@ Under ``torchrun`` every process calls :func:`train_run`; only rank 0 tests, pri
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from .device import pick_device, seed_everything
 from .files import check_run_folder, run_folder, write_text_atomic
 from .models import MODELS, build_model
 from .models.base import Segmenter, count_parameters
+from .models.experts import ExpertsConfig
 from .training import (
     History,
     Recipe,
@@ -138,7 +142,7 @@ def train_run(out: str | os.PathLike | None = Path("runs") / "latest", config: R
     device = pick_device(device)
     seed_everything(seed)  # the same initial weights in every process
     splits = load_splits(config.source, size, seed, config.train_size, config.val_size, config.test_size, config.data_root)
-    net = _build(config, splits)
+    net = _build(config, splits, say)
     processes = f", {world} processes × batch {recipe.batch_size}" if world > 1 else ""
     say(f"training the {config.model} model ({count_parameters(net):,} parameters) on {splits.description}, "
         f"{epochs} epochs, device {device}{processes}")
@@ -168,15 +172,41 @@ def train_run(out: str | os.PathLike | None = Path("runs") / "latest", config: R
     return TrainingRun(net.cpu().eval(), history, metrics, splits, None if out is None else Path(out), seconds)
 
 
-def _build(config: RunConfig, splits: DataSplits) -> Segmenter:
-    """The zoo model for the data's classes; one whose experts own objects only on data with instance ids."""
-    net = build_model(config.model, num_classes=len(splits.class_names), **(config.model_config or {}))
-    if net.owns_objects:  # it is tested on objects too: every split must carry them, known before training
+def _build(config: RunConfig, splits: DataSplits, say: Callable[[str], None]) -> Segmenter:
+    """The zoo model for the data's classes; one whose experts own objects only on data with instance ids,
+    with experts enough for the densest training image unless the config names ``num_latents``."""
+    overrides = dict(config.model_config or {})
+    if MODELS[config.model].owns_objects:  # it is tested on objects too: every split must carry them
         lacking = [name for name in ("train", "val", "test") if not getattr(getattr(splits, name), "has_instances", False)]
         if lacking:
             raise ValueError(f"data: the {config.model} model learns and is tested on objects, but the {', '.join(lacking)} "
                              f"split(s) of {config.data} carry no instance ids (a folder needs instances/ in each split)")
-    return net
+        overrides["num_latents"] = _experts_for(splits.train, overrides.get("num_latents"), say)
+    return build_model(config.model, num_classes=len(splits.class_names), **overrides)
+
+
+def experts_for(most_objects: int, default: int = ExpertsConfig.num_latents) -> int:
+    """Experts for images of up to ``most_objects`` objects: one each and one for the background, half
+    again as many to spare (a forward pass misses objects when every expert is taken), rounded up to a
+    multiple of 8; never fewer than ``default``."""
+    return max(default, 8 * math.ceil(1.5 * (most_objects + 1) / 8))
+
+
+def _experts_for(train: Dataset, given: int | None, say: Callable[[str], None]) -> int:
+    """``given``, with a warning if the densest training image holds more objects than it can own;
+    otherwise :func:`experts_for` the densest training image, said in one line."""
+    with torch.random.fork_rng(devices=[]):  # counting reads augmented items: the model's initial weights stay
+        most = train.most_objects()
+    if given is not None:
+        if most + 1 > given:
+            warnings.warn(f"num_latents: {given} experts, each owning at most one object (one usually takes the "
+                          f"background), and a training image holds {most} objects: give {experts_for(most)} or more",
+                          UserWarning, stacklevel=4)
+        return given
+    chosen = experts_for(most)
+    say(f"experts: {chosen}, for up to {most} objects in one training image (one expert each, one for the background, "
+        "half again to spare)")
+    return chosen
 
 
 def test_scores(model: Segmenter, data: Dataset, class_names: tuple[str, ...] | list[str], *, objects: bool,

@@ -83,12 +83,18 @@ def test_transforms_move_instances_with_the_mask():
     check_instances("instances", planes[1], planes[0])
 
 
-def test_a_folder_with_instances_reads_them_and_names_broken_files(tmp_path):
-    root = write_shapes_folder(tmp_path / "data", num_images=10, size=32)
+def _folder_with_instances(root, num_images=10):
+    """write_shapes_folder's layout with instances/ beside masks/."""
+    root = write_shapes_folder(root, num_images=num_images, size=32)
     (root / "instances").mkdir()
-    shapes = synthetic_shapes(10, size=32, seed=0, split="train")
-    for k in range(10):
+    shapes = synthetic_shapes(num_images, size=32, seed=0, split="train")
+    for k in range(num_images):
         Image.fromarray(shapes.instances[k].numpy().astype(np.uint16)).save(root / "instances" / f"img_{k:03d}.png")
+    return root
+
+
+def test_a_folder_with_instances_reads_them_and_names_broken_files(tmp_path):
+    root = _folder_with_instances(tmp_path / "data")
     train = folder_dataset(root, "train")
     image, mask, ids = train.with_instances()[0]
     assert train.has_instances and ids.dtype == torch.int64 and torch.equal(ids > 0, mask > 0)
@@ -113,3 +119,36 @@ def test_downsampled_ids_stay_ids():
     ids = torch.tensor([[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 0, 0], [3, 3, 0, 0]])
     small = F.interpolate(ids[None, None].float(), size=(2, 2), mode="nearest-exact")[0, 0].long()
     assert small.tolist() == [[1, 2], [3, 0]]
+
+
+def test_the_most_objects_of_one_image_is_counted_for_every_kind_of_data(tmp_path):
+    from latentseg.data.dataset import SegmentationDataset
+    from latentseg.data.nuclei import AugmentedSlices
+
+    data = synthetic_shapes(40, size=32, seed=1, split="train", crowded=True)
+    counts = [len(ids.unique()) - 1 for ids in data.instances]
+    assert data.most_objects() == max(counts) > 1
+    assert SegmentationDataset.most_objects(data) == max(counts), "the protocol's item-by-item count agrees"
+    assert AugmentedSlices(data, train_transform(16)).most_objects() == max(counts), "counted before cropping"
+    files = folder_dataset(_folder_with_instances(tmp_path / "shapes"), "train")
+    assert files.most_objects() == max(len(ids.unique()) - 1 for _, _, ids in files.with_instances()) > 0
+    with pytest.raises(ValueError, match="carries none"):
+        SegmentationData(data.images, data.masks, data.class_names).most_objects()
+
+
+def test_experts_are_chosen_from_the_densest_training_image(tmp_path):
+    from latentseg.run import _experts_for, experts_for
+
+    assert [experts_for(n) for n in (0, 7, 9, 10, 20, 40)] == [16, 16, 16, 24, 32, 64]
+    data = synthetic_shapes(8, size=32, seed=0, split="train", crowded=True)
+    cropped = folder_dataset(_folder_with_instances(tmp_path / "shapes"), "train", transform=train_transform(16))
+    lines = []
+    torch.manual_seed(0)
+    expected = torch.rand(1)
+    torch.manual_seed(0)
+    assert _experts_for(cropped, None, lines.append) == 16
+    assert torch.equal(torch.rand(1), expected), "counting leaves the random state (the initial weights) as it was"
+    assert _experts_for(data, None, lines.append) == experts_for(data.most_objects())
+    assert f"for up to {data.most_objects()} objects in one training image" in lines[-1]
+    with pytest.warns(UserWarning, match=r"num_latents: 2 experts, each owning at most one object .* give 16 or more"):
+        assert _experts_for(data, 2, lines.append) == 2

@@ -45,6 +45,11 @@ class SegmentationDataset(Dataset):
     def _where_instances_go(self) -> str:
         return ""
 
+    def most_objects(self) -> int:
+        """The most objects (distinct instance ids > 0) any one item holds: how many a model whose
+        experts own one object each must be able to tell apart in one image."""
+        return max((int(instances.unique().gt(0).sum()) for _, _, instances in self.with_instances()), default=0)
+
     def subset(self, limit: int | None) -> SegmentationDataset:
         """At most ``limit`` items, spread evenly over the set, so every part of it is represented."""
         if limit is None or limit >= len(self):
@@ -106,6 +111,15 @@ class SegmentationData(SegmentationDataset):
         selected = SegmentationData(self.images[keep], self.masks[keep], self.class_names, instances)
         selected.yields_instances = self.yields_instances
         return selected
+
+    def most_objects(self) -> int:
+        if self.instances is None:
+            self.with_instances()  # the error
+        if not len(self):
+            return 0
+        ids = self.instances.flatten(1).long()
+        pairs = (torch.arange(len(self))[:, None] * (MAX_INSTANCE_ID + 1) + ids)[ids > 0].unique()  # (item, id) once
+        return int(torch.bincount(pairs // (MAX_INSTANCE_ID + 1), minlength=len(self)).max()) if len(pairs) else 0
 
     def class_frequencies(self) -> torch.Tensor:
         """Share of pixels per class, ``K`` floats summing to 1."""

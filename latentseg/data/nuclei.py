@@ -158,6 +158,10 @@ class AugmentedSlices(SegmentationDataset):
     def __len__(self) -> int:
         return len(self.data)
 
+    def most_objects(self) -> int:
+        """The most objects of one slice before augmentation (a crop holds no more)."""
+        return self.data.most_objects()
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         image, *labels = self.data[index]
         image, planes = self.transform(image, torch.stack(labels) if len(labels) > 1 else labels[0])
