@@ -143,9 +143,10 @@ def summarise(runs: list[dict]) -> str:
         for record in run["records"]:
             if current[run["notebook"]] is not None and record["test"] not in current[run["notebook"]]:
                 continue
-            key = (run["notebook"], record["cell"], record["index"], record["test"])
+            key = (run["notebook"], record["test"], record["message"])  # not the cell: cells move between runs
             claim = claims.setdefault(key, {"message": record["message"], "test": record["test"], "holds": 0,
                                             "runs": set(), "failed": [], "values": {}})
+            claim["order"] = (record["cell"], record["index"])  # where the latest run found it
             tag = f"{run['seed']}/{run['threads']}"
             if tag not in claim["runs"]:
                 claim["runs"].add(tag)
@@ -173,7 +174,7 @@ def summarise(runs: list[dict]) -> str:
     lines += ["", "Seconds are wall-clock on the machine that ran the table, and include any other load at the time.", "",
               "| notebook | claim | assert | held | failed in (seed/threads) | quantity: min · median · max |",
               "|---|---|---|---|---|---|"]
-    for (notebook, *_), claim in sorted(claims.items()):
+    for (notebook, *_), claim in sorted(claims.items(), key=lambda item: (item[0][0], item[1]["order"])):
         failed = sorted(set(claim["failed"]))
         held = len(claim["runs"]) - len(failed)
         quantities = "<br>".join(f"`{name}`: {min(v):.3g} · {statistics.median(v):.3g} · {max(v):.3g}"
