@@ -87,8 +87,9 @@ def instrument(notebook: dict, log: Path) -> dict:
     return notebook
 
 
-def run_one(path: Path, seed: int, threads: int, data: Path, timeout: int) -> dict:
-    """Execute ``path`` under one seed and thread count; the records of its asserts and the seconds."""
+def run_one(path: Path, seed: int, threads: int, data: Path, timeout: int, executed: Path | None = None) -> dict:
+    """Execute ``path`` under one seed and thread count; the records of its asserts and the seconds. With
+    ``executed``, the notebook as written, with this run's outputs, goes there (to read as a learner)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -111,6 +112,13 @@ def run_one(path: Path, seed: int, threads: int, data: Path, timeout: int) -> di
         os.environ.clear()
         os.environ.update(saved)
     records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    if executed is not None:
+        original = nbformat.read(path, as_version=4)
+        for cell, ran in zip(original.cells, notebook.cells[1:], strict=True):  # [0] is the recorder
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = ran.get("outputs", []), ran.get("execution_count")
+        executed.mkdir(parents=True, exist_ok=True)
+        nbformat.write(original, executed / f"{path.stem}-seed{seed}-threads{threads}.ipynb")
     printed = {number - 1: "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
                for number, cell in enumerate(notebook.cells) if cell.cell_type == "code"}
     return {"notebook": path.stem, "seed": seed, "threads": threads, "seconds": round(time.perf_counter() - start, 1),
@@ -223,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="writes OUT.json (every record), OUT.md (the table) and OUT-printed.json (what each code "
                              "cell printed, to read prose against every run); runs already in OUT.json are kept")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    parser.add_argument("--executed", type=Path, default=None,
+                        help="also write each executed notebook (as written, with the run's outputs) into this folder")
     args = parser.parse_args(argv)
     try:
         seeds = parse_seeds(args.seeds)
@@ -247,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(prefix="latentseg-claims-") as data:  # one run's cache: 02–04 share a model
                 write_pets_layout(data, num_trainval=40, num_test=10)
                 for path in notebooks:
-                    run = run_one(path.resolve(), seed, threads, Path(data), args.timeout)
+                    run = run_one(path.resolve(), seed, threads, Path(data), args.timeout, args.executed)
                     runs = [r for r in runs if (r["notebook"], r["seed"], r["threads"]) != (path.stem, seed, threads)]
                     runs.append(run)
                     report(run)
