@@ -11,6 +11,7 @@ the image's area.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,9 +100,8 @@ def predict_tiled_logits(model: Any, x: torch.Tensor, window: int, overlap: int)
     tiles = _checked_windows(model, x, window, overlap)
     height, width = x.shape[-2:]
     logits = None
-    for start in range(0, len(tiles), BATCH):
-        chunk = tiles[start:start + BATCH]
-        out = model(torch.stack([x[0, :, t.top:t.top + t.height, t.left:t.left + t.width] for t in chunk]))
+    for chunk, crops in _window_batches(x, tiles):
+        out = model(crops)
         if logits is None:
             logits = out.new_zeros(1, out.shape[1], height, width)
         for t, window_logits in zip(chunk, out, strict=True):
@@ -120,6 +120,13 @@ def _checked_windows(model: Any, x: torch.Tensor, window: int, overlap: int) -> 
     return windows_of(*x.shape[-2:], window, overlap)
 
 
+def _window_batches(x: torch.Tensor, tiles: list[Window]) -> Iterator[tuple[list[Window], torch.Tensor]]:
+    """``BATCH`` windows at a time, with their crops of the image ``1×C×H×W`` stacked ``b×C×h×w``."""
+    for start in range(0, len(tiles), BATCH):
+        chunk = tiles[start:start + BATCH]
+        yield chunk, torch.stack([x[0, :, t.top:t.top + t.height, t.left:t.left + t.width] for t in chunk])
+
+
 @torch.no_grad()
 def predict_tiled_instances(model: Any, x: torch.Tensor, window: int, overlap: int
                             ) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]:
@@ -130,10 +137,9 @@ def predict_tiled_instances(model: Any, x: torch.Tensor, window: int, overlap: i
     tiles = _checked_windows(model, x, window, overlap)
     height, width = x.shape[-2:]
     found = []
-    for start in range(0, len(tiles), BATCH):
-        batch = [x[0, :, t.top:t.top + t.height, t.left:t.left + t.width] for t in tiles[start:start + BATCH]]
-        result = model.predict_instances(torch.stack(batch))
-        found += [(result.classes[i], result.instances[i], result.objects[i]) for i in range(len(batch))]
+    for chunk, crops in _window_batches(x, tiles):
+        result = model.predict_instances(crops)
+        found += [(result.classes[i], result.instances[i], result.objects[i]) for i in range(len(chunk))]
     _warn_if_full(model, [objects for _, _, objects in found])
     parent = {(k, o["id"]): (k, o["id"]) for k, (_, _, objects) in enumerate(found) for o in objects}
     for k, n in _neighbours(tiles):

@@ -226,10 +226,9 @@ class BenchConfig:
         check_optional_positive_int("steps", self.steps)
         for name in ("image_size", "train_size", "val_size", "test_size", "shifted_size", "val_every", "repeats"):
             check_positive_int(name, getattr(self, name))
-        for name in ("seed", *([] if self.seeds is None else ["seeds"])):
-            values = [self.seed] if name == "seed" else self.seeds
-            if isinstance(values, str) or not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 0
-                                                            for v in values):
+        for name, values in (("seed", [self.seed]), ("seeds", self.seeds)):
+            if values is not None and (isinstance(values, str) or not values or any(
+                    isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in values)):
                 raise TypeError(f"{name}: expected ints ≥ 0, got {values!r}")
         for name in ("sizes", "attention_sizes"):
             for size in getattr(self, name):
