@@ -38,6 +38,9 @@ def test_expert_colours_are_never_class_colours_and_never_the_switched_off_grey(
     assert distance.min() > 0.12, "an expert colour is never mistaken for a class colour"
     grey = np.linalg.norm(experts - 0.8, axis=-1)
     assert grey.min() > 0.2, "no expert looks switched off"
+    sixteen = expert_colours(16)[:, :3]
+    apart = np.linalg.norm(sixteen[:, None] - sixteen[None], axis=-1) + 9 * np.eye(16)
+    assert apart.min() > 0.15, "sixteen experts: no two colours look alike"
 
 
 def test_attention_maps_share_one_colour_scale_and_say_so():

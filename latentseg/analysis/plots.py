@@ -34,12 +34,13 @@ def class_colours(num_classes: int) -> np.ndarray:
 
 
 def expert_colours(num_experts: int) -> np.ndarray:
-    """``num_experts×4`` RGBA floats, one per expert: pastel tones (saturation 0.35 or 0.55, hues spread
-    by the golden ratio), kept apart from the saturated :func:`class_colours`, so that an expert map is
-    never read as a class map, and from the grey that means "switched off"."""
+    """``num_experts×4`` RGBA floats, one per expert: pastel tones, hues evenly spaced around the wheel,
+    alternate experts light and dark (so neighbouring hues never look alike); kept apart from the
+    saturated :func:`class_colours`, so that an expert map is never read as a class map, and from the
+    grey that means "switched off"."""
     k = np.arange(num_experts)
     light = k % 2 == 0
-    hsv = np.stack([(k * 0.618034 + 0.175) % 1, np.where(light, 0.35, 0.55), np.where(light, 1.0, 0.8)], axis=1)
+    hsv = np.stack([(k / num_experts + 0.125) % 1, np.where(light, 0.4, 0.6), np.where(light, 1.0, 0.75)], axis=1)
     return np.concatenate([hsv_to_rgb(hsv), np.ones((num_experts, 1))], axis=1)
 
 
