@@ -128,7 +128,9 @@ def split_slices(depth: int) -> dict[str, list[int]]:
     return {"train": [z for z in range(depth) if z not in near], **splits}
 
 
-def _slices(volume: NucleiVolume, zs: list[int], size: int | None) -> SegmentationData:
+def volume_slices(volume: NucleiVolume, zs: list[int], size: int | None) -> SegmentationData:
+    """Slices ``zs`` of ``volume`` as ``N×3×S×S`` images, ``N×S×S`` masks and instance ids, ``S = size``
+    (``None``: the volume's own size)."""
     images, instances = volume.images[zs][:, None], volume.instances[zs]
     if size is not None and tuple(images.shape[-2:]) != (size, size):
         images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
@@ -175,7 +177,7 @@ def nuclei_split(split: str, image_size: int | None, root: str | os.PathLike | N
     if split not in ("train", "val", "test"):
         raise ValueError(f"split: expected 'train', 'val' or 'test', got {split!r}")
     volume = volume or read_nuclei(root)
-    return _slices(volume, split_slices(volume.images.shape[0])[split], image_size)
+    return volume_slices(volume, split_slices(volume.images.shape[0])[split], image_size)
 
 
 def _nucleus_iou(brightness: torch.Tensor, masks: torch.Tensor, threshold: float) -> float:
