@@ -112,11 +112,11 @@ def plot_history(history, title: str = "") -> Figure:
     fig, (ax_loss, ax_iou) = plt.subplots(1, 2, figsize=(9, 3.2))
     epochs = history["epoch"]
     x, xlabel = (epochs, "epoch") if len(set(epochs)) == len(epochs) else (history["step"], "training step")
-    ax_loss.plot(x, history["train_loss"], "o-", label="train")
+    ax_loss.plot(x, history["train_loss"], "o-", label="train: the recipe's loss")
     if "val_loss" in history.last:
-        ax_loss.plot(x, history["val_loss"], "o-", label="validation")
+        ax_loss.plot(x, history["val_loss"], "o-", label="validation: plain cross-entropy")
         ax_iou.plot(x, history["val_miou"], "o-", color="C2")
-    ax_loss.set(xlabel=xlabel, ylabel="loss (the recipe's: weighted CE + Dice, or CE)", title="loss")
+    ax_loss.set(xlabel=xlabel, ylabel="loss", title="loss")
     ax_iou.set(xlabel=xlabel, ylabel="mIoU", title="validation mIoU", ylim=(0, 1))
     ax_loss.legend()
     if title:
