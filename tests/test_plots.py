@@ -94,7 +94,7 @@ def test_plot_history_draws_the_recorded_values():
                        {"epoch": 2, "train_loss": 0.5, "val_loss": 0.6, "val_miou": 0.6}])
     fig = plot_history(history)
     loss, miou = fig.axes
-    assert [line.get_label() for line in loss.lines] == ["train", "validation"]
+    assert [line.get_label() for line in loss.lines] == ["train: the recipe's loss", "validation: plain cross-entropy"]
     assert list(loss.lines[0].get_ydata()) == [0.9, 0.5] and list(loss.lines[1].get_ydata()) == [0.8, 0.6]
     assert list(miou.lines[0].get_xdata()) == [1, 2] and list(miou.lines[0].get_ydata()) == [0.3, 0.6]
     plt.close(fig)
