@@ -236,12 +236,13 @@ def _add_predict_parser(sub: argparse._SubParsersAction) -> None:
                         "id, class, score and pixels); for the experts model, whose experts own objects")
     p.add_argument("--window", type=POSITIVE_INT, default=None,
                    help="an image larger than this (as read, see --max-size) is predicted in overlapping windows of "
-                        "this side, each pixel from the window whose centre is nearest; with --instances the objects "
-                        "are stitched, so an image may hold more objects than the model has experts. Default: the "
+                        "this side, each pixel from the window whose centre is nearest; with --instances each object "
+                        "comes whole from the window nearest its centre, so an image may hold more objects than the "
+                        "model has experts. Default: the "
                         "whole image for class maps, the size the model was trained at for --instances")
     p.add_argument("--overlap", type=COUNT, default=None,
-                   help="with --window or --instances: pixels neighbouring windows share (default: a quarter of the "
-                        "window)")
+                   help="with --window or --instances: pixels neighbouring windows share (default and most: half the "
+                        "window; an object is seen whole when the overlap is at least its size)")
     _add_common(p)
 
 

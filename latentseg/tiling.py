@@ -1,11 +1,10 @@
 """Images larger than a model was trained on: predict overlapping windows at the training size, then
-stitch. Class maps (:func:`predict_tiled_logits`) take each pixel's logits from the window whose centre
-is nearest (the window's *core*). Objects (:func:`predict_tiled_instances`) are stitched as well: each
-window's objects are compared with its neighbours' where two windows both see the pixels; pieces that
-cover the same pixels there (same class, IoU ≥ ``MERGE_IOU``) are one object. Each pixel takes its
-answer from the window whose core holds it, so a duplicate seen only near another window's border
-disappears, and every object gets one id. Time and memory grow with the number of windows, linearly in
-the image's area.
+stitch. Each window answers for its *core*, the pixels nearer its centre than any other window's.
+Class maps (:func:`predict_tiled_logits`) take each pixel's logits from the window whose core holds it.
+Objects (:func:`predict_tiled_instances`) are taken whole, each from the window whose core holds its
+centre — the window that sees it with the most room around it, as StarDist stitches its tiles — so an
+object across a window border is neither cut in two nor counted twice, as long as the overlap exceeds
+its size. Time and memory grow with the number of windows, linearly in the image's area.
 """
 
 from __future__ import annotations
@@ -19,8 +18,8 @@ import torch
 
 from .checks import check_bool, check_image_batch, check_positive_int
 
-MERGE_IOU = 0.5  # two pieces are one object when they overlap at least this much where both windows look
 BATCH = 16  # windows per forward pass
+CUT_SHARE = 0.1  # a few objects may just touch a window's edge; this share of them says objects are larger than the overlap
 
 
 @dataclass(frozen=True)
@@ -42,9 +41,9 @@ class Window:
 @dataclass(frozen=True)
 class Tiling:
     """How to predict a large image: windows of ``window`` pixels (the size the model was
-    trained at) that share ``overlap`` pixels with their neighbours (default a quarter of the window, at
-    most half: more only multiplies the windows; with 0 nothing is shared, so an object across a window
-    border stays in pieces, and each window's pixels near its border are used).
+    trained at) that share ``overlap`` pixels with their neighbours (default and most: half the window). An
+    object is seen whole by the window that answers for it when the overlap is at least its size; with 0
+    nothing is shared, so an object across a window border stays in pieces.
     An image no larger than one window is predicted whole, or refused with ``strict`` (a window the
     user chose that does not fit the image is a mistake, not a default). Checked when made."""
 
@@ -55,7 +54,7 @@ class Tiling:
     def __post_init__(self) -> None:
         check_positive_int("window", self.window)
         if self.overlap is None:
-            object.__setattr__(self, "overlap", self.window // 4)
+            object.__setattr__(self, "overlap", self.window // 2)
         if isinstance(self.overlap, bool) or not isinstance(self.overlap, int) or self.overlap < 0:
             raise ValueError(f"overlap: expected an int ≥ 0, got {self.overlap!r}")
         if self.overlap > self.window // 2:
@@ -131,21 +130,55 @@ def _window_batches(x: torch.Tensor, tiles: list[Window]) -> Iterator[tuple[list
 def predict_tiled_instances(model: Any, x: torch.Tensor, window: int, overlap: int
                             ) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]:
     """Class map and instance ids ``H×W`` and the objects of one image ``1×C×H×W`` (checked, on the
-    model's device), predicted window by window (:func:`windows_of`) and stitched. An object's ``score``
-    is the best of its pieces', ``pixels`` its stitched area, ``windows`` how many windows saw it. Warns
-    when some window found as many objects as the experts can own."""
+    model's device), predicted window by window (:func:`windows_of`) and stitched: each window keeps the
+    objects whose centre lies in its core, and they are painted best score first (an object whose pixels
+    are mostly taken already is dropped). An object's ``score`` is its expert's, ``pixels`` its area.
+    Warns when some window found as many objects as the experts can own, and when at least ``CUT_SHARE``
+    of the kept objects reach their window's edge inside the image (larger than the overlap: cut)."""
     tiles = _checked_windows(model, x, window, overlap)
-    height, width = x.shape[-2:]
-    found = []
+    size = tuple(x.shape[-2:])
+    kept, counts = [], []
     for chunk, crops in _window_batches(x, tiles):
         result = model.predict_instances(crops)
-        found += [(result.classes[i], result.instances[i], result.objects[i]) for i in range(len(chunk))]
-    _warn_if_full(model, [objects for _, _, objects in found])
-    parent = {(k, o["id"]): (k, o["id"]) for k, (_, _, objects) in enumerate(found) for o in objects}
-    for k, n in _neighbours(tiles):
-        for a, b in _same_objects(tiles[k], found[k], tiles[n], found[n]):
-            _union(parent, (k, a), (n, b))
-    return _paint(tiles, found, parent, (height, width))
+        counts += [len(objects) for objects in result.objects]
+        for tile, ids, objects in zip(chunk, result.instances, result.objects, strict=True):
+            kept += [(o, tile, ids == o["id"]) for o in objects if _centre_in_core(tile, ids == o["id"])]
+    _warn_if_full(model, counts)
+    _warn_if_cut(kept, size, overlap)
+    return _paint(kept, size)
+
+
+def _centre_in_core(tile: Window, pixels: torch.Tensor) -> bool:
+    """Whether the centre of an object (its ``pixels``, ``h×w`` in the window ``tile``) lies in the window's core."""
+    rows, cols = pixels.nonzero(as_tuple=True)
+    row, col = tile.top + int(rows.float().mean()), tile.left + int(cols.float().mean())
+    return tile.core_rows[0] <= row < tile.core_rows[1] and tile.core_cols[0] <= col < tile.core_cols[1]
+
+
+def _reaches_inner_edge(tile: Window, pixels: torch.Tensor, size: tuple[int, int]) -> bool:
+    """Whether an object (``pixels`` of the window ``tile``) touches a side of the window that lies inside
+    the image ``size``, where the window cannot see all of it."""
+    inside = (tile.top > 0, tile.top + tile.height < size[0], tile.left > 0, tile.left + tile.width < size[1])
+    sides = (pixels[0].any(), pixels[-1].any(), pixels[:, 0].any(), pixels[:, -1].any())
+    return any(bool(i and s) for i, s in zip(inside, sides, strict=True))
+
+
+def _paint(kept: list[tuple[dict[str, Any], Window, torch.Tensor]], size: tuple[int, int]
+           ) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]:
+    """Class map and ids ``H×W`` with the kept objects painted best score first, each on the pixels still
+    free (dropped if fewer than half of its own are); ids ``1, 2, …`` in that order, 0 and class 0 elsewhere."""
+    classes = torch.zeros(size, dtype=torch.long)
+    instances = torch.zeros(size, dtype=torch.long)
+    objects: list[dict[str, Any]] = []
+    for found, tile, pixels in sorted(kept, key=lambda k: -k[0]["score"]):
+        place = (slice(tile.top, tile.top + tile.height), slice(tile.left, tile.left + tile.width))
+        free = pixels & (instances[place] == 0)
+        if free.sum() < 0.5 * pixels.sum():
+            continue
+        objects.append({"id": len(objects) + 1, "class": found["class"], "score": found["score"], "pixels": int(free.sum())})
+        instances[place][free] = len(objects)
+        classes[place][free] = found["class"]
+    return classes, instances, objects
 
 
 def holds_all_it_can(model: Any, found: int) -> bool:
@@ -154,90 +187,20 @@ def holds_all_it_can(model: Any, found: int) -> bool:
     return found >= model.config.num_latents - 1
 
 
-def _warn_if_full(model: Any, objects: list[list[dict]]) -> None:
+def _warn_if_full(model: Any, counts: list[int]) -> None:
+    """A warning naming the windows that found ``counts`` objects as many as the model's experts can own."""
     experts = model.config.num_latents
-    full = sum(holds_all_it_can(model, len(o)) for o in objects)
+    full = sum(holds_all_it_can(model, count) for count in counts)
     if full:
-        warnings.warn(f"image: {full} of {len(objects)} windows found {experts - 1} or more objects, as many as a model "
+        warnings.warn(f"image: {full} of {len(counts)} windows found {experts - 1} or more objects, as many as a model "
                       f"of {experts} experts can own (one usually takes the background): objects there may be missed; "
                       "a smaller window holds fewer", UserWarning, stacklevel=3)
 
 
-def _neighbours(tiles: list[Window]) -> list[tuple[int, int]]:
-    """Pairs of windows next to each other in the grid, diagonals included, that share pixels (windows
-    further apart are joined through them)."""
-    at = {(t.row, t.col): k for k, t in enumerate(tiles)}
-    steps = ((0, 1), (1, -1), (1, 0), (1, 1))
-    pairs = [(k, at[t.row + dr, t.col + dc]) for k, t in enumerate(tiles) for dr, dc in steps
-             if (t.row + dr, t.col + dc) in at]
-    return [(k, n) for k, n in pairs if _shared(tiles[k], tiles[n]) is not None]  # overlap 0: none shared
-
-
-def _shared(a: Window, b: Window) -> tuple[int, int, int, int] | None:
-    """The image rows and columns ``(top, bottom, left, right)`` both windows see, or ``None``."""
-    top, bottom = max(a.top, b.top), min(a.top + a.height, b.top + b.height)
-    left, right = max(a.left, b.left), min(a.left + a.width, b.left + b.width)
-    return (top, bottom, left, right) if top < bottom and left < right else None
-
-
-def _same_objects(a: Window, found_a: tuple, b: Window, found_b: tuple) -> list[tuple[int, int]]:
-    """Pairs of object ids ``(in a, in b)`` of one class whose pixels overlap by IoU ≥ ``MERGE_IOU``
-    where both windows look."""
-    top, bottom, left, right = _shared(a, b)
-    ids_a = found_a[1][top - a.top:bottom - a.top, left - a.left:right - a.left].flatten()
-    ids_b = found_b[1][top - b.top:bottom - b.top, left - b.left:right - b.left].flatten()
-    n_a, n_b = len(found_a[2]) + 1, len(found_b[2]) + 1
-    joint = torch.bincount(ids_a * n_b + ids_b, minlength=n_a * n_b).view(n_a, n_b)
-    area_a, area_b = joint.sum(1), joint.sum(0)
-    class_a = {o["id"]: o["class"] for o in found_a[2]}
-    class_b = {o["id"]: o["class"] for o in found_b[2]}
-    pairs = []
-    for i, j in (joint[1:, 1:] > 0).nonzero().tolist():
-        i, j = i + 1, j + 1
-        iou = joint[i, j] / (area_a[i] + area_b[j] - joint[i, j])
-        if class_a[i] == class_b[j] and iou >= MERGE_IOU:
-            pairs.append((i, j))
-    return pairs
-
-
-def _find(parent: dict, node: tuple[int, int]) -> tuple[int, int]:
-    while parent[node] != node:
-        parent[node] = parent[parent[node]]
-        node = parent[node]
-    return node
-
-
-def _union(parent: dict, a: tuple[int, int], b: tuple[int, int]) -> None:
-    root_a, root_b = _find(parent, a), _find(parent, b)
-    if root_a != root_b:
-        parent[max(root_a, root_b)] = min(root_a, root_b)
-
-
-def _paint(tiles: list[Window], found: list[tuple], parent: dict, size: tuple[int, int]
-           ) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]:
-    """Each window's core painted from its own maps, its objects under their stitched ids (numbered
-    1, 2, … window by window); objects with no pixel in any core are dropped."""
-    classes = torch.zeros(size, dtype=torch.long)
-    instances = torch.zeros(size, dtype=torch.long)
-    ids: dict[tuple[int, int], int] = {}
-    objects: dict[int, dict[str, Any]] = {}
-    for k, (tile, (window_classes, window_ids, window_objects)) in enumerate(zip(tiles, found, strict=True)):
-        (r0, r1), (c0, c1) = tile.core_rows, tile.core_cols
-        core = (slice(r0 - tile.top, r1 - tile.top), slice(c0 - tile.left, c1 - tile.left))
-        classes[r0:r1, c0:c1] = window_classes[core]
-        lookup = torch.zeros(len(window_objects) + 1, dtype=torch.long)
-        for o in window_objects:
-            root = _find(parent, (k, o["id"]))
-            if root not in ids:
-                ids[root] = len(ids) + 1
-            lookup[o["id"]] = ids[root]
-            entry = objects.setdefault(ids[root], {"id": ids[root], "class": o["class"], "score": 0.0, "windows": 0})
-            entry["score"] = max(entry["score"], o["score"])
-            entry["windows"] += 1
-        instances[r0:r1, c0:c1] = lookup[window_ids[core]]
-    counts = torch.bincount(instances.flatten(), minlength=len(ids) + 1)
-    kept = [dict(o, pixels=int(counts[i])) for i, o in sorted(objects.items()) if counts[i] > 0]
-    renumber = torch.zeros(len(ids) + 1, dtype=torch.long)
-    for new, o in enumerate(kept, start=1):
-        renumber[o["id"]], o["id"] = new, new
-    return classes, renumber[instances], kept
+def _warn_if_cut(kept: list[tuple[dict[str, Any], Window, torch.Tensor]], size: tuple[int, int], overlap: int) -> None:
+    """A warning when at least ``CUT_SHARE`` of the kept objects reach their window's edge inside the image."""
+    cut = sum(_reaches_inner_edge(tile, pixels, size) for _, tile, pixels in kept)
+    if cut >= CUT_SHARE * len(kept) > 0:
+        warnings.warn(f"image: {cut} of {len(kept)} objects reach the edge of the window that answers for them: objects "
+                      f"larger than the overlap ({overlap} pixels) may be cut in pieces; give a larger overlap (at most "
+                      "half the window) or read the image smaller", UserWarning, stacklevel=4)

@@ -1,6 +1,7 @@
 """Large images: windows that cover the image, class maps and objects stitched across their borders, the
 count warning, and bad window settings named by flag."""
 
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -60,18 +61,40 @@ def test_windows_cover_the_side_share_the_overlap_and_their_cores_split_it(lengt
     assert all(start <= lo < hi <= start + window for start, (lo, hi) in spans), "a core lies inside its window"
 
 
-@pytest.mark.parametrize("window, overlap", [(64, 16), (48, 24), (40, 6)])
+def separate_squares(height: int, width: int, largest: int, seed: int = 0) -> torch.Tensor:
+    """An image ``1×3×H×W`` of squares of side 3..``largest`` that never touch, one in each cell of a grid."""
+    g = torch.Generator().manual_seed(seed)
+    image, cell = torch.zeros(1, 3, height, width), largest + 2
+    for top in range(0, height - cell + 1, cell):
+        for left in range(0, width - cell + 1, cell):
+            side = int(torch.randint(3, largest + 1, (), generator=g))
+            r, c = (int(torch.randint(1, cell - side, (), generator=g)) for _ in range(2))
+            image[0, 0, top + r:top + r + side, left + c:left + c + side] = 1
+    return image
+
+
+@pytest.mark.parametrize("window, overlap", [(64, 16), (48, 24), (40, 20), (64, 32)])
 def test_stitched_objects_are_the_image_objects_across_every_window_border(window, overlap):
-    image = random_squares(200, 230, 40)
+    image = separate_squares(200, 230, overlap)  # no object larger than the overlap
     truth = connected_instances((image[:, 0] > 0.5).long())[0]
-    classes, ids, objects = predict_tiled_instances(ComponentsOracle(), image, window, overlap)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing reaches a window's inner edge
+        classes, ids, objects = predict_tiled_instances(ComponentsOracle(), image, window, overlap)
     pairs = torch.stack([truth.flatten(), ids.flatten()], 1).unique(dim=0)
     assert len(objects) == len(truth.unique()) - 1 and len(pairs) == len(objects) + 1, "one id per object, no piece left"
-    assert torch.equal(classes, (truth > 0).long()) and max(o["windows"] for o in objects) > 1
+    assert torch.equal(classes, (truth > 0).long())
     assert sorted(o["id"] for o in objects) == list(range(1, len(objects) + 1))
     assert all(o["pixels"] == int((ids == o["id"]).sum()) for o in objects)
     cut = predict_tiled_instances(ComponentsOracle(), image, window, 0)[2]
     assert len(cut) > len(objects), "windows that share no pixels leave an object across their border in pieces"
+
+
+def test_an_object_larger_than_the_overlap_is_warned_about():
+    image = torch.zeros(1, 3, 128, 128)
+    image[0, 0, 20:60, 40:80] = 1  # 40 pixels, across the border of windows of 64 that share 16
+    with pytest.warns(UserWarning, match=r"image: 2 of 2 objects reach the edge .* larger than the overlap \(16 pixels\)"):
+        _, ids, objects = predict_tiled_instances(ComponentsOracle(), image, 64, 16)
+    assert len(objects) == 2, "seen by no window whole, it stays in two pieces"
 
 
 def test_a_window_holding_as_many_objects_as_experts_is_named_in_a_warning():
@@ -97,7 +120,7 @@ def test_windows_aligned_with_scenes_give_each_scene_its_own_answer():
 
 
 def test_predict_image_instances_by_windows_counts_beyond_the_experts():
-    image = random_squares(160, 160, 50, seed=1)[0]
+    image = separate_squares(160, 160, 20, seed=1)[0]  # objects no larger than the default overlap (20)
     oracle = ComponentsOracle(experts=8)
     _, ids, objects = predict_image_instances(oracle, image, tiling=Tiling(window=40))
     truth = connected_instances((image[None, 0] > 0.5).long())[0]
