@@ -142,7 +142,8 @@ def predict_tiled_instances(model: Any, x: torch.Tensor, window: int, overlap: i
         result = model.predict_instances(crops)
         counts += [len(objects) for objects in result.objects]
         for tile, ids, objects in zip(chunk, result.instances, result.objects, strict=True):
-            kept += [(o, tile, ids == o["id"]) for o in objects if _centre_in_core(tile, ids == o["id"])]
+            masks = [(o, tile, ids == o["id"]) for o in objects]
+            kept += [m for m in masks if _centre_in_core(tile, m[2])]
     _warn_if_full(model, counts)
     _warn_if_cut(kept, size, overlap)
     return _paint(kept, size)
