@@ -327,6 +327,8 @@ def test_bench_for_a_fixed_number_of_steps(tmp_path):
     data = json.loads((tmp_path / "crowded" / "bench.json").read_text())
     assert data["data"] == "crowded" and "crowded synthetic" in crowded.stdout and "every semantic pipeline" in crowded.stdout
     assert data["baselines"]["oracle_pq"] < 0.7, "touching same-class shapes: components of perfect classes fall short"
+    run = data["training"]["experts"]["runs"][0]
+    assert {"scenes_pq", "mosaic8_pq", "canvas8_pq"} <= set(run) and "canvas 256" in crowded.stdout, "large images by windows"
 
 
 def test_experts_train_evaluate_and_predict_instances(tmp_path):

@@ -26,6 +26,7 @@ from ..training.evaluation import evaluate, evaluate_instances
 from ..training.loop import TrainOptions, fit
 from ..training.recipe import RECIPE, Recipe, recipe_for
 from .baselines import nuclei_baselines, shape_baselines
+from .sizes import LARGE_KEYS, large_image_report
 from .throughput import attention_comparison, inference_rates, throughput
 
 TARGET_MIOU = 0.90
@@ -41,7 +42,7 @@ def summarise_runs(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Mean and sample standard deviation (0 for one run) over runs of ``test_miou``, the robustness
     figures, ``steps`` and, for latent models, the specialisation figures."""
     keys = ("test_miou", "nucleus_iou", "shifted_miou", "greyscale_miou", "texture_miou", "hue_agreement", "pq", "sq", "rq",
-            "shifted_pq", "steps")
+            "shifted_pq", "steps", *LARGE_KEYS)
     values: dict[str, list[float]] = {k: [r[k] for r in runs] for k in keys if k in runs[0]}
     if "specialisation" in runs[0]:
         values.update({k: [r["specialisation"][k] for r in runs] for k in SPECIALISATION_KEYS})
@@ -158,6 +159,8 @@ def race_one(name: str, seed: int, config: BenchConfig, device: str | None = Non
     else:
         shifted, texture = _shifted_sets(sizes["shifted"], image_size, seed, data == "crowded")
         run |= robustness_report(model, test, shifted, device, texture) | panoptic_report(model, shifted, "shifted_", device)
+    if data == "crowded":  # counted in images larger than the training size, by windows
+        run |= large_image_report(model, seed, image_size, device)
     if model.has_experts:  # do its latents act as experts?
         report = specialisation_report(model.cpu(), test.images[:200], test.masks[:200])
         run["specialisation"] = {k: report[k] for k in SPECIALISATION_KEYS}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .sizes import GRIDS, SCENES
+
 
 def throughput_table(result: dict[str, Any]) -> list[str]:
     """Parameters, images/s, the inference ratio to the article's model and activation memory per model and size."""
@@ -114,6 +116,26 @@ def race_table(result: dict[str, Any]) -> list[str]:
             lines.append(_run_line(name if len(t["runs"]) == 1 else f"{name} seed {run['seed']}", run))
         if len(t["runs"]) > 1:
             lines.append(_summary_line(name, t["summary"]))
+    return lines + large_image_table(result)
+
+
+def large_image_table(result: dict[str, Any]) -> list[str]:
+    """PQ per model and seed on crowded test scenes one by one, then as mosaics and as canvases of one
+    background read by windows (:func:`~latentseg.bench.sizes.large_image_report`); empty for other data."""
+    size = result["image_size"]
+    rows = [(name, run) for name, t in result["training"].items() for run in t["runs"] if "scenes_pq" in run]
+    if not rows:
+        return []
+    grids = [g for g in GRIDS if f"mosaic{g}_pq" in rows[0][1]]
+    lines = ["", f"objects in large images, read by windows of {size} (overlap {size // 2}): PQ on {SCENES} crowded test "
+             "scenes one by one, then as mosaics (each scene its own background) and as canvases of one background "
+             "(×: mosaic PQ / scenes PQ)",
+             f"{'model (seed)':<17}{'scenes':>8}" + "".join(f"{f'mosaic {g * size}':>12}{'×':>6}{f'canvas {g * size}':>12}"
+                                                           for g in grids)]
+    for name, run in rows:
+        cells = "".join(f"{run[f'mosaic{g}_pq']:>12.4f}{run[f'mosaic{g}_pq'] / max(run['scenes_pq'], 1e-9):>6.2f}"
+                        f"{run[f'canvas{g}_pq']:>12.4f}" for g in grids)
+        lines.append(f"{name + ' seed ' + str(run['seed']):<17}{run['scenes_pq']:>8.4f}{cells}")
     return lines
 
 

@@ -129,11 +129,14 @@ def _contrasting(colours: torch.Tensor, under: torch.Tensor, g: torch.Generator,
     return torch.where(close[..., None], pushed, colours)
 
 
-def paint_varied(top: torch.Tensor, num_shapes: int, g: torch.Generator, bold: bool = True) -> torch.Tensor:
+def paint_varied(top: torch.Tensor, num_shapes: int, g: torch.Generator, bold: bool = True, *,
+                 background: torch.Tensor | None = None, grain: bool = True) -> torch.Tensor:
     """The ``varied`` look (``faint`` unless ``bold``): background and shapes drawn apart (see the
-    module's docstring)."""
+    module's docstring). ``background`` ``n×3×H×W`` paints the shapes over a given background instead
+    of drawing one; ``grain=False`` leaves out the pixel noise and specks (:func:`add_grain`)."""
     n, size = top.shape[0], top.shape[-1]
-    background = _fills(_any_colour((n,), g), size, g, bold)
+    if background is None:
+        background = _fills(_any_colour((n,), g), size, g, bold)
     colours = _any_colour((n, num_shapes), g)
     shape_pixels = torch.stack([top == s + 1 for s in range(num_shapes)], 1).float()  # n×S×H×W
     seen = shape_pixels.sum((2, 3)).clamp_min(1)
@@ -151,8 +154,15 @@ def paint_varied(top: torch.Tensor, num_shapes: int, g: torch.Generator, bold: b
         if outlined[:, s].any():
             rim = _rims(region, width[:, s]) & outlined[:, s, None, None]
             image = torch.where(rim[:, None], outlines[:, s, :, None, None], image)
+    return add_grain(image, g) if grain else image
+
+
+def add_grain(image: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """The varied look's last touch on images ``n×3×H×W``: pixel noise everywhere and, in a quarter of
+    the images, black and white specks; clamped to ``[0, 1]``."""
+    n, size = image.shape[0], image.shape[-1]
     image = image + 0.02 * torch.randn(image.shape, generator=g)
-    speckled = torch.rand(n, 1, 1, 1, generator=g) < 0.25  # a quarter of the images get black and white specks
+    speckled = torch.rand(n, 1, 1, 1, generator=g) < 0.25
     specks = torch.rand(n, 1, size, size, generator=g) < 0.03 * torch.rand(n, 1, 1, 1, generator=g)
     salt = (torch.rand(n, 1, size, size, generator=g) < 0.5).float()
     return torch.where(speckled & specks, salt, image).clamp(0, 1)

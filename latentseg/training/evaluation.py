@@ -12,6 +12,7 @@ from ..checks import check_finite, check_positive_int
 from ..data.dataset import SegmentationData
 from ..device import eval_mode, pick_device
 from ..labels import IGNORE_INDEX
+from ..tiling import Tiling, predict_tiled_instances, predict_tiled_logits
 from .metrics import ConfusionMatrix, Metrics
 from .panoptic import PanopticMetrics, PanopticQuality, connected_instances
 
@@ -58,12 +59,15 @@ def evaluate(model: nn.Module, data: Dataset, batch_size: int = 64, device: str 
 
 @torch.no_grad()
 def evaluate_instances(model: nn.Module, data: Dataset, batch_size: int = 64,
-                       device: str | torch.device | None = None) -> PanopticMetrics:
+                       device: str | torch.device | None = None, tiling: Tiling | None = None) -> PanopticMetrics:
     """Panoptic quality of ``model`` on ``data`` that carry instance ids (items ``(image, mask,
     instances)``, e.g. ``SegmentationData.with_instances()``): a model whose experts own objects
     (``predict_instances``) is scored on its own instance map, any other on the connected components
-    of its class map (:func:`~latentseg.training.panoptic.connected_instances`)."""
+    of its class map (:func:`~latentseg.training.panoptic.connected_instances`). With ``tiling``, images
+    larger than its window are read window by window and stitched (:mod:`latentseg.tiling`)."""
     check_positive_int("batch_size", batch_size)
+    if tiling is not None and not isinstance(tiling, Tiling):
+        raise TypeError(f"tiling: expected a latentseg Tiling (window, overlap), got {type(tiling).__name__}")
     if not getattr(data, "has_instances", False):
         raise ValueError(f"data: panoptic quality needs instance ids, and this {type(data).__name__} carries none")
     device = pick_device(device)
@@ -71,7 +75,10 @@ def evaluate_instances(model: nn.Module, data: Dataset, batch_size: int = 64,
     metric = PanopticQuality(num_classes_of(model))
     for images, masks, instances in in_order(data.with_instances(), batch_size):
         images = images.to(device)
-        if getattr(model, "owns_objects", False):
+        if tiling is not None and tiling.check(model, *images.shape[-2:]):
+            maps = [_tiled_instances(model, image[None], tiling) for image in images]
+            classes, ids = torch.stack([m[0] for m in maps]), torch.stack([m[1] for m in maps])
+        elif getattr(model, "owns_objects", False):
             found = model.predict_instances(images)
             classes, ids = found.classes, found.instances
         else:
@@ -79,6 +86,17 @@ def evaluate_instances(model: nn.Module, data: Dataset, batch_size: int = 64,
             ids = connected_instances(classes)
         metric.update(classes, ids, masks, instances)
     return metric.compute()
+
+
+def _tiled_instances(model: nn.Module, x: torch.Tensor, tiling: Tiling) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class map and instance ids ``H×W`` of one image ``1×C×H×W``, read by windows: the experts' own
+    objects stitched, or connected components of the stitched class map."""
+    if getattr(model, "owns_objects", False):
+        classes, ids, _ = predict_tiled_instances(model, x, tiling.window, tiling.overlap)
+        return classes.cpu(), ids.cpu()
+    with eval_mode(model):
+        classes = predict_tiled_logits(model, x, tiling.window, tiling.overlap).argmax(1).cpu()
+    return classes[0], connected_instances(classes)[0]
 
 
 def check_data(name: str, data: Dataset | None, num_classes: int) -> None:
