@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from latentseg.bench.report import large_image_table
 from latentseg.bench.sizes import LARGE_KEYS, large_image_report
 from latentseg.data.canvases import crowded_canvases, scene_mosaics
 from latentseg.data.dataset import SegmentationData
@@ -123,3 +124,15 @@ def test_the_large_image_report_scores_scenes_mosaics_and_canvases():
     report = large_image_report(model, seed=0, scene_size=16, scenes=16)
     assert set(report) == {"scenes_pq", "mosaic4_pq", "canvas4_pq"}, "8×8 needs 64 scenes: left out"
     assert set(report) <= set(LARGE_KEYS) and all(0 <= v <= 1 for v in report.values())
+
+
+def test_benchs_large_image_table_gives_each_pq_over_the_scenes():
+    runs = {"experts": {"runs": [{"seed": 0, "scenes_pq": 0.7, "mosaic4_pq": 0.63, "canvas4_pq": 0.7, "mosaic8_pq": 0.56,
+                                  "canvas8_pq": 0.35}]},
+            "unet": {"runs": [{"seed": 0, "scenes_pq": 0.0, "mosaic4_pq": 0.0, "canvas4_pq": 0.1, "mosaic8_pq": 0.0,
+                               "canvas8_pq": 0.0}]}}
+    lines = large_image_table({"image_size": 64, "training": runs})
+    assert "canvas 512" in lines[2] and lines[3].split()[4:] == ["0.6300", "0.90", "0.7000", "1.00", "0.5600", "0.80",
+                                                                  "0.3500", "0.50"]
+    assert lines[4].split().count("–") == 4, "no ratio over a PQ of 0"
+    assert large_image_table({"image_size": 64, "training": {"unet": {"runs": [{"seed": 0, "pq": 0.2}]}}}) == []

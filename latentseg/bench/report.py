@@ -129,12 +129,15 @@ def large_image_table(result: dict[str, Any]) -> list[str]:
     grids = [g for g in GRIDS if f"mosaic{g}_pq" in rows[0][1]]
     lines = ["", f"objects in large images, read by windows of {size} (overlap {size // 2}): PQ on {SCENES} crowded test "
              "scenes one by one, then as mosaics (each scene its own background) and as canvases of one background "
-             "(×: mosaic PQ / scenes PQ)",
-             f"{'model (seed)':<17}{'scenes':>8}" + "".join(f"{f'mosaic {g * size}':>12}{'×':>6}{f'canvas {g * size}':>12}"
-                                                           for g in grids)]
+             "(×: that PQ over the scenes')",
+             f"{'model (seed)':<17}{'scenes':>8}" + "".join(f"{f'{kind} {g * size}':>12}{'×':>6}"
+                                                           for g in grids for kind in ("mosaic", "canvas"))]
     for name, run in rows:
-        cells = "".join(f"{run[f'mosaic{g}_pq']:>12.4f}{run[f'mosaic{g}_pq'] / max(run['scenes_pq'], 1e-9):>6.2f}"
-                        f"{run[f'canvas{g}_pq']:>12.4f}" for g in grids)
+        def ratio(pq: float, scenes: float = run["scenes_pq"]) -> str:
+            return f"{pq / scenes:>6.2f}" if scenes > 0 else f"{'–':>6}"
+
+        cells = "".join(f"{run[f'{kind}{g}_pq']:>12.4f}{ratio(run[f'{kind}{g}_pq'])}"
+                        for g in grids for kind in ("mosaic", "canvas"))
         lines.append(f"{name + ' seed ' + str(run['seed']):<17}{run['scenes_pq']:>8.4f}{cells}")
     return lines
 
