@@ -23,7 +23,7 @@ from .data.images import image_file_size, read_image
 from .device import eval_mode
 from .files import atomic_path, check_out_folder, write_text_atomic
 from .models.base import Segmenter
-from .tiling import Tiling, holds_all_it_can, predict_tiled_instances, predict_tiled_logits
+from .tiling import Tiling, check_tiling, holds_all_it_can, predict_tiled_instances, predict_tiled_logits
 
 __all__ = ["predict_image", "predict_image_instances", "predict_files", "image_paths", "read_image", "write_mask",
            "write_png"]
@@ -77,7 +77,7 @@ def predict_image(model: Segmenter, image: torch.Tensor, max_size: int = 1024,
     resolution) at the cost of detail. NaN or infinite pixels are refused (they would make every
     logit NaN and the whole map background).
     """
-    _check_tiling(tiling)
+    check_tiling(tiling)
     x, target = _model_input(model, image, max_size, size)
     with eval_mode(model):
         if tiling is not None and tiling.check(model, *x.shape[-2:]):
@@ -106,7 +106,7 @@ def predict_image_instances(model: Segmenter, image: torch.Tensor, max_size: int
     if not getattr(model, "owns_objects", False):
         raise ValueError(f"model: expected a model whose experts own objects (the experts model) for instance maps, "
                          f"got {type(model).__name__}, which predicts classes only")
-    _check_tiling(tiling)
+    check_tiling(tiling)
     x, target = _model_input(model, image, max_size, size)
     with warnings.catch_warnings():  # _model_input has warned about the pixel range, naming the image
         warnings.filterwarnings("ignore", message="x: pixel values are expected", category=UserWarning)
@@ -120,11 +120,6 @@ def predict_image_instances(model: Segmenter, image: torch.Tensor, max_size: int
     objects = [{"id": o["id"], "class": o["class"], "score": o["score"], "pixels": int(counts[o["id"]])}
                for o in objects if counts[o["id"]] > 0]
     return classes, instances, objects
-
-
-def _check_tiling(tiling: object) -> None:
-    if tiling is not None and not isinstance(tiling, Tiling):
-        raise TypeError(f"tiling: expected a latentseg Tiling (window, overlap), got {type(tiling).__name__}")
 
 
 def _whole_image_instances(model: Segmenter, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
@@ -186,7 +181,7 @@ def predict_files(
         raise TypeError(f"model: expected a latentseg model (load_checkpoint or build_model), got {type(model).__name__}")
     check_bool("colour", colour)
     check_bool("instances", instances)
-    _check_tiling(tiling)
+    check_tiling(tiling)
     if instances and not getattr(model, "owns_objects", False):
         raise ValueError(f"--instances: expected a model whose experts own objects (train --model experts), got the "
                          f"{type(model).__name__}, which predicts classes only")

@@ -73,6 +73,12 @@ class Tiling:
         return max(height, width) > self.window
 
 
+def check_tiling(tiling: object) -> None:
+    """A ``TypeError`` unless ``tiling`` is ``None`` or a :class:`Tiling`."""
+    if tiling is not None and not isinstance(tiling, Tiling):
+        raise TypeError(f"tiling: expected a latentseg Tiling (window, overlap), got {type(tiling).__name__}")
+
+
 def starts_and_cores(length: int, window: int, overlap: int) -> list[tuple[int, tuple[int, int]]]:
     """Windows of ``window`` pixels along a side of ``length``: each start and its core. Neighbours share
     at least ``overlap`` pixels, the last window ends at the border, and the cores (split in the middle

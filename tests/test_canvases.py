@@ -73,6 +73,7 @@ def test_bad_mosaics_are_named():
         scene_mosaics(SegmentationData(scenes.images[:4], scenes.masks[:4], scenes.class_names), 2)
 
 
+@pytest.mark.filterwarnings("ignore:image. .* objects reach the edge:UserWarning")  # windows sharing nothing: meant
 def test_objects_read_by_windows_on_the_seams_score_as_the_scenes_alone():
     """The shipped crowded model on 2×2 mosaics, windows on the scenes' borders: each window is one
     scene, so panoptic quality on the mosaics is that of the scenes one by one."""

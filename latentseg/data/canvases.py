@@ -29,6 +29,8 @@ def scene_mosaics(data: SegmentationData, grid: int) -> SegmentationData:
     Instance ids stay apart: scene ``k`` of a mosaic adds ``k × (the largest id of the data)`` to its own.
     """
     check_positive_int("grid", grid)
+    if not isinstance(data, SegmentationData):
+        raise TypeError(f"data: expected a SegmentationData (scenes in memory), got {type(data).__name__}")
     if data.instances is None:
         raise ValueError("data: expected scenes with instance ids, got a SegmentationData without instances")
     n, per = len(data), grid * grid

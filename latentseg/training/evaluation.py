@@ -12,7 +12,7 @@ from ..checks import check_finite, check_positive_int
 from ..data.dataset import SegmentationData
 from ..device import eval_mode, pick_device
 from ..labels import IGNORE_INDEX
-from ..tiling import Tiling, predict_tiled_instances, predict_tiled_logits
+from ..tiling import Tiling, check_tiling, predict_tiled_instances, predict_tiled_logits
 from .metrics import ConfusionMatrix, Metrics
 from .panoptic import PanopticMetrics, PanopticQuality, connected_instances
 
@@ -66,8 +66,7 @@ def evaluate_instances(model: nn.Module, data: Dataset, batch_size: int = 64,
     of its class map (:func:`~latentseg.training.panoptic.connected_instances`). With ``tiling``, images
     larger than its window are read window by window and stitched (:mod:`latentseg.tiling`)."""
     check_positive_int("batch_size", batch_size)
-    if tiling is not None and not isinstance(tiling, Tiling):
-        raise TypeError(f"tiling: expected a latentseg Tiling (window, overlap), got {type(tiling).__name__}")
+    check_tiling(tiling)
     if not getattr(data, "has_instances", False):
         raise ValueError(f"data: panoptic quality needs instance ids, and this {type(data).__name__} carries none")
     device = pick_device(device)
