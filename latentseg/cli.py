@@ -85,6 +85,9 @@ TRUNK_FLAGS = {
     "encoder-blocks": {"type": POSITIVE_INT, "default": None, "metavar": "N",
                        "help": "improved and experts models: residual blocks at 1/4 resolution (default: the model's "
                                "own, 2); more see wider windows of pattern, each costs time per step"},
+    "masked-attention": {"action": "store_true",
+                         "help": "experts model: each expert reads only the tokens inside the mask it predicts "
+                                 "(Mask2Former's masked attention)"},
 }
 
 
@@ -145,7 +148,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, int | bool]:
     for field in trunk:
         if not has_config_field(args.model, field):
             able = sorted(name for name in MODELS if has_config_field(name, field))
-            raise ValueError(f"--{field.replace('_', '-')}: applies to the {' and '.join(able)} models, not to {args.model}")
+            models = "model" if len(able) == 1 else "models"
+            raise ValueError(f"--{field.replace('_', '-')}: applies to the {' and '.join(able)} {models}, not to {args.model}")
     return {flag.replace("-", "_"): value for flag, value in given.items()} | trunk
 
 

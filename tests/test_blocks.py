@@ -19,6 +19,21 @@ def test_sdpa_attention_matches_explicit_weights_in_values_and_gradients():
     assert torch.allclose(g_fused, g_explicit, atol=1e-5)
 
 
+def test_each_query_reads_only_the_keys_its_own_mask_keeps():
+    torch.manual_seed(0)
+    attention = MultiHeadAttention(8, 2, context_dim=6)
+    x, context = torch.randn(3, 5, 8), torch.randn(3, 7, 6)
+    keep = torch.rand(3, 5, 7) < 0.5
+    keep[..., 0] = True  # every query keeps one key at least
+    fused = attention(x, context, key_mask=keep)
+    explicit, weights = attention(x, context, return_attention=True, key_mask=keep)
+    assert torch.allclose(fused, explicit, atol=1e-5)
+    assert (weights.masked_select(~keep[:, None]) == 0).all() and torch.allclose(weights.sum(-1), torch.ones(3, 2, 5))
+    moved = context.clone()
+    moved[~keep.any(1)] += 100  # keys no query keeps change nothing
+    assert torch.allclose(attention(x, moved, key_mask=keep), fused, atol=1e-5)
+
+
 def test_fourier_positions_are_bounded_and_distinct():
     pos = fourier_positions(4, 5, 3)
     assert pos.shape == (20, 12) and pos.abs().max() <= 1

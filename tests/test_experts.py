@@ -101,18 +101,39 @@ def test_forward_shapes_extras_and_switched_off_experts():
 
 
 def test_every_parameter_learns_and_a_batch_without_instances_is_refused():
-    for texture_energy in (False, True):  # the trunk's texture branch learns from the objects too
+    for texture_energy, masked in ((False, False), (True, False), (False, True)):  # texture and masks learn from objects
         torch.manual_seed(0)
-        model = build_model("experts", num_classes=4, texture_energy=texture_energy, **SMALL).train()
+        model = build_model("experts", num_classes=4, texture_energy=texture_energy, masked_attention=masked,
+                            **SMALL).train()
         x, (mask, ids) = torch.rand(1, 3, 4, 6), _scene()
         logits, extras = model.forward_with_extras(x)
         loss = model.auxiliary_loss(extras, mask[None], ids[None]) + logits.sum() * 0
         loss.backward()
         silent = [name for name, p in model.named_parameters() if p.grad is None]
         assert silent == [] or all(n.startswith(("head.", "edge_head.")) for n in silent), silent
-        assert (model.texture is not None) == texture_energy
+        assert (model.texture is not None) == texture_energy and (model.token_embed is not None) == masked
     with pytest.raises(ValueError, match="instances: the experts model learns objects from instance ids"):
         model.auxiliary_loss(extras, mask[None], None)
+
+
+def test_masked_attention_reads_inside_each_experts_mask_and_learns_those_masks():
+    torch.manual_seed(0)
+    model = build_model("experts", num_classes=4, masked_attention=True, **{**SMALL, "rounds": 3}).train()
+    x = torch.rand(2, 3, 32, 32)
+    trunk = model.trunk(x, weights=True, extras=True)
+    reading = trunk.extras["reading"]
+    assert len(reading) == 3 and reading[-1].shape == (2, 6, 8, 8), "one mask per round, over the 8×8 tokens"
+    keep = reading[-1].flatten(2) > 0
+    keep |= ~keep.any(-1, keepdim=True)  # an expert whose mask is empty reads everything
+    assert (trunk.latent_weights.masked_select(~keep[:, None]) == 0).all() and not keep.all(), "the last round, masked"
+    logits, extras = model.forward_with_extras(x)
+    assert [c.shape for c, _ in extras["reading"]] == [(2, 6, 5)] * 3, "each mask with its latent's classes"
+    mask, ids = torch.zeros(2, 32, 32, dtype=torch.long), torch.zeros(2, 32, 32, dtype=torch.long)
+    mask[:, 4:12, 4:12], ids[:, 4:12, 4:12] = 1, 1
+    model.auxiliary_loss(extras, mask, ids).backward()
+    assert model.token_embed.weight.grad.abs().sum() > 0, "the reading masks are matched to objects too"
+    plain = build_model("experts", num_classes=4, **SMALL)
+    assert plain.token_embed is None and "reading" not in plain.forward_with_extras(x)[1]
 
 
 def test_config_checks():

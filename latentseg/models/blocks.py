@@ -17,8 +17,9 @@ class MultiHeadAttention(nn.Module):
 
     forward: queries ``B×Q×dim``, keys/values ``B×N×context_dim`` → ``B×Q×dim``; with
     ``return_attention=True`` also the weights ``B×heads×Q×N`` (rows sum to 1 over ``N``), computed
-    explicitly, since the fused kernel does not return them. ``key_mask`` (``N`` bools, ``True`` =
-    keep) hides keys, e.g. experts switched off.
+    explicitly, since the fused kernel does not return them. ``key_mask`` (bools, ``True`` = keep) hides
+    keys: ``N`` from every query (e.g. experts switched off), or ``B×Q×N`` from each query its own
+    (masked attention); every query must keep at least one key.
     """
 
     def __init__(self, dim: int, num_heads: int, context_dim: int | None = None) -> None:
@@ -43,9 +44,9 @@ class MultiHeadAttention(nn.Module):
         q = self._split(self.to_q(x))
         k, v = (self._split(t) for t in self.to_kv(context).chunk(2, dim=-1))
         bias = None
-        if key_mask is not None:
-            bias = torch.zeros(1, key_mask.shape[-1], dtype=q.dtype, device=q.device)  # 1×N, broadcast over queries
-            bias = bias.masked_fill(~key_mask, float("-inf"))
+        if key_mask is not None:  # N → 1×N, broadcast over queries; B×Q×N → B×1×Q×N, over heads
+            shape = (1, key_mask.shape[-1]) if key_mask.dim() == 1 else (key_mask.shape[0], 1, *key_mask.shape[1:])
+            bias = torch.zeros(shape, dtype=q.dtype, device=q.device).masked_fill(~key_mask.view(shape), float("-inf"))
         if return_attention:
             scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
             weights = (scores if bias is None else scores + bias).softmax(dim=-1)  # B×heads×Q×N

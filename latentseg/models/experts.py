@@ -39,8 +39,9 @@ class ExpertsConfig(ImprovedConfig):
     the matching's weights (``class_weight``, ``mask_weight``, ``mask_dice_weight``,
     ``no_object_weight``) and ``mask_points`` (random pixels per image for the mask losses),
     ``object_weight`` (the matched losses against the per-pixel loss),
-    ``deep_supervision`` (match after every round, not only the last), and inference's
-    ``score_threshold`` and ``overlap_threshold``."""
+    ``deep_supervision`` (match after every round, not only the last), ``masked_attention`` (each
+    expert reads only the tokens inside its current mask: :meth:`ObjectExpertsModel.reading_mask`), and
+    inference's ``score_threshold`` and ``overlap_threshold``."""
 
     mask_dim: int = 32
     class_weight: float = 2.0
@@ -50,6 +51,7 @@ class ExpertsConfig(ImprovedConfig):
     mask_points: int = 1024
     object_weight: float = 0.25
     deep_supervision: bool = True
+    masked_attention: bool = False
     score_threshold: float = 0.5
     overlap_threshold: float = 0.8
 
@@ -90,7 +92,7 @@ class ObjectExpertsModel(ImprovedSegmentationModel):
 
     config_class = ExpertsConfig
     owns_objects = True
-    adamw_only = (*ImprovedSegmentationModel.adamw_only, "object_classes", "pixel_embed", "context_embed")
+    adamw_only = (*ImprovedSegmentationModel.adamw_only, "object_classes", "pixel_embed", "context_embed", "token_embed")
 
     def __init__(self, config: ExpertsConfig | None = None, **overrides: Any) -> None:
         config = ExpertsConfig.merged(config, **overrides)
@@ -102,6 +104,7 @@ class ObjectExpertsModel(ImprovedSegmentationModel):
         self.pixel_embed = nn.Conv2d(c.stem_dim, c.mask_dim, 1)
         # a 1×1 convolution commutes with bilinear upsampling: project the coarse tokens first, upsample E channels
         self.context_embed = nn.Conv2d(c.latent_dim, c.mask_dim, 1, bias=False)
+        self.token_embed = nn.Linear(c.latent_dim, c.mask_dim) if c.masked_attention else None
 
     @property
     def has_auxiliary_loss(self) -> bool:
@@ -116,8 +119,26 @@ class ObjectExpertsModel(ImprovedSegmentationModel):
         context = F.interpolate(self.context_embed(trunk.pixels), size=trunk.fine.shape[-2:], mode="bilinear",
                                 align_corners=False)
         pixels = self.pixel_embed(trunk.fine) + context  # B×E×H×W
-        objects = [self.objects(latents, pixels, expert_mask) for latents in rounds]
-        return trunk.logits, {**trunk.extras, "objects": objects}
+        extras = {**trunk.extras, "objects": [self.objects(latents, pixels, expert_mask) for latents in rounds]}
+        if "reading" in extras:  # the masks each round read through, with the classes of the latents that made them
+            entering = [self.latents.expand(x.shape[0], -1, -1), *trunk.rounds[:-1]]
+            extras["reading"] = [(self.object_classes(latents), masks)
+                                 for latents, masks in zip(entering, extras["reading"], strict=True)]
+        return trunk.logits, extras
+
+    def reading_mask(self, latents: torch.Tensor, tokens: torch.Tensor, reading: list[torch.Tensor]
+                     ) -> torch.Tensor | None:
+        """With ``masked_attention`` (Mask2Former's masked attention): each expert reads only the tokens
+        where the mask its latent ``B×M×L`` predicts over the tokens ``B×N×L``,
+        ``mask_embed(latent) · token_embed(token)``, is positive, and every token while that mask is
+        empty. The logits ``B×M×N`` go to ``reading`` (matched to objects in training, as the rounds'
+        masks are); the decision is not differentiated. Without it, ``None``: every token."""
+        if self.token_embed is None:
+            return None
+        logits = torch.einsum("bme,bne->bmn", self.mask_embed(latents), self.token_embed(tokens))
+        reading.append(logits)
+        keep = logits.detach() > 0
+        return keep | ~keep.any(-1, keepdim=True)
 
     def objects(self, latents: torch.Tensor, pixels: torch.Tensor, expert_mask: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -134,13 +155,14 @@ class ObjectExpertsModel(ImprovedSegmentationModel):
     def auxiliary_loss(self, extras: dict[str, Any], masks: torch.Tensor,
                        instances: torch.Tensor | None = None) -> torch.Tensor:
         """The improved model's expert losses plus ``object_weight`` × the matched object losses of
-        every round (:func:`~latentseg.models.matching.object_loss`), averaged over rounds."""
+        every round (:func:`~latentseg.models.matching.object_loss`), and with ``masked_attention`` of
+        every reading mask (at token resolution), averaged over them."""
         if instances is None:
             raise ValueError("instances: the experts model learns objects from instance ids, and this batch has "
                              "none; train it on data that carry instances (synthetic shapes, nuclei, or a folder with "
                              "instances/)")
         loss = super().auxiliary_loss(extras, masks)
-        rounds = extras["objects"]
+        rounds = extras["objects"] + extras.get("reading", [])
         matched = sum(object_loss(classes, logits, masks, instances, self.config.match_weights)
                       for classes, logits in rounds)
         return loss + self.config.object_weight * matched / len(rounds)

@@ -173,10 +173,11 @@ class ImprovedSegmentationModel(Segmenter):
         if self.position is not None:
             tokens = tokens + self.position(fourier_positions(h, w, self.config.num_frequencies, x.device))
         latents = self.latents.expand(b, -1, -1)  # B×M×L
-        rounds = []
+        rounds, reading = [], []
         for i, read in enumerate(self.latent_attn):
-            latents, latent_w = read(latents, tokens, return_attention=True) if weights else (
-                read(latents, tokens), None)
+            keep = self.reading_mask(latents, tokens, reading)  # None: every latent reads every token
+            latents, latent_w = read(latents, tokens, return_attention=True, key_mask=keep) if weights else (
+                read(latents, tokens, key_mask=keep), None)
             if self.config.residual:
                 latents = self.latent_self_attention[i](latents, latents)
             rounds.append(latents)
@@ -194,7 +195,16 @@ class ImprovedSegmentationModel(Segmenter):
             fine = self.fuse_full(_resize(self.full_from_half(fine), full) + self.full_from_encoder(full))  # B×stem×H×W
             logits = logits + self.edge_head(fine)  # the skip path corrects the coarse logits near edges
         training = {"routing": pixel_w.mean(1), "through_experts": through_experts} if extras else {}
+        if extras and reading:
+            training["reading"] = [m.view(b, -1, h, w) for m in reading]
         return Trunk(logits, rounds, pixels, fine, training, latent_w, pixel_w, (h, w))
+
+    def reading_mask(self, latents: torch.Tensor, tokens: torch.Tensor, reading: list[torch.Tensor]
+                     ) -> torch.Tensor | None:
+        """Which tokens ``B×N`` each latent ``B×M×L`` may read in the next round (``B×M×N`` bools), or
+        ``None`` for all of them, as here; a model that masks its reading appends the logits it decided
+        from to ``reading`` (kept in the training extras as ``B×M×h×w``)."""
+        return None
 
     def _through_experts(self, pixel_w: torch.Tensor, latents: torch.Tensor, h: int, w: int) -> torch.Tensor:
         """Log-probabilities ``B×K×h×w`` of ``Σ_m p(expert m | pixel) · p(class | expert m)``."""
