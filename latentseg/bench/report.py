@@ -119,6 +119,10 @@ def race_table(result: dict[str, Any]) -> list[str]:
     return lines + large_image_table(result)
 
 
+def _ratio(pq: float, scenes: float) -> str:
+    return f"{pq / scenes:>6.2f}" if scenes > 0 else f"{'–':>6}"
+
+
 def large_image_table(result: dict[str, Any]) -> list[str]:
     """PQ per model and seed on crowded test scenes one by one, then as mosaics and as canvases of one
     background read by windows (:func:`~latentseg.bench.sizes.large_image_report`); empty for other data."""
@@ -133,10 +137,7 @@ def large_image_table(result: dict[str, Any]) -> list[str]:
              f"{'model (seed)':<17}{'scenes':>8}" + "".join(f"{f'{kind} {g * size}':>12}{'×':>6}"
                                                            for g in grids for kind in ("mosaic", "canvas"))]
     for name, run in rows:
-        def ratio(pq: float, scenes: float = run["scenes_pq"]) -> str:
-            return f"{pq / scenes:>6.2f}" if scenes > 0 else f"{'–':>6}"
-
-        cells = "".join(f"{run[f'{kind}{g}_pq']:>12.4f}{ratio(run[f'{kind}{g}_pq'])}"
+        cells = "".join(f"{run[f'{kind}{g}_pq']:>12.4f}{_ratio(run[f'{kind}{g}_pq'], run['scenes_pq'])}"
                         for g in grids for kind in ("mosaic", "canvas"))
         lines.append(f"{name + ' seed ' + str(run['seed']):<17}{run['scenes_pq']:>8.4f}{cells}")
     return lines

@@ -126,19 +126,18 @@ class ObjectExpertsModel(ImprovedSegmentationModel):
                                  for latents, masks in zip(entering, extras["reading"], strict=True)]
         return trunk.logits, extras
 
-    def reading_mask(self, latents: torch.Tensor, tokens: torch.Tensor, reading: list[torch.Tensor]
-                     ) -> torch.Tensor | None:
+    def reading_mask(self, latents: torch.Tensor, tokens: torch.Tensor
+                     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """With ``masked_attention`` (Mask2Former's masked attention): each expert reads only the tokens
         where the mask its latent ``B×M×L`` predicts over the tokens ``B×N×L``,
         ``mask_embed(latent) · token_embed(token)``, is positive, and every token while that mask is
-        empty. The logits ``B×M×N`` go to ``reading`` (matched to objects in training, as the rounds'
-        masks are); the decision is not differentiated. Without it, ``None``: every token."""
+        empty. Returns that mask and the logits ``B×M×N`` (matched to objects in training, as the rounds'
+        masks are); the decision is not differentiated. Without it, ``(None, None)``: every token."""
         if self.token_embed is None:
-            return None
+            return None, None
         logits = torch.einsum("bme,bne->bmn", self.mask_embed(latents), self.token_embed(tokens))
-        reading.append(logits)
         keep = logits.detach() > 0
-        return keep | ~keep.any(-1, keepdim=True)
+        return keep | ~keep.any(-1, keepdim=True), logits
 
     def objects(self, latents: torch.Tensor, pixels: torch.Tensor, expert_mask: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -175,7 +175,9 @@ class ImprovedSegmentationModel(Segmenter):
         latents = self.latents.expand(b, -1, -1)  # B×M×L
         rounds, reading = [], []
         for i, read in enumerate(self.latent_attn):
-            keep = self.reading_mask(latents, tokens, reading)  # None: every latent reads every token
+            keep, logits = self.reading_mask(latents, tokens)  # None: every latent reads every token
+            if logits is not None:
+                reading.append(logits)
             latents, latent_w = read(latents, tokens, return_attention=True, key_mask=keep) if weights else (
                 read(latents, tokens, key_mask=keep), None)
             if self.config.residual:
@@ -199,12 +201,12 @@ class ImprovedSegmentationModel(Segmenter):
             training["reading"] = [m.view(b, -1, h, w) for m in reading]
         return Trunk(logits, rounds, pixels, fine, training, latent_w, pixel_w, (h, w))
 
-    def reading_mask(self, latents: torch.Tensor, tokens: torch.Tensor, reading: list[torch.Tensor]
-                     ) -> torch.Tensor | None:
-        """Which tokens ``B×N`` each latent ``B×M×L`` may read in the next round (``B×M×N`` bools), or
-        ``None`` for all of them, as here; a model that masks its reading appends the logits it decided
-        from to ``reading`` (kept in the training extras as ``B×M×h×w``)."""
-        return None
+    def reading_mask(self, latents: torch.Tensor, tokens: torch.Tensor
+                     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Which tokens ``B×N`` each latent ``B×M×L`` may read in the next round (``B×M×N`` bools) and the
+        logits ``B×M×N`` that decided it (kept in the training extras as ``B×M×h×w``); ``(None, None)``
+        here: every latent reads every token."""
+        return None, None
 
     def _through_experts(self, pixel_w: torch.Tensor, latents: torch.Tensor, h: int, w: int) -> torch.Tensor:
         """Log-probabilities ``B×K×h×w`` of ``Σ_m p(expert m | pixel) · p(class | expert m)``."""
