@@ -128,7 +128,7 @@ def load_checkpoint(
     if name not in MODELS:
         raise ValueError(f"checkpoint: {path} holds an unknown model {name!r}; this latentseg knows {sorted(MODELS)}")
     try:
-        model = MODELS[name].from_config(payload["config"])
+        model = MODELS[name].from_config(MODELS[name].config_class.from_saved(payload["config"]))
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"checkpoint: {path} holds an invalid model config: {err}") from err
     state = payload["state_dict"]

@@ -79,15 +79,15 @@ IMAGE_SIZE = _number(int, _within(MIN_IMAGE, MAX_IMAGE), f"an image side from {M
 
 #: config fields that only some models have (improved, experts): the flag, its argparse options
 TRUNK_FLAGS = {
-    "texture-energy": {"action": "store_true",
+    "texture-energy": {"action": "store_true", "default": None,
                        "help": "improved and experts models: add texture-energy features (filters, rectified and "
                                "pooled) to the 1/4-resolution features, so that a change of pattern is an edge"},
     "encoder-blocks": {"type": POSITIVE_INT, "default": None, "metavar": "N",
                        "help": "improved and experts models: residual blocks at 1/4 resolution (default: the model's "
                                "own, 2); more see wider windows of pattern, each costs time per step"},
-    "masked-attention": {"action": "store_true",
+    "masked-attention": {"action": argparse.BooleanOptionalAction, "default": None,
                          "help": "experts model: each expert reads only the tokens inside the mask it predicts "
-                                 "(Mask2Former's masked attention)"},
+                                 "(Mask2Former's masked attention; default on, --no-masked-attention reads every token)"},
 }
 
 
@@ -130,10 +130,9 @@ def _recipe(args: argparse.Namespace) -> Recipe:
 
 
 def _trunk_config(args: argparse.Namespace) -> dict[str, int | bool]:
-    """The :data:`TRUNK_FLAGS` given on the command line (absent: ``None``, or ``False`` for a switch), as
-    config fields."""
+    """The :data:`TRUNK_FLAGS` given on the command line (absent: ``None``), as config fields."""
     given = {field: getattr(args, field) for field in (flag.replace("-", "_") for flag in TRUNK_FLAGS)}
-    return {field: value for field, value in given.items() if value is not None and value is not False}
+    return {field: value for field, value in given.items() if value is not None}
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, int | bool]:

@@ -103,6 +103,20 @@ def test_checkpoint_round_trip_for_every_model(tmp_path, name):
     assert torch.equal(model(x), loaded(x))
 
 
+def test_a_checkpoint_saved_before_a_field_was_added_loads_as_it_was_trained(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("experts", num_classes=4, masked_attention=False).eval()
+    path = save_checkpoint(tmp_path / "old.pt", model)
+    payload = torch.load(path, weights_only=True)
+    del payload["config"]["masked_attention"]  # as the experts checkpoints shipped before it existed
+    torch.save(payload, path)
+    loaded, _ = load_checkpoint(path)
+    assert build_model("experts", num_classes=4).config.masked_attention, "new models read by masks"
+    assert not loaded.config.masked_attention and loaded.token_embed is None, "the old file, as it was trained"
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.equal(model(x), loaded(x))
+
+
 def test_a_damaged_checkpoint_is_refused_by_its_digest(tmp_path, tiny_model):
     path = save_checkpoint(tmp_path / "m.pt", tiny_model)
     payload = torch.load(path, weights_only=True)

@@ -118,7 +118,7 @@ def test_every_parameter_learns_and_a_batch_without_instances_is_refused():
 
 def test_masked_attention_reads_inside_each_experts_mask_and_learns_those_masks():
     torch.manual_seed(0)
-    model = build_model("experts", num_classes=4, masked_attention=True, **{**SMALL, "rounds": 3}).train()
+    model = build_model("experts", num_classes=4, **{**SMALL, "rounds": 3}).train()  # masked by default
     x = torch.rand(2, 3, 32, 32)
     trunk = model.trunk(x, weights=True, extras=True)
     reading = trunk.extras["reading"]
@@ -132,7 +132,7 @@ def test_masked_attention_reads_inside_each_experts_mask_and_learns_those_masks(
     mask[:, 4:12, 4:12], ids[:, 4:12, 4:12] = 1, 1
     model.auxiliary_loss(extras, mask, ids).backward()
     assert model.token_embed.weight.grad.abs().sum() > 0, "the reading masks are matched to objects too"
-    plain = build_model("experts", num_classes=4, **SMALL)
+    plain = build_model("experts", num_classes=4, masked_attention=False, **SMALL)
     assert plain.token_embed is None and "reading" not in plain.forward_with_extras(x)[1]
 
 

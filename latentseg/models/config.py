@@ -21,6 +21,7 @@ class BaseConfig:
     MAX_INT = 4096
     LIMITS: ClassVar[dict[str, int]] = {}
     RETIRED: ClassVar[dict[str, Any]] = {}  # removed fields and the value they must have had in an old checkpoint
+    ADDED: ClassVar[dict[str, Any]] = {}  # fields added with a new default, and the value older checkpoints were built with
 
     def __post_init__(self) -> None:
         for f in fields(self):  # type: ignore[arg-type]
@@ -60,3 +61,8 @@ class BaseConfig:
             raise ValueError(f"config: unknown keys {unknown}; expected a subset of {sorted(known)}")
         return cls(**data)
 
+    @classmethod
+    def from_saved(cls: type[C], data: dict[str, Any]) -> C:
+        """:meth:`from_dict` for a config a checkpoint stored: a field it lacks takes its ``ADDED`` value
+        (what models saved before the field existed were), not today's default."""
+        return cls.from_dict(cls.ADDED | data if isinstance(data, dict) else data)

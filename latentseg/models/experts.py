@@ -10,7 +10,9 @@ head stays (it learns classes fast, and trains the trunk for them). On top:
   after reading the experts (upsampled); an expert's mask is the dot product of its embedding with
   every pixel's, ``B×M×H×W`` logits;
 - training matches experts to each image's objects one to one (:mod:`.matching`) after every round
-  of reading (deep supervision: the same heads on the latents of each round).
+  of reading (deep supervision: the same heads on the latents of each round);
+- before each round, each expert predicts its mask over the tokens and reads only inside it (masked
+  attention, Mask2Former's; ``masked_attention``), those token masks matched to objects too.
 
 One forward pass gives a class map (the per-pixel head's) and, through
 :meth:`ObjectExpertsModel.predict_instances`, an instance map: experts that name a class with
@@ -21,7 +23,7 @@ all and above one half; an expert left with less than ``overlap_threshold`` of i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +42,8 @@ class ExpertsConfig(ImprovedConfig):
     ``no_object_weight``) and ``mask_points`` (random pixels per image for the mask losses),
     ``object_weight`` (the matched losses against the per-pixel loss),
     ``deep_supervision`` (match after every round, not only the last), ``masked_attention`` (each
-    expert reads only the tokens inside its current mask: :meth:`ObjectExpertsModel.reading_mask`), and
+    expert reads only the tokens inside its current mask: :meth:`ObjectExpertsModel.reading_mask`; on by
+    default, off in checkpoints saved before it existed: ``ADDED``), and
     inference's ``score_threshold`` and ``overlap_threshold``."""
 
     mask_dim: int = 32
@@ -51,9 +54,10 @@ class ExpertsConfig(ImprovedConfig):
     mask_points: int = 1024
     object_weight: float = 0.25
     deep_supervision: bool = True
-    masked_attention: bool = False
+    masked_attention: bool = True
     score_threshold: float = 0.5
     overlap_threshold: float = 0.8
+    ADDED: ClassVar[dict[str, Any]] = {"masked_attention": False}
 
     def __post_init__(self) -> None:
         super().__post_init__()
