@@ -18,11 +18,11 @@ WEIGHTS = Path(__file__).resolve().parent / "weights"
 
 #: name → (file in :data:`WEIGHTS`, SHA-256 of the file)
 PRETRAINED: dict[str, tuple[str, str]] = {
-    # 6,000 steps on crowded scenes, seed 0 (train --data crowded --epochs 12): notebooks 07 and 11
+    # 6,000 steps on crowded scenes, seed 0 (train --data crowded --epochs 12), before masked attention: notebooks 07 and 11
     "experts-crowded": ("experts_crowded.pt", "1736949ec15a76614401f19ffee750fb8cdbfb91a3573ab0fe74d5c453f14863"),
     "unet-crowded": ("unet_crowded.pt", "6d8afd164044adc3a30b8e976f2d0443f2047b0640af265c3a2c0058bfd06dda"),
-    # 600 steps on the nuclei stack's training slices, 32 experts (slices hold up to 20 nuclei): notebook 11
-    "experts-nuclei": ("experts_nuclei.pt", "f46d9c380ad076ddf16af29faeeb0acdebcbb64d84c243c87034759621885e4b"),
+    # 600 steps on the nuclei stack's training slices, 32 experts (slices hold up to 20 nuclei), masked attention: notebook 11
+    "experts-nuclei": ("experts_nuclei.pt", "68a6ef2f76f557d9a5727ee595ba5bd8e46c15247298ec6ebabbe2ba3210f7cb"),
     # 12,000 steps on the varied look, seed 0 (train --epochs 24), without and with --texture-refill 0.5: notebook 10
     "improved-varied": ("improved_varied.pt", "f30ce43078a89e0dcedb011971fc803de88ebb1a90f670904a3eefc46781cc45"),
     "improved-refill": ("improved_refill.pt", "f60a8027f896604b50e03334e8fa7c5b2d41c52d0eeeb866dbd407404158468e"),
