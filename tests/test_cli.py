@@ -135,11 +135,12 @@ def test_bench_tiny_run_writes_json_and_plot(tmp_path):
     printed = cli("bench", "--steps", "4", "--sizes", "16", "--batch-size", "2", "--repeats", "1", "--image-size", "16",
                   "--train-size", "8", "--val-size", "4", "--test-size", "4", "--val-every", "2", "--attention-sizes", "16",
                   "32", "--dice-weight", "0.5", "--edge-weight", "2", "--optimizer", "adamw", "--muon-momentum", "0.9",
-                  "--texture-refill", "0.25", "--texture-energy", "--encoder-blocks", "3", "--out", tmp_path).stdout
+                  "--texture-refill", "0.25", "--texture-energy", "--encoder-blocks", "3", "--rounds", "3", "--out",
+                  tmp_path).stdout
     result = json.loads((tmp_path / "bench.json").read_text())
-    trunk = {"texture_energy": True, "encoder_blocks": 3}  # the article's model and the U-Net have neither field
+    trunk = {"texture_energy": True, "encoder_blocks": 3, "rounds": 3}  # the article's model and the U-Net have none
     assert result["model_config"] == {"improved": trunk, "experts": trunk}
-    assert "improved, experts: texture_energy=True, encoder_blocks=3" in printed
+    assert "improved, experts: texture_energy=True, encoder_blocks=3, rounds=3" in printed
     expected = {name: count_parameters(build_model(name, num_classes=4, **result["model_config"].get(name, {})))
                 for name in MODELS}
     params = {name: run["params"] for name, run in result["training"].items()}
@@ -334,10 +335,10 @@ def test_bench_for_a_fixed_number_of_steps(tmp_path):
 def test_experts_train_evaluate_and_predict_instances(tmp_path):
     out = tmp_path / "run"
     result = cli("train", *TINY_DATA, "--model", "experts", "--latent-dim", "16", "--num-heads", "2", "--num-latents", "8",
-                 "--texture-energy", "--encoder-blocks", "3", "--no-masked-attention", "--out", out)
+                 "--texture-energy", "--encoder-blocks", "3", "--rounds", "3", "--no-masked-attention", "--out", out)
     assert "PQ " in result.stdout and "over things" in result.stdout
     config = load_checkpoint(out / "model.pt")[0].config  # the trunk's fields travel in the checkpoint
-    assert config.texture_energy and config.encoder_blocks == 3 and not config.masked_attention
+    assert config.texture_energy and config.encoder_blocks == 3 and config.rounds == 3 and not config.masked_attention
     metrics = json.loads(cli("evaluate", out / "model.pt", "--json", "--num-images", "4").stdout)
     assert {"pq", "sq", "rq", "per_class_pq"} <= set(metrics) and 0 <= metrics["pq"] <= 1
     assert metrics["pq"] == pytest.approx(metrics["sq"] * metrics["rq"]) or metrics["rq"] == 0

@@ -40,6 +40,8 @@ def model_path(tmp_path_factory):
     (["--texture-refill", "2"], "--texture-refill: expected a probability in [0, 1], got 2.0"),
     (["--texture-energy"], "--texture-energy: applies to the experts and improved models, not to article"),
     (["--encoder-blocks", "4"], "--encoder-blocks: applies to the experts and improved models, not to article"),
+    (["--rounds", "3"], "--rounds: applies to the experts and improved models, not to article"),
+    (["--model", "improved", "--rounds", "17"], "--rounds: expected a positive int of at most 16"),
     (["--model", "improved", "--masked-attention"], "--masked-attention: applies to the experts model, not to improved"),
     (["--encoder-blocks", "0"], "argument --encoder-blocks: expected a positive integer, got 0"),
     (["--model", "improved", "--encoder-blocks", "100000000"], "--encoder-blocks: expected a positive int of at most 64"),
