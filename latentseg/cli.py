@@ -87,7 +87,7 @@ TRUNK_FLAGS = {
                                "own, 2); more see wider windows of pattern, each costs time per step"},
     "rounds": {"type": POSITIVE_INT, "default": None, "metavar": "N",
                "help": "improved and experts models: times the latents read the pixels (default: the model's own, 2); "
-                       "each round costs a little time per step, and the experts predict their objects after each"},
+                       "each round costs time per step, and the experts predict their objects after each"},
     "masked-attention": {"action": argparse.BooleanOptionalAction, "default": None,
                          "help": "experts model: each expert reads only the tokens inside the mask it predicts "
                                  "(Mask2Former's masked attention; default on, --no-masked-attention reads every token)"},
