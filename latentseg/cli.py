@@ -86,8 +86,9 @@ TRUNK_FLAGS = {
                        "help": "improved and experts models: residual blocks at 1/4 resolution (default: the model's "
                                "own, 2); more see wider windows of pattern, each costs time per step"},
     "rounds": {"type": POSITIVE_INT, "default": None, "metavar": "N",
-               "help": "improved and experts models: times the latents read the pixels (default: the model's own, 2); "
-                       "each round costs time per step, and the experts predict their objects after each"},
+               "help": "improved and experts models: times the latents read the pixels (default: the model's own: "
+                       "improved 2, experts 3); each round costs time per step, and the experts predict their objects "
+                       "after each"},
     "masked-attention": {"action": argparse.BooleanOptionalAction, "default": None,
                          "help": "experts model: each expert reads only the tokens inside the mask it predicts "
                                  "(Mask2Former's masked attention; default on, --no-masked-attention reads every token)"},

@@ -7,7 +7,16 @@ import torch
 
 from latentseg.models import build_model
 from latentseg.models.experts import ObjectExpertsModel
-from latentseg.models.matching import MatchWeights, batch_objects, image_objects, match, object_loss, pairwise_mask_costs
+from latentseg.models.matching import (
+    MatchWeights,
+    batch_objects,
+    image_objects,
+    match,
+    matched_loss,
+    object_loss,
+    object_targets,
+    pairwise_mask_costs,
+)
 from latentseg.training import TrainOptions
 
 QUIET = TrainOptions(progress=False)
@@ -134,6 +143,28 @@ def test_masked_attention_reads_inside_each_experts_mask_and_learns_those_masks(
     assert model.token_embed.weight.grad.abs().sum() > 0, "the reading masks are matched to objects too"
     plain = build_model("experts", num_classes=4, masked_attention=False, **SMALL)
     assert plain.token_embed is None and "reading" not in plain.forward_with_extras(x)[1]
+
+
+def test_the_rounds_share_one_draw_of_pixels_and_objects_per_resolution():
+    torch.manual_seed(0)
+    model = build_model("experts", num_classes=4, **{**SMALL, "rounds": 3, "mask_points": 100}).train()
+    x, mask, ids = torch.rand(2, 3, 32, 32), torch.zeros(2, 32, 32, dtype=torch.long), torch.zeros(2, 32, 32, dtype=torch.long)
+    mask[:, 4:12, 4:12], ids[:, 4:12, 4:12] = 1, 1
+    mask[1, 20:30, 2:9], ids[1, 20:30, 2:9] = 2, 2
+    _, extras = model.forward_with_extras(x)
+    torch.manual_seed(5)
+    loss = model.auxiliary_loss(extras, mask, ids)
+    torch.manual_seed(5)
+    weights = model.config.match_weights
+    full = object_targets(mask, ids, (32, 32), weights.points)  # drawn first: the rounds' masks come first
+    tokens = object_targets(mask, ids, (8, 8), weights.points)  # 64 pixels, fewer than 100: every one
+    assert full.points.shape == (2, 100) and tokens.points is None and tokens.regions.shape == (2, 3, 64)
+    rounds = [matched_loss(c, m, full, weights) for c, m in extras["objects"]]
+    rounds += [matched_loss(c, m, tokens, weights) for c, m in extras["reading"]]
+    expected = super(ObjectExpertsModel, model).auxiliary_loss(extras, mask) + model.config.object_weight * sum(rounds) / 6
+    torch.testing.assert_close(loss, expected)
+    other = object_targets(mask, ids, (32, 32), weights.points)
+    assert not torch.equal(other.points, full.points), "a new draw each step"
 
 
 def test_config_checks():

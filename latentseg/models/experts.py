@@ -32,12 +32,13 @@ from torch import nn
 from ..checks import check_image_batch, warn_outside_unit_range
 from ..device import eval_mode
 from .improved import ImprovedConfig, ImprovedSegmentationModel
-from .matching import MatchWeights, object_loss
+from .matching import MatchWeights, matched_loss, object_targets
 
 
 @dataclass(frozen=True)
 class ExpertsConfig(ImprovedConfig):
-    """:class:`~latentseg.models.improved.ImprovedConfig` plus the object heads: ``mask_dim`` (``E``),
+    """:class:`~latentseg.models.improved.ImprovedConfig` with three ``rounds`` of reading (not two: one
+    more matched prediction per step, docs/experiments.md), plus the object heads: ``mask_dim`` (``E``),
     the matching's weights (``class_weight``, ``mask_weight``, ``mask_dice_weight``,
     ``no_object_weight``) and ``mask_points`` (random pixels per image for the mask losses),
     ``object_weight`` (the matched losses against the per-pixel loss),
@@ -46,6 +47,7 @@ class ExpertsConfig(ImprovedConfig):
     default, off in checkpoints saved before it existed: ``ADDED``), and
     inference's ``score_threshold`` and ``overlap_threshold``."""
 
+    rounds: int = 3
     mask_dim: int = 32
     class_weight: float = 2.0
     mask_weight: float = 5.0
@@ -158,7 +160,7 @@ class ObjectExpertsModel(ImprovedSegmentationModel):
     def auxiliary_loss(self, extras: dict[str, Any], masks: torch.Tensor,
                        instances: torch.Tensor | None = None) -> torch.Tensor:
         """The improved model's expert losses plus ``object_weight`` × the matched object losses of
-        every round (:func:`~latentseg.models.matching.object_loss`), and with ``masked_attention`` of
+        every round (:func:`~latentseg.models.matching.matched_loss`), and with ``masked_attention`` of
         every reading mask (at token resolution), averaged over them."""
         if instances is None:
             raise ValueError("instances: the experts model learns objects from instance ids, and this batch has "
@@ -166,7 +168,12 @@ class ObjectExpertsModel(ImprovedSegmentationModel):
                              "instances/)")
         loss = super().auxiliary_loss(extras, masks)
         rounds = extras["objects"] + extras.get("reading", [])
-        matched = sum(object_loss(classes, logits, masks, instances, self.config.match_weights)
+        weights, targets = self.config.match_weights, {}
+        for _, logits in rounds:  # the objects once per resolution, the same random pixels for every round
+            size = tuple(logits.shape[-2:])
+            if size not in targets:
+                targets[size] = object_targets(masks, instances, size, weights.points)
+        matched = sum(matched_loss(classes, logits, targets[tuple(logits.shape[-2:])], weights)
                       for classes, logits in rounds)
         return loss + self.config.object_weight * matched / len(rounds)
 

@@ -11,6 +11,7 @@ wherever it is present. Ignored pixels (255) count in no mask cost or loss.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -100,32 +101,60 @@ def match(cost: torch.Tensor, classes: torch.Tensor) -> list[tuple[torch.Tensor,
     return pairs
 
 
-def object_loss(class_logits: torch.Tensor, mask_logits: torch.Tensor, masks: torch.Tensor, instances: torch.Tensor,
-                weights: MatchWeights) -> torch.Tensor:
-    """The matched losses of one prediction round, averaged over the batch.
+class ObjectTargets(NamedTuple):
+    """A batch's objects at one mask resolution, ready for :func:`matched_loss`: ``classes`` ``B×T``
+    (−1: padding), ``regions`` ``B×T×P`` (0/1 floats), ``valid`` ``B×P`` (pixels that count) and
+    ``points`` ``B×P`` (which of the ``h·w`` pixels were drawn, or ``None``: every pixel, ``P = h·w``)."""
 
-    ``class_logits`` ``B×M×(K+1)``, ``mask_logits`` ``B×M×h×w``; ``masks`` and ``instances`` ``B×H×W``
-    (brought to ``h×w`` by nearest neighbour if they differ). Per image, experts are matched to
-    objects by ``class_weight × (−p(class)) + mask_weight × BCE + dice_weight × Dice``; the loss is the
-    cross-entropy of every expert's class against its matched object's class or *no object* (weighted
-    ``no_object_weight``), plus, for matched experts, mask BCE and Dice against their objects' masks,
-    all over ``points`` random pixels of each image (Mask2Former's point sampling, uniform here) or
-    over every pixel.
-    """
-    b, m, num_classes = class_logits.shape[0], class_logits.shape[1], class_logits.shape[2] - 1
-    if masks.shape[-2:] != mask_logits.shape[-2:]:
-        size = mask_logits.shape[-2:]
+    classes: torch.Tensor
+    regions: torch.Tensor
+    valid: torch.Tensor
+    points: torch.Tensor | None
+
+
+def object_targets(masks: torch.Tensor, instances: torch.Tensor, size: tuple[int, int], points: int = 0) -> ObjectTargets:
+    """The objects of ``masks`` and ``instances`` ``B×H×W`` at mask size ``size`` (brought there by
+    nearest neighbour if it differs), over ``points`` random pixels of each image (Mask2Former's point
+    sampling, uniform here; the same pixels for every expert and object of an image) or over every pixel
+    (``points`` 0, or not fewer than ``h·w``). Computed once per step and resolution, shared by the rounds."""
+    size = tuple(size)
+    if masks.shape[-2:] != size:
         masks = F.interpolate(masks[:, None].float(), size=size, mode="nearest-exact")[:, 0].long()
         instances = F.interpolate(instances[:, None].float(), size=size, mode="nearest-exact")[:, 0].long()
     classes, regions = batch_objects(masks, instances)  # B×T, B×T×h×w
-    logits, regions, valid = mask_logits.flatten(2), regions.flatten(2).float(), (masks != IGNORE_INDEX).flatten(1)
-    if 0 < weights.points < logits.shape[-1]:  # the same random pixels for every expert and object of an image
-        chosen = torch.rand(b, logits.shape[-1], device=logits.device).argsort(1)[:, :weights.points]  # B×points
+    regions, valid = regions.flatten(2).float(), (masks != IGNORE_INDEX).flatten(1)
+    if not 0 < points < regions.shape[-1]:
+        return ObjectTargets(classes, regions, valid, None)
+    chosen = torch.rand(valid.shape, device=valid.device).argsort(1)[:, :points]  # B×points
+    return ObjectTargets(classes, regions.gather(2, chosen[:, None].expand(-1, regions.shape[1], -1)),
+                         valid.gather(1, chosen), chosen)
+
+
+def object_loss(class_logits: torch.Tensor, mask_logits: torch.Tensor, masks: torch.Tensor, instances: torch.Tensor,
+                weights: MatchWeights) -> torch.Tensor:
+    """The matched losses of one prediction round against ``masks`` and ``instances`` ``B×H×W``:
+    :func:`matched_loss` over :func:`object_targets` at the masks' resolution, ``weights.points`` pixels."""
+    targets = object_targets(masks, instances, mask_logits.shape[-2:], weights.points)
+    return matched_loss(class_logits, mask_logits, targets, weights)
+
+
+def matched_loss(class_logits: torch.Tensor, mask_logits: torch.Tensor, targets: ObjectTargets,
+                 weights: MatchWeights) -> torch.Tensor:
+    """The matched losses of one prediction round, averaged over the batch.
+
+    ``class_logits`` ``B×M×(K+1)``, ``mask_logits`` ``B×M×h×w``, ``targets`` at ``h×w``
+    (:func:`object_targets`). Per image, experts are matched to objects by ``class_weight × (−p(class))
+    + mask_weight × BCE + dice_weight × Dice``; the loss is the cross-entropy of every expert's class
+    against its matched object's class or *no object* (weighted ``no_object_weight``), plus, for matched
+    experts, mask BCE and Dice against their objects' masks over the targets' pixels.
+    """
+    b, m, num_classes = class_logits.shape[0], class_logits.shape[1], class_logits.shape[2] - 1
+    classes, regions, valid, chosen = targets
+    logits = mask_logits.flatten(2)
+    if chosen is not None:
         logits = logits.gather(2, chosen[:, None].expand(-1, m, -1))
-        regions = regions.gather(2, chosen[:, None].expand(-1, regions.shape[1], -1))
-        valid = valid.gather(1, chosen)
     cost, bce, dice = match_costs(class_logits, logits, classes, regions, valid, weights)
-    targets = torch.full((b, m), num_classes, dtype=torch.long, device=class_logits.device)
+    wanted = torch.full((b, m), num_classes, dtype=torch.long, device=class_logits.device)  # no object, unless matched
     image, expert, obj = [], [], []
     for k, (experts, objects) in enumerate(match(cost, classes)):
         image += [k] * len(experts)
@@ -133,10 +162,10 @@ def object_loss(class_logits: torch.Tensor, mask_logits: torch.Tensor, masks: to
         obj.append(objects)
     image = torch.tensor(image, dtype=torch.long, device=class_logits.device)
     expert, obj = torch.cat(expert).to(image.device), torch.cat(obj).to(image.device)
-    targets[image, expert] = classes[image, obj]
+    wanted[image, expert] = classes[image, obj]
     class_weights = torch.ones(num_classes + 1, device=class_logits.device)
     class_weights[-1] = weights.no_object_weight
-    class_loss = F.cross_entropy(class_logits.float().flatten(0, 1), targets.flatten(), weight=class_weights)
+    class_loss = F.cross_entropy(class_logits.float().flatten(0, 1), wanted.flatten(), weight=class_weights)
     matched = max(len(image), 1)
     mask_loss = bce[image, expert, obj].sum() / matched
     dice_loss = dice[image, expert, obj].sum() / matched
