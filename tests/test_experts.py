@@ -98,7 +98,7 @@ def test_forward_shapes_extras_and_switched_off_experts():
     x = torch.rand(2, 3, 32, 24)
     assert model(x).shape == (2, 4, 32, 24)
     logits, extras = model.forward_with_extras(x)
-    assert len(extras["objects"]) == 2, "one prediction per round of reading (deep supervision)"
+    assert len(extras["objects"]) == 3, "one prediction per round of reading (deep supervision), three rounds"
     classes, masks = extras["objects"][-1]
     assert classes.shape == (2, 6, 5) and masks.shape == (2, 6, 32, 24)
     off = torch.ones(6, dtype=torch.bool)

@@ -168,11 +168,10 @@ class ObjectExpertsModel(ImprovedSegmentationModel):
                              "instances/)")
         loss = super().auxiliary_loss(extras, masks)
         rounds = extras["objects"] + extras.get("reading", [])
-        weights, targets = self.config.match_weights, {}
-        for _, logits in rounds:  # the objects once per resolution, the same random pixels for every round
-            size = tuple(logits.shape[-2:])
-            if size not in targets:
-                targets[size] = object_targets(masks, instances, size, weights.points)
+        weights = self.config.match_weights
+        sizes = dict.fromkeys(tuple(logits.shape[-2:]) for _, logits in rounds)  # in order, each once
+        # the objects once per resolution: every round is scored on the same random pixels
+        targets = {size: object_targets(masks, instances, size, weights.points) for size in sizes}
         matched = sum(matched_loss(classes, logits, targets[tuple(logits.shape[-2:])], weights)
                       for classes, logits in rounds)
         return loss + self.config.object_weight * matched / len(rounds)
