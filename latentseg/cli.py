@@ -92,6 +92,9 @@ TRUNK_FLAGS = {
     "masked-attention": {"action": argparse.BooleanOptionalAction, "default": None,
                          "help": "experts model: each expert reads only the tokens inside the mask it predicts "
                                  "(Mask2Former's masked attention; default on, --no-masked-attention reads every token)"},
+    "mask-points": {"type": POSITIVE_INT, "default": None, "metavar": "N",
+                    "help": "experts model: random pixels per image on which the matched mask losses are computed "
+                            "(default: the model's own, 1024; as many as the image has pixels: every pixel)"},
 }
 
 
