@@ -94,7 +94,8 @@ TRUNK_FLAGS = {
                                  "(Mask2Former's masked attention; default on, --no-masked-attention reads every token)"},
     "mask-points": {"type": POSITIVE_INT, "default": None, "metavar": "N",
                     "help": "experts model: random pixels per image on which the matched mask losses are computed "
-                            "(default: the model's own, 1024; as many as the image has pixels: every pixel)"},
+                            f"(default: the model's own, {MODELS['experts'].config_class.mask_points}; as many as the "
+                            "image has pixels: every pixel)"},
 }
 
 

@@ -53,7 +53,7 @@ class ExpertsConfig(ImprovedConfig):
     mask_weight: float = 5.0
     mask_dice_weight: float = 5.0
     no_object_weight: float = 0.1
-    mask_points: int = 1024
+    mask_points: int = 2048
     object_weight: float = 0.25
     deep_supervision: bool = True
     masked_attention: bool = True
