@@ -96,6 +96,9 @@ TRUNK_FLAGS = {
                     "help": "experts model: random pixels per image on which the matched mask losses are computed "
                             f"(default: the model's own, {MODELS['experts'].config_class.mask_points}; as many as the "
                             "image has pixels: every pixel)"},
+    "mask-dim": {"type": POSITIVE_INT, "default": None, "metavar": "E",
+                 "help": "experts model: width of the embeddings whose dot products give each expert's mask "
+                         f"(default: the model's own, {MODELS['experts'].config_class.mask_dim}); wider costs time per step"},
 }
 
 

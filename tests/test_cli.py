@@ -336,11 +336,11 @@ def test_experts_train_evaluate_and_predict_instances(tmp_path):
     out = tmp_path / "run"
     result = cli("train", *TINY_DATA, "--model", "experts", "--latent-dim", "16", "--num-heads", "2", "--num-latents", "8",
                  "--texture-energy", "--encoder-blocks", "3", "--rounds", "3", "--no-masked-attention", "--mask-points", "512",
-                 "--out", out)
+                 "--mask-dim", "8", "--out", out)
     assert "PQ " in result.stdout and "over things" in result.stdout
     config = load_checkpoint(out / "model.pt")[0].config  # the trunk's fields travel in the checkpoint
     assert config.texture_energy and config.encoder_blocks == 3 and config.rounds == 3 and not config.masked_attention
-    assert config.mask_points == 512
+    assert config.mask_points == 512 and config.mask_dim == 8
     metrics = json.loads(cli("evaluate", out / "model.pt", "--json", "--num-images", "4").stdout)
     assert {"pq", "sq", "rq", "per_class_pq"} <= set(metrics) and 0 <= metrics["pq"] <= 1
     assert metrics["pq"] == pytest.approx(metrics["sq"] * metrics["rq"]) or metrics["rq"] == 0

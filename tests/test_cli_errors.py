@@ -46,6 +46,8 @@ def model_path(tmp_path_factory):
     (["--model", "improved", "--mask-points", "2048"], "--mask-points: applies to the experts model, not to improved"),
     (["--model", "experts", "--num-latents", "16", "--mask-points", "5000"],
      "--mask-points: expected a positive int of at most 4096"),
+    (["--model", "improved", "--mask-dim", "64"], "--mask-dim: applies to the experts model, not to improved"),
+    (["--model", "experts", "--mask-dim", "0"], "argument --mask-dim: expected a positive integer, got 0"),
     (["--encoder-blocks", "0"], "argument --encoder-blocks: expected a positive integer, got 0"),
     (["--model", "improved", "--encoder-blocks", "100000000"], "--encoder-blocks: expected a positive int of at most 64"),
     (["--image-size", "0"], "argument --image-size: expected an image side from 16 to 4096 pixels, got 0"),
